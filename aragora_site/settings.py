@@ -1,0 +1,160 @@
+"""Django settings: every value comes from an environment variable with a safe default.
+
+This is the only module of the Django project that reads the environment (see README,
+"Configuration").
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+#: Local state of `make run`: SQLite database, static files, private Redis, admin password.
+RUN_DIR = Path(os.environ.get("ARAGORA_RUN_DIR") or BASE_DIR / ".run")
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, got {raw!r}")
+
+
+def _env_list(name: str, default: str) -> list[str]:
+    raw = os.environ.get(name) or default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def _database_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    # The default SQLite file needs its folder; dj-database-url does not create it.
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{RUN_DIR / 'db.sqlite3'}"
+
+
+# A fixed development key keeps sessions valid across restarts; production sets its own.
+SECRET_KEY = os.environ.get("ARAGORA_SECRET_KEY") or (
+    "dev-only-Zq7vN2kR9pXw4tLm8sYc3hJf6bGd1aEu5oKi0nTr-set-ARAGORA_SECRET_KEY"
+)
+DEBUG = _env_bool("ARAGORA_DEBUG", default=False)
+ALLOWED_HOSTS = _env_list("ARAGORA_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "django_prometheus",
+    "queue_app",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "aragora_site.urls"
+WSGI_APPLICATION = "aragora_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": dj_database_url.parse(_database_url())}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = RUN_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+REDIS_URL = os.environ.get("REDIS_URL") or "redis://localhost:6379"
+#: Raw ARAGORA_QUEUE_* values (None: library default); queue_app.conf converts and checks them.
+ARAGORA_QUEUE = {
+    "key_prefix": os.environ.get("ARAGORA_QUEUE_PREFIX"),
+    "retry_max_attempts": os.environ.get("ARAGORA_QUEUE_RETRY_MAX"),
+    "retry_base_delay": os.environ.get("ARAGORA_QUEUE_RETRY_BASE_DELAY"),
+    "retry_max_delay": os.environ.get("ARAGORA_QUEUE_RETRY_MAX_DELAY"),
+    "claim_idle_ms": os.environ.get("ARAGORA_QUEUE_CLAIM_IDLE_MS"),
+    "max_job_ttl_days": os.environ.get("ARAGORA_QUEUE_MAX_TTL_DAYS"),
+    "worker_block_ms": os.environ.get("ARAGORA_QUEUE_WORKER_BLOCK_MS"),
+    "consumer_group": os.environ.get("ARAGORA_QUEUE_CONSUMER_GROUP"),
+    "cluster_keys": os.environ.get("ARAGORA_QUEUE_CLUSTER_KEYS"),
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Aragora queue API",
+    "DESCRIPTION": "Enqueue, inspect, cancel and retry background jobs.",
+    "VERSION": "0.1.0",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {
+        "handlers": ["console"],
+        "level": os.environ.get("ARAGORA_LOG_LEVEL") or "INFO",
+    },
+}

@@ -1,0 +1,31 @@
+"""URLs: admin, health, metrics, the OpenAPI schema and (once it exists) the queue API."""
+
+from __future__ import annotations
+
+from importlib.util import find_spec
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from queue_app.health import healthz
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return find_spec(name) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
+
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # django_prometheus.urls serves /metrics.
+    path("", include("django_prometheus.urls")),
+]
+
+if _module_exists("queue_app.api.urls"):
+    urlpatterns.append(path("api/queue/", include("queue_app.api.urls")))

@@ -1,0 +1,31 @@
+"""Django app of the job queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import AppConfig
+from django.core.signals import setting_changed
+
+from queue_app.conf import build_config
+from queue_app.queue.config import set_queue_config
+
+#: Settings that build_config() reads.
+_QUEUE_SETTINGS = frozenset({"REDIS_URL", "ARAGORA_QUEUE"})
+
+
+class QueueAppConfig(AppConfig):
+    """Install the queue config built from Django settings, and keep it in step with them."""
+
+    name = "queue_app"
+    verbose_name = "Job queue"
+
+    def ready(self) -> None:
+        """Install the queue config and rebuild it whenever a queue setting is overridden."""
+        set_queue_config(build_config())
+        setting_changed.connect(_rebuild_config, dispatch_uid="queue_app.rebuild_config")
+
+
+def _rebuild_config(*, setting: str, **kwargs: Any) -> None:
+    if setting in _QUEUE_SETTINGS:
+        set_queue_config(build_config())
