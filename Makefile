@@ -1,0 +1,33 @@
+# The README's commands. Longer shell logic lives in bin/.
+VENV := .venv
+PY := $(VENV)/bin/python
+RUFF := $(VENV)/bin/ruff
+PYTEST_ARGS ?=
+
+.PHONY: setup run test lint bench lock
+
+setup:
+	bin/setup
+
+run: setup
+	bin/run
+
+test:
+	bin/setup --test
+	$(RUFF) check .
+	$(RUFF) format --check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(RUFF) check .
+	$(RUFF) format --check .
+
+bench: setup
+	@set -e; for script in bench/*.py; do \
+	  [ -e "$$script" ] || { echo "no bench/*.py scripts"; exit 0; }; \
+	  echo "== $$script"; $(PY) "$$script"; \
+	done
+
+# Regenerate constraints.txt from a clean install of pyproject.toml's dependencies.
+lock: setup
+	bin/lock
