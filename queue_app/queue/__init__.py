@@ -1,0 +1,36 @@
+"""Redis Streams job queue library (public API of the reference ``aragora.queue``)."""
+
+from __future__ import annotations
+
+from .base import Job, JobQueue, JobStatus
+from .config import QueueConfig, get_queue_config, set_queue_config
+from .errors import ConfigError, InvalidJob, JobNotFound, QueueConnectionError, QueueError
+from .payloads import DebateJobPayload, DebateResult, create_debate_job, get_debate_payload
+from .redis import JobStatusTracker, RedisStreamsQueue, create_redis_queue
+from .retry import RetryPolicy, is_retryable_error
+from .tracing import inject_trace_context, traced_job
+
+__all__ = [
+    "ConfigError",
+    "DebateJobPayload",
+    "DebateResult",
+    "InvalidJob",
+    "Job",
+    "JobNotFound",
+    "JobQueue",
+    "JobStatus",
+    "JobStatusTracker",
+    "QueueConfig",
+    "QueueConnectionError",
+    "QueueError",
+    "RedisStreamsQueue",
+    "RetryPolicy",
+    "create_debate_job",
+    "create_redis_queue",
+    "get_debate_payload",
+    "get_queue_config",
+    "inject_trace_context",
+    "is_retryable_error",
+    "set_queue_config",
+    "traced_job",
+]

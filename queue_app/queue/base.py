@@ -1,0 +1,195 @@
+"""Job, JobStatus and the abstract JobQueue: the single queue interface."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class JobStatus(StrEnum):
+    """Lifecycle states of a job (values are stored in Redis as is)."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    RETRYING = "retrying"
+
+    @property
+    def is_terminal(self) -> bool:
+        """Tell whether no further transition can happen from this state."""
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass
+class Job:
+    """One enqueued run of work with a JSON payload."""
+
+    #: JSON-serialisable input of the job.
+    payload: dict[str, Any]
+    #: Unique id (uuid4 string unless given).
+    id: str = field(default_factory=_new_id)
+    status: JobStatus = JobStatus.PENDING
+    #: Unix timestamps in seconds.
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    completed_at: float | None = None
+    #: Number of times the job was started (deliveries that ran).
+    attempts: int = 0
+    max_attempts: int = 3
+    error: str | None = None
+    worker_id: str | None = None
+    priority: int = 0
+    #: Free-form JSON data: job type, trace context, caller tags.
+    metadata: dict[str, Any] = field(default_factory=dict)
+    #: Result recorded by ``mark_completed`` / ``JobQueue.complete``.
+    result: Any = None
+    #: Name of the queue the job was enqueued on (set by the queue).
+    queue: str | None = None
+
+    def mark_processing(self, worker_id: str) -> None:
+        """Record that ``worker_id`` started the job."""
+        self.status = JobStatus.PROCESSING
+        self.worker_id = worker_id
+        self.started_at = time.time()
+        self.attempts += 1
+
+    def mark_completed(self, result: Any = None) -> None:
+        """Record a successful run and its result."""
+        self.status = JobStatus.COMPLETED
+        self.completed_at = time.time()
+        self.result = result
+        self.error = None
+
+    def mark_failed(self, error: str) -> None:
+        """Record a final failure."""
+        self.status = JobStatus.FAILED
+        self.completed_at = time.time()
+        self.error = error
+
+    def mark_retrying(self, error: str) -> None:
+        """Record a failure that will be retried."""
+        self.status = JobStatus.RETRYING
+        self.error = error
+
+    def should_retry(self) -> bool:
+        """Tell whether another attempt is allowed."""
+        return self.attempts < self.max_attempts
+
+    @property
+    def job_type(self) -> str:
+        """Return the job type from metadata (``debate`` when unset)."""
+        return str(self.metadata.get("job_type") or "debate")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict of every field."""
+        return {
+            "id": self.id,
+            "payload": self.payload,
+            "status": self.status.value,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "completed_at": self.completed_at,
+            "attempts": self.attempts,
+            "max_attempts": self.max_attempts,
+            "error": self.error,
+            "worker_id": self.worker_id,
+            "priority": self.priority,
+            "metadata": self.metadata,
+            "result": self.result,
+            "queue": self.queue,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Job:
+        """Build a job from ``to_dict`` output (unknown keys are ignored)."""
+        return cls(
+            payload=dict(data.get("payload") or {}),
+            id=str(data.get("id") or _new_id()),
+            status=JobStatus(data.get("status") or JobStatus.PENDING),
+            created_at=float(data.get("created_at") or time.time()),
+            started_at=_float_or_none(data.get("started_at")),
+            completed_at=_float_or_none(data.get("completed_at")),
+            attempts=int(data.get("attempts") or 0),
+            max_attempts=int(data.get("max_attempts") or 3),
+            error=data.get("error") or None,
+            worker_id=data.get("worker_id") or None,
+            priority=int(data.get("priority") or 0),
+            metadata=dict(data.get("metadata") or {}),
+            result=data.get("result"),
+            queue=data.get("queue") or None,
+        )
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value in (None, "") else float(value)
+
+
+class JobQueue(ABC):
+    """Move jobs in and out of a store and change their status atomically."""
+
+    @abstractmethod
+    async def enqueue(
+        self,
+        job: Job,
+        priority: int = 0,
+        queue_name: str | None = None,
+        delay_seconds: float = 0,
+    ) -> str:
+        """Add a job; return its id."""
+
+    @abstractmethod
+    async def dequeue(
+        self, worker_id: str, timeout_ms: int = 5000, queue_name: str | None = None
+    ) -> Job | None:
+        """Take the next due job and mark it processing, or return None after the timeout."""
+
+    @abstractmethod
+    async def ack(self, job_id: str) -> bool:
+        """Acknowledge a dequeued job as completed without a result."""
+
+    @abstractmethod
+    async def nack(self, job_id: str, requeue: bool = True) -> bool:
+        """Give a dequeued job back (requeue) or reject it as failed."""
+
+    @abstractmethod
+    async def get_status(self, job_id: str) -> Job | None:
+        """Return the job as last recorded, or None when unknown or expired."""
+
+    @abstractmethod
+    async def cancel(self, job_id: str) -> bool:
+        """Cancel a job that has not finished; False when it already has."""
+
+    @abstractmethod
+    async def get_queue_stats(self) -> dict[str, int]:
+        """Return stream length, pending entries in the group and a count per status."""
+
+    @abstractmethod
+    async def claim_stale_jobs(self, idle_ms: int) -> int:
+        """Take over deliveries idle longer than ``idle_ms``; return how many."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections."""
+
+    @abstractmethod
+    async def complete(
+        self, job_id: str, result: Any = None, status: JobStatus | None = None
+    ) -> bool:
+        """Record the end of a dequeued job (completed unless ``status`` says otherwise)."""
+
+    @abstractmethod
+    async def fail(self, job_id: str, error: str, requeue: bool = False) -> bool:
+        """Record a failed run: retry later when ``requeue`` and attempts remain."""

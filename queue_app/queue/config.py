@@ -1,0 +1,132 @@
+"""QueueConfig: the queue's settings, range-checked once and then frozen."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from .errors import ConfigError
+
+#: Valid ranges of the numeric fields, as documented by the reference.
+RANGES: dict[str, tuple[float, float]] = {
+    "max_job_ttl_days": (1, 30),
+    "claim_idle_ms": (10_000, 600_000),
+    "retry_max_attempts": (1, 10),
+    "retry_base_delay": (0.1, 60.0),
+    "retry_max_delay": (1.0, 3600.0),
+    "worker_block_ms": (1000, 30_000),
+}
+
+#: Environment variable for each field.
+ENV_VARS: dict[str, str] = {
+    "redis_url": "REDIS_URL",
+    "key_prefix": "ARAGORA_QUEUE_PREFIX",
+    "retry_max_attempts": "ARAGORA_QUEUE_RETRY_MAX",
+    "retry_base_delay": "ARAGORA_QUEUE_RETRY_BASE_DELAY",
+    "retry_max_delay": "ARAGORA_QUEUE_RETRY_MAX_DELAY",
+    "claim_idle_ms": "ARAGORA_QUEUE_CLAIM_IDLE_MS",
+    "max_job_ttl_days": "ARAGORA_QUEUE_MAX_TTL_DAYS",
+    "worker_block_ms": "ARAGORA_QUEUE_WORKER_BLOCK_MS",
+    "consumer_group": "ARAGORA_QUEUE_CONSUMER_GROUP",
+    "cluster_keys": "ARAGORA_QUEUE_CLUSTER_KEYS",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueConfig:
+    """Settings of the queue library; invalid values raise ``ValueError`` naming the field."""
+
+    redis_url: str = "redis://localhost:6379"
+    #: Prefix of every Redis key.
+    key_prefix: str = "aragora:queue:"
+    retry_max_attempts: int = 3
+    retry_base_delay: float = 1.0
+    retry_max_delay: float = 300.0
+    #: Deliveries idle longer than this are taken over by other workers.
+    claim_idle_ms: int = 60_000
+    #: How long job status hashes live once the job is terminal.
+    max_job_ttl_days: int = 7
+    #: XREADGROUP BLOCK time of workers.
+    worker_block_ms: int = 5000
+    consumer_group: str = "debate-workers"
+    #: Hash-tag every queue key (``aragora:queue:{debates}:stream``) for Redis Cluster.
+    cluster_keys: bool = False
+    #: Queue used when a call names none.
+    default_queue: str = "debates"
+
+    def __post_init__(self) -> None:
+        for name, (low, high) in RANGES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"{name} must be a number, got {value!r}")
+            if not low <= value <= high:
+                raise ConfigError(f"{name} must be between {low} and {high}, got {value!r}")
+        for name in ("redis_url", "key_prefix", "consumer_group", "default_queue"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ConfigError(f"{name} must be a non-empty string")
+
+    @property
+    def job_ttl_seconds(self) -> int:
+        """Return the TTL of terminal job keys in seconds."""
+        return int(self.max_job_ttl_days * 86_400)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> QueueConfig:
+        """Build a config from ``REDIS_URL`` and the ``ARAGORA_QUEUE_*`` variables."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            var = ENV_VARS.get(field.name)
+            raw = env.get(var) if var else None
+            if raw is None or raw.strip() == "":
+                continue
+            values[field.name] = _convert(field.name, var or field.name, raw.strip())
+        return cls(**values)
+
+
+def _to_bool(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(raw)
+
+
+_CONVERTERS: dict[str, Callable[[str], Any]] = {
+    "retry_max_attempts": int,
+    "claim_idle_ms": int,
+    "max_job_ttl_days": int,
+    "worker_block_ms": int,
+    "retry_base_delay": float,
+    "retry_max_delay": float,
+    "cluster_keys": _to_bool,
+}
+
+
+def _convert(name: str, var: str, raw: str) -> Any:
+    converter = _CONVERTERS.get(name, str)
+    try:
+        return converter(raw)
+    except ValueError:
+        kind = {int: "an integer", float: "a number", _to_bool: "true or false"}[converter]
+        raise ConfigError(f"{var} must be {kind}, got {raw!r}") from None
+
+
+_config: QueueConfig | None = None
+
+
+def get_queue_config() -> QueueConfig:
+    """Return the process-wide config, read from the environment on first use."""
+    global _config
+    if _config is None:
+        _config = QueueConfig.from_env()
+    return _config
+
+
+def set_queue_config(config: QueueConfig | None) -> None:
+    """Replace the process-wide config (None: read the environment again on next use)."""
+    global _config
+    _config = config

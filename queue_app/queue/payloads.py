@@ -1,0 +1,122 @@
+"""Debate job payloads and results, and the helpers that build debate jobs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from .base import Job
+from .errors import InvalidJob
+
+CONSENSUS_MODES = ("majority", "unanimous", "judge")
+DEFAULT_AGENTS = ("anthropic-api", "openai-api")
+DEBATE_JOB_TYPE = "debate"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DebateJobPayload:
+    """Input of a debate job."""
+
+    question: str
+    #: Agent adapter names, e.g. ``["anthropic-api", "openai-api"]``.
+    agents: list[str] = field(default_factory=lambda: list(DEFAULT_AGENTS))
+    rounds: int = 9
+    consensus: str = "majority"
+    protocol: str = "standard"
+    timeout_seconds: int | None = None
+    webhook_url: str | None = None
+    user_id: str | None = None
+    organization_id: str | None = None
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the payload as a JSON-serialisable dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DebateJobPayload:
+        """Build a payload from a dict, ignoring unknown keys."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DebateResult:
+    """Outcome of one debate."""
+
+    debate_id: str
+    consensus_reached: bool
+    final_answer: str | None
+    confidence: float
+    rounds_used: int
+    participants: list[str]
+    duration_seconds: float
+    token_usage: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result as a JSON-serialisable dict."""
+        return asdict(self)
+
+
+def _validate(payload: DebateJobPayload) -> None:
+    if not isinstance(payload.question, str) or not payload.question.strip():
+        raise InvalidJob("question must be a non-empty string")
+    if isinstance(payload.rounds, bool) or not isinstance(payload.rounds, int):
+        raise InvalidJob("rounds must be an integer")
+    if payload.rounds < 1:
+        raise InvalidJob("rounds must be at least 1")
+    if payload.consensus not in CONSENSUS_MODES:
+        raise InvalidJob(f"consensus must be one of {', '.join(CONSENSUS_MODES)}")
+    if not isinstance(payload.agents, list) or not all(
+        isinstance(a, str) and a for a in payload.agents
+    ):
+        raise InvalidJob("agents must be a list of agent names")
+    if payload.timeout_seconds is not None and payload.timeout_seconds <= 0:
+        raise InvalidJob("timeout_seconds must be positive")
+
+
+def create_debate_job(
+    question: str,
+    agents: list[str] | None = None,
+    rounds: int = 9,
+    consensus: str = "majority",
+    protocol: str = "standard",
+    priority: int = 0,
+    max_attempts: int = 3,
+    timeout_seconds: int | None = None,
+    webhook_url: str | None = None,
+    user_id: str | None = None,
+    organization_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Job:
+    """Build a debate job; invalid input raises ``ValueError`` (``InvalidJob``)."""
+    if max_attempts < 1:
+        raise InvalidJob("max_attempts must be at least 1")
+    payload = DebateJobPayload(
+        question=question,
+        agents=list(agents) if agents is not None else list(DEFAULT_AGENTS),
+        rounds=rounds,
+        consensus=consensus,
+        protocol=protocol,
+        timeout_seconds=timeout_seconds,
+        webhook_url=webhook_url,
+        user_id=user_id,
+        organization_id=organization_id,
+    )
+    return Job(
+        payload=payload.to_dict(),
+        priority=priority,
+        max_attempts=max_attempts,
+        metadata={**(metadata or {}), "job_type": DEBATE_JOB_TYPE},
+    )
+
+
+def get_debate_payload(job: Job) -> DebateJobPayload:
+    """Read the debate payload of a job; a malformed payload raises ``InvalidJob``."""
+    try:
+        return DebateJobPayload.from_dict(job.payload)
+    except TypeError as error:
+        raise InvalidJob(f"invalid debate payload: {error}") from error

@@ -1,0 +1,158 @@
+"""Consumer side of RedisStreamsQueue: read, start and own deliveries."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from redis.exceptions import NoScriptError, ResponseError
+
+from ..base import Job
+from .core import Delivery, InvalidJob, QueueCore, translate_errors
+from .keys import LEVELS
+from .scripts import SCRIPTS, load_all
+from .status import job_from_hash, pairs_to_dict, text
+
+#: Longest single XREADGROUP block, so that due delayed jobs are promoted within it.
+POLL_MS = 500
+_LEVEL_RANK = {level: rank for rank, level in enumerate(LEVELS)}
+
+
+class QueueConsumer(QueueCore):
+    """Take jobs: one script call per batch under load, one blocking read when idle."""
+
+    @translate_errors
+    async def dequeue(
+        self, worker_id: str, timeout_ms: int = 5000, queue_name: str | None = None
+    ) -> Job | None:
+        """Take the next job of ``queue_name``, higher priority first, waiting up to the timeout."""
+        jobs = await self.dequeue_many(worker_id, 1, timeout_ms, [self._queue(queue_name)])
+        return jobs[0] if jobs else None
+
+    @translate_errors
+    async def dequeue_many(
+        self,
+        worker_id: str,
+        count: int,
+        timeout_ms: int = 5000,
+        queue_names: Sequence[str] | None = None,
+    ) -> list[Job]:
+        """Start up to ``count`` jobs from the queues; block up to ``timeout_ms`` for the first."""
+        queues = list(queue_names or [self.config.default_queue])
+        for queue in queues:
+            await self.ensure_queue(queue)
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            jobs = await self._take(worker_id, count, queues)
+            block = self._block_ms(queues, deadline)
+            if jobs or block is None:
+                return jobs
+            await self._wait_for_entry(queues, block)
+
+    def _block_ms(self, queues: list[str], deadline: float) -> int | None:
+        remaining = int((deadline - time.monotonic()) * 1000)
+        if remaining <= 0:
+            return None
+        due = [ms for queue in queues if (ms := self._next_due_ms.get(queue, -1)) >= 0]
+        return max(1, min([remaining, POLL_MS, *due]))
+
+    async def _take(self, worker_id: str, count: int, queues: list[str]) -> list[Job]:
+        """Start owned entries first, then read and start new ones in one script call per queue."""
+        jobs = await self._start(worker_id, count) if self._owned else []
+        want = count - len(jobs)
+        if want <= 0:
+            return jobs
+        share = -(-want // len(queues))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                args = [*self._args(queue), self.consumer_name, worker_id, share, ",".join(LEVELS)]
+                SCRIPTS["take"].queue(pipe, [self.keys.stream(queue)], args)
+            replies = await pipe.execute(raise_on_error=False)
+        if await self._recover(replies, queues):
+            return jobs
+        for queue, reply in zip(queues, replies, strict=True):
+            self._next_due_ms[queue] = int(reply[1])
+            jobs.extend(self._started(queue, reply[2:]))
+        return jobs
+
+    async def _wait_for_entry(self, queues: list[str], block: int) -> None:
+        """Block on every stream until one entry arrives; it becomes owned."""
+        streams = {key: ">" for queue in queues for key in self.keys.streams(queue)}
+        try:
+            reply = await self._redis.xreadgroup(
+                self.group_name, self.consumer_name, streams, count=1, block=block
+            )
+        except ResponseError as error:
+            await self._recover([error], queues)
+            return
+        self._own(self._entries(reply or []))
+
+    async def _recover(self, replies: list[Any], queues: list[str]) -> bool:
+        """Restore scripts or groups a Redis restart lost (True: run again); raise other errors."""
+        errors = [reply for reply in replies if isinstance(reply, Exception)]
+        lost_group = [e for e in errors if "NOGROUP" in str(e)]
+        lost_script = [e for e in errors if isinstance(e, NoScriptError)]
+        for error in errors:
+            if error not in lost_group and error not in lost_script:
+                raise error
+        if lost_script:
+            await load_all(self._redis)
+        if lost_group:
+            self._known_queues.difference_update(queues)
+            for queue in queues:
+                await self.ensure_queue(queue)
+        return bool(errors)
+
+    def _entries(self, reply: Any) -> Iterable[Delivery]:
+        items = reply.items() if isinstance(reply, dict) else reply
+        for stream, messages in items:
+            queue, level = self._stream_owner(text(stream))
+            for message in messages[0] if isinstance(reply, dict) else messages:
+                entry, fields = message
+                fields = {text(k): text(v) for k, v in (fields or {}).items()}
+                yield Delivery(queue, level, text(entry), fields.get("job_id", ""))
+
+    def _stream_owner(self, stream: str) -> tuple[str, str]:
+        for queue in self._known_queues:
+            for level in LEVELS:
+                if self.keys.stream(queue, level) == stream:
+                    return queue, level
+        raise InvalidJob(f"stream {stream!r} belongs to no known queue")
+
+    def _own(self, deliveries: Iterable[Delivery]) -> None:
+        self._owned.extend(deliveries)
+        self._owned.sort(key=lambda d: _LEVEL_RANK[d.level])
+
+    async def _start(self, worker_id: str, count: int) -> list[Job]:
+        batch, self._owned = self._owned[:count], self._owned[count:]
+        by_queue: dict[str, list[Delivery]] = {}
+        for delivery in batch:
+            by_queue.setdefault(delivery.queue, []).append(delivery)
+        jobs: list[Job] = []
+        for queue, deliveries in by_queue.items():
+            args = [worker_id, len(deliveries)]
+            for d in deliveries:
+                args.extend((d.level, d.entry, d.job_id))
+            reply = await self._run("start", queue, args)
+            jobs.extend(self._started(queue, reply[1:]))
+        jobs.sort(key=lambda job: -job.priority)
+        return jobs
+
+    def _started(self, queue: str, replies: list[Any]) -> list[Job]:
+        jobs = []
+        for flat in replies:
+            data = pairs_to_dict(flat)
+            job = job_from_hash(data)
+            entry, _, attempts = data["token"].rpartition("/")
+            self._running[job.id] = Delivery(
+                queue,
+                data.get("stream", "normal"),
+                entry,
+                job.id,
+                data["token"],
+                int(attempts),
+                job.max_attempts,
+            )
+            jobs.append(job)
+        return jobs

@@ -1,0 +1,150 @@
+"""Shared core of RedisStreamsQueue: client, config, key schema, script calls, helpers."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NamedTuple
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ..config import QueueConfig, get_queue_config
+from ..errors import InvalidJob, QueueConnectionError
+from ..retry import RetryPolicy
+from .keys import Keys
+from .scripts import SCRIPTS
+from .status import JobStatusTracker
+
+#: Dead-letter entries kept per queue.
+DEAD_LETTER_MAX = 10_000
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class Delivery(NamedTuple):
+    """One stream entry owned by this consumer; ``token`` is set once the job started."""
+
+    queue: str
+    level: str
+    entry: str
+    job_id: str
+    token: str = ""
+    attempts: int = 0
+    max_attempts: int = 0
+
+
+def translate_errors[**P, R](method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Raise ``QueueConnectionError`` (a ``ConnectionError``) when Redis is unreachable."""
+
+    @functools.wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+            raise QueueConnectionError(f"Redis unreachable: {error}") from error
+
+    return wrapper
+
+
+def check_queue_name(name: str) -> str:
+    """Return ``name`` if it is a valid queue name, else raise ``InvalidJob``."""
+    if not isinstance(name, str) or not QUEUE_NAME.match(name):
+        raise InvalidJob(f"invalid queue name {name!r}: use 1-64 of A-Z a-z 0-9 _ . -")
+    return name
+
+
+def dumps(value: Any, what: str) -> str:
+    try:
+        return json.dumps(value, separators=(",", ":"))
+    except (TypeError, ValueError) as error:
+        raise InvalidJob(f"{what} is not JSON-serialisable: {error}") from None
+
+
+class QueueCore:
+    """State shared by the queue's parts: client, config, keys, scripts and owned deliveries."""
+
+    def __init__(self, redis_client: Any, consumer_name: str, config: QueueConfig | None = None):
+        self._redis = redis_client
+        self.consumer_name = consumer_name
+        self.config = config or get_queue_config()
+        self.keys = Keys(self.config.key_prefix, self.config.cluster_keys)
+        self.tracker = JobStatusTracker(redis_client, self.config)
+        self.retry_policy = RetryPolicy(
+            max_attempts=self.config.retry_max_attempts,
+            base_delay_seconds=self.config.retry_base_delay,
+            max_delay_seconds=self.config.retry_max_delay,
+        )
+        self.owns_client = False
+        self._known_queues: set[str] = set()
+        self._owned: list[Delivery] = []
+        self._running: dict[str, Delivery] = {}
+        self._next_due_ms: dict[str, int] = {}
+
+    @property
+    def stream_key(self) -> str:
+        """Return the stream of the default queue at normal priority."""
+        return self.keys.stream(self.config.default_queue)
+
+    @property
+    def group_name(self) -> str:
+        """Return the consumer group name."""
+        return self.config.consumer_group
+
+    @property
+    def redis(self) -> Any:
+        """Return the Redis client."""
+        return self._redis
+
+    @property
+    def running(self) -> dict[str, Delivery]:
+        """Return the deliveries this consumer started and has not finished, by job id."""
+        return self._running
+
+    def _args(self, queue: str) -> list[Any]:
+        return [
+            *self.keys.lua_args(),
+            queue,
+            self.config.job_ttl_seconds,
+            self.group_name,
+            DEAD_LETTER_MAX,
+        ]
+
+    async def _run(self, name: str, queue: str, args: Sequence[Any]) -> Any:
+        return await SCRIPTS[name](
+            self._redis, [self.keys.stream(queue)], [*self._args(queue), *args]
+        )
+
+    # -- queues and groups ------------------------------------------------------------------
+
+    async def ensure_queue(self, queue: str) -> None:
+        """Create the consumer group on the queue's streams and register the queue name."""
+        if queue in self._known_queues:
+            return
+        check_queue_name(queue)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for stream in self.keys.streams(queue):
+                pipe.xgroup_create(stream, self.group_name, id="0", mkstream=True)
+            pipe.sadd(self.keys.queues(), queue)
+            replies = await pipe.execute(raise_on_error=False)
+        for reply in replies:
+            if isinstance(reply, Exception) and "BUSYGROUP" not in str(reply):
+                raise reply
+        self._known_queues.add(queue)
+
+    def _queue(self, queue_name: str | None) -> str:
+        return queue_name or self.config.default_queue
+
+
+def to_delay_ms(delay_seconds: float) -> int:
+    if delay_seconds < 0:
+        raise InvalidJob("delay_seconds must not be negative")
+    return round(delay_seconds * 1000)
+
+
+def default_consumer_name() -> str:
+    """Return ``<host>-<pid>``, the default consumer and worker id."""
+    return f"{socket.gethostname()}-{os.getpid()}"

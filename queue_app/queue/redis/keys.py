@@ -1,0 +1,114 @@
+"""Redis key schema of the queue: every key, its type and its TTL.
+
+``P`` is the key prefix (``ARAGORA_QUEUE_PREFIX``, default ``aragora:queue:``), ``q`` a queue
+name. With ``cluster_keys`` on, ``q`` is written ``{q}`` so that all keys of a queue hash to one
+slot and every script of that queue runs on one shard.
+
+| key              | type   | holds                                               | TTL            |
+|------------------|--------|-----------------------------------------------------|----------------|
+| `P q:stream`     | stream | deliveries of priority 0 jobs (field `job_id`)      | entries XDEL'd |
+| `P q:stream:high`| stream | deliveries of priority > 0 jobs (read first)        | entries XDEL'd |
+| `P q:stream:low` | stream | deliveries of priority < 0 jobs (read last)         | entries XDEL'd |
+| `P q:delayed`    | zset   | delayed and retrying job ids, score = due time (ms) | promoted       |
+| `P q:idx:<st>`   | zset   | ids of jobs in status <st>, score = last change (ms)| pruned at TTL  |
+| `P q:dead`       | zset   | dead-lettered job ids, score = time (ms), bounded   | pruned at TTL  |
+| `P job:<id>`     | hash   | status, payload, result, error, delivery token      | max_job_ttl    |
+| `P queues`       | set    | names of queues that ever had a job                 | none           |
+| `P workers`      | zset   | live worker ids, score = last heartbeat (ms)        | pruned if stale|
+| `P worker:<id>`  | hash   | id, host, pid, queues, started_at, last_seen        | 3 heartbeats   |
+
+In cluster mode the job hash is `P {q}:job:<id>` (same slot as its queue). Consumer groups
+(``consumer_group``, default ``debate-workers``) exist on each of the three streams.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Priority levels, highest first; each has its own stream.
+LEVELS = ("high", "normal", "low")
+_STREAM_SUFFIX = {"high": "stream:high", "normal": "stream", "low": "stream:low"}
+
+
+def level_for(priority: int) -> str:
+    """Return the stream level of a priority."""
+    if priority > 0:
+        return "high"
+    return "low" if priority < 0 else "normal"
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Build the Redis keys of one key prefix."""
+
+    prefix: str = "aragora:queue:"
+    cluster: bool = False
+
+    def _queue(self, queue: str) -> str:
+        return f"{self.prefix}{{{queue}}}:" if self.cluster else f"{self.prefix}{queue}:"
+
+    def stream(self, queue: str, level: str = "normal") -> str:
+        """Return the stream of ``queue`` at priority ``level``."""
+        return self._queue(queue) + _STREAM_SUFFIX[level]
+
+    def streams(self, queue: str) -> list[str]:
+        """Return the three streams of ``queue``, highest priority first."""
+        return [self.stream(queue, level) for level in LEVELS]
+
+    def delayed(self, queue: str) -> str:
+        """Return the sorted set of delayed/retrying job ids."""
+        return self._queue(queue) + "delayed"
+
+    def index(self, queue: str, status: str) -> str:
+        """Return the sorted set of job ids in ``status``."""
+        return self._queue(queue) + "idx:" + status
+
+    def dead(self, queue: str) -> str:
+        """Return the sorted set of dead-lettered job ids."""
+        return self._queue(queue) + "dead"
+
+    def job(self, job_id: str, queue: str = "") -> str:
+        """Return the status hash of a job (``queue`` matters only in cluster mode)."""
+        if self.cluster:
+            return self._queue(queue) + "job:" + job_id
+        return f"{self.prefix}job:{job_id}"
+
+    def queues(self) -> str:
+        """Return the set of queue names."""
+        return f"{self.prefix}queues"
+
+    def workers(self) -> str:
+        """Return the sorted set of live workers."""
+        return f"{self.prefix}workers"
+
+    def worker(self, worker_id: str) -> str:
+        """Return the registration hash of a worker."""
+        return f"{self.prefix}worker:{worker_id}"
+
+    def lua_args(self) -> list[str]:
+        """Return the two leading ARGV values every script reads its key schema from."""
+        return [self.prefix, "1" if self.cluster else "0"]
+
+
+#: Lua twin of ``Keys``: every script starts with it and reads ARGV[1] (prefix), ARGV[2] (cluster).
+LUA_PRELUDE = """
+local PREFIX = ARGV[1]
+local CLUSTER = ARGV[2] == '1'
+local STREAM_SUFFIX = {high = 'stream:high', normal = 'stream', low = 'stream:low'}
+local function qbase(q)
+  if CLUSTER then return PREFIX .. '{' .. q .. '}:' end
+  return PREFIX .. q .. ':'
+end
+local function stream_key(q, level) return qbase(q) .. STREAM_SUFFIX[level] end
+local function delayed_key(q) return qbase(q) .. 'delayed' end
+local function index_key(q, status) return qbase(q) .. 'idx:' .. status end
+local function dead_key(q) return qbase(q) .. 'dead' end
+local function job_key(q, id)
+  if CLUSTER then return qbase(q) .. 'job:' .. id end
+  return PREFIX .. 'job:' .. id
+end
+local function level_for(priority)
+  if priority > 0 then return 'high' elseif priority < 0 then return 'low' end
+  return 'normal'
+end
+"""

@@ -1,0 +1,126 @@
+-- Shared helpers, appended after keys.LUA_PRELUDE and before each script.
+-- Common ARGV: 1 prefix, 2 cluster flag, 3 queue, 4 job TTL (s), 5 consumer group, 6 dead-letter cap.
+local Q = ARGV[3]
+local TTL = tonumber(ARGV[4])
+local GROUP = ARGV[5]
+local DEAD_MAX = tonumber(ARGV[6])
+local STATUSES = {'pending', 'processing', 'completed', 'failed', 'cancelled', 'retrying'}
+local TERMINAL = {completed = true, failed = true, cancelled = true}
+
+local function clock()
+  local t = redis.call('TIME')
+  local sec, usec = tonumber(t[1]), tonumber(t[2])
+  return sec * 1000 + math.floor(usec / 1000), string.format('%.6f', sec + usec / 1000000)
+end
+local NOW_MS, NOW_S = clock()
+
+local function move_index(id, old, new)
+  if old and old ~= new then redis.call('ZREM', index_key(Q, old), id) end
+  redis.call('ZADD', index_key(Q, new), NOW_MS, id)
+end
+
+local function drop_entry(level, entry)
+  if level and entry then
+    local sk = stream_key(Q, level)
+    redis.call('XACK', sk, GROUP, entry)
+    redis.call('XDEL', sk, entry)
+  end
+end
+
+local function finish(jk, id, old, status, ...)
+  redis.call('HSET', jk, 'status', status, 'completed_at', NOW_S, 'updated_at', NOW_S, ...)
+  redis.call('HDEL', jk, 'token', 'entry')
+  redis.call('EXPIRE', jk, TTL)
+  move_index(id, old, status)
+end
+
+local function dead_letter(jk, id, old, reason)
+  finish(jk, id, old, 'failed', 'error', reason)
+  local dk = dead_key(Q)
+  redis.call('ZADD', dk, NOW_MS, id)
+  if DEAD_MAX > 0 then redis.call('ZREMRANGEBYRANK', dk, 0, -(DEAD_MAX + 1)) end
+end
+
+local function enter_stream(jk, id, priority)
+  local level = level_for(tonumber(priority) or 0)
+  local entry = redis.call('XADD', stream_key(Q, level), '*', 'job_id', id)
+  redis.call('HSET', jk, 'entry', entry, 'stream', level)
+  return entry
+end
+
+-- Delivery: scripts that start jobs set WORKER and OUT = {dead-lettered count, ...} first.
+local WORKER = ''
+local OUT = {0}
+
+local function dead_entry(level, entry, id)
+  local sk = stream_key(Q, level)
+  local raw = redis.call('XRANGE', sk, entry, entry)
+  drop_entry(level, entry)
+  local dead_id = (id ~= '' and id) or ('entry-' .. entry)
+  local jk = job_key(Q, dead_id)
+  local fields = {}
+  if raw[1] then
+    local kv = raw[1][2]
+    for j = 1, #kv, 2 do fields[kv[j]] = kv[j + 1] end
+  end
+  redis.call('HSET', jk, 'id', dead_id, 'queue', Q, 'priority', '0', 'attempts', '0',
+    'max_attempts', '0', 'created_at', NOW_S, 'payload', cjson.encode(fields), 'metadata', '{}')
+  local reason = (id ~= '' and 'job data missing or expired') or 'undecodable stream entry'
+  dead_letter(jk, dead_id, nil, reason)
+  OUT[1] = OUT[1] + 1
+end
+
+local function start(jk, id, entry, attempts)
+  local token = entry .. '/' .. attempts
+  redis.call('HSET', jk, 'status', 'processing', 'attempts', attempts, 'started_at', NOW_S,
+    'updated_at', NOW_S, 'worker_id', WORKER, 'token', token)
+  redis.call('EXPIRE', jk, TTL)
+  move_index(id, 'pending', 'processing')
+  OUT[#OUT + 1] = redis.call('HGETALL', jk)
+end
+
+
+-- Start one delivery read from a stream or taken over, appending to OUT (see start.lua).
+local function deliver(level, entry, id)
+  local jk = job_key(Q, id)
+  local h = redis.call('HMGET', jk, 'status', 'entry', 'attempts', 'max_attempts')
+  if id == '' or not h[1] then
+    dead_entry(level, entry, id)
+  elseif h[1] == 'processing' and h[2] == entry then
+    -- running under another consumer since a takeover: not ours to touch
+  elseif h[1] ~= 'pending' or h[2] ~= entry then
+    drop_entry(level, entry)
+  elseif tonumber(h[3]) >= tonumber(h[4]) then
+    drop_entry(level, entry)
+    dead_letter(jk, id, 'pending', 'delivered more than max_attempts times')
+    OUT[1] = OUT[1] + 1
+  else
+    start(jk, id, entry, tonumber(h[3]) + 1)
+  end
+end
+
+-- Promote up to `limit` due jobs and prune expired index members; return ms to next due or -1.
+local function promote_due(limit)
+  local dk = delayed_key(Q)
+  local promoted = 0
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', dk, '-inf', NOW_MS, 'LIMIT', 0, limit)) do
+    redis.call('ZREM', dk, id)
+    local jk = job_key(Q, id)
+    local h = redis.call('HMGET', jk, 'status', 'priority')
+    if h[1] == 'pending' or h[1] == 'retrying' then
+      redis.call('HSET', jk, 'status', 'pending', 'updated_at', NOW_S)
+      enter_stream(jk, id, h[2])
+      redis.call('EXPIRE', jk, TTL)
+      move_index(id, h[1], 'pending')
+      promoted = promoted + 1
+    end
+  end
+  local cutoff = NOW_MS - TTL * 1000
+  for _, status in ipairs(STATUSES) do
+    redis.call('ZREMRANGEBYSCORE', index_key(Q, status), '-inf', cutoff)
+  end
+  redis.call('ZREMRANGEBYSCORE', dead_key(Q), '-inf', cutoff)
+  local nxt = redis.call('ZRANGE', dk, 0, 0, 'WITHSCORES')
+  if nxt[2] then return math.max(tonumber(nxt[2]) - NOW_MS, 0), promoted end
+  return -1, promoted
+end

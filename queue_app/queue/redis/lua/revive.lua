@@ -1,0 +1,13 @@
+-- Run a failed or cancelled job again as a new attempt. ARGV 7: job id. Returns 1, or 0 when the
+-- job is unknown or not failed/cancelled.
+local id = ARGV[7]
+local jk = job_key(Q, id)
+local h = redis.call('HMGET', jk, 'status', 'priority')
+if h[1] ~= 'failed' and h[1] ~= 'cancelled' then return 0 end
+redis.call('ZREM', dead_key(Q), id)
+redis.call('HSET', jk, 'status', 'pending', 'attempts', '0', 'updated_at', NOW_S)
+redis.call('HDEL', jk, 'completed_at', 'started_at', 'token')
+enter_stream(jk, id, h[2])
+redis.call('EXPIRE', jk, TTL)
+move_index(id, h[1], 'pending')
+return 1

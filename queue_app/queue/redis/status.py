@@ -1,0 +1,154 @@
+"""JobStatusTracker: read job status hashes, exact per-status counts and status indexes."""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from redis.asyncio import Redis
+
+from ..base import Job, JobStatus
+from ..config import QueueConfig, get_queue_config
+from .keys import Keys
+
+
+def text(value: Any) -> str:
+    """Return ``value`` as str whether the client decodes responses or not."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def pairs_to_dict(flat: Iterable[Any]) -> dict[str, str]:
+    """Turn a flat ``[field, value, ...]`` reply into a dict of str."""
+    items = [text(item) for item in flat]
+    return dict(zip(items[::2], items[1::2], strict=True))
+
+
+def _json(raw: str | None, default: Any) -> Any:
+    if raw is None or raw == "":
+        return default
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def job_from_hash(data: dict[str, str]) -> Job:
+    """Build a ``Job`` from the fields of its status hash."""
+    payload = _json(data.get("payload"), {})
+    return Job(
+        payload=payload if isinstance(payload, dict) else {"raw": payload},
+        id=data["id"],
+        status=JobStatus(data.get("status") or "pending"),
+        created_at=float(data.get("created_at") or 0),
+        started_at=_float(data.get("started_at")),
+        completed_at=_float(data.get("completed_at")),
+        attempts=int(data.get("attempts") or 0),
+        max_attempts=int(data.get("max_attempts") or 0),
+        error=data.get("error") or None,
+        worker_id=data.get("worker_id") or None,
+        priority=int(data.get("priority") or 0),
+        metadata=_json(data.get("metadata"), {}),
+        result=_json(data.get("result"), None),
+        queue=data.get("queue") or None,
+    )
+
+
+def _float(raw: str | None) -> float | None:
+    return float(raw) if raw else None
+
+
+class JobStatusTracker:
+    """Read job status from Redis: single jobs, counts by status, newest jobs per status."""
+
+    def __init__(self, redis_client: Redis, config: QueueConfig | None = None) -> None:
+        self._redis = redis_client
+        self.config = config or get_queue_config()
+        self.keys = Keys(self.config.key_prefix, self.config.cluster_keys)
+
+    async def queue_names(self) -> list[str]:
+        """Return the names of every queue that ever had a job (the default one at least)."""
+        names = {text(name) for name in await self._redis.smembers(self.keys.queues())}
+        return sorted(names | {self.config.default_queue})
+
+    async def get_job(self, job_id: str) -> Job | None:
+        """Return the job with ``job_id``, or None when unknown or expired."""
+        if not self.keys.cluster:
+            data = await self._redis.hgetall(self.keys.job(job_id))
+            return job_from_hash(pairs_to_dict(_flatten(data))) if data else None
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for queue in await self.queue_names():
+                pipe.hgetall(self.keys.job(job_id, queue))
+            for data in await pipe.execute():
+                if data:
+                    return job_from_hash(pairs_to_dict(_flatten(data)))
+        return None
+
+    async def get_counts_by_status(self, queue_name: str | None = None) -> dict[str, int]:
+        """Return the exact number of jobs in each status (O(1) per queue)."""
+        queues = [queue_name] if queue_name else await self.queue_names()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                for status in JobStatus:
+                    pipe.zcard(self.keys.index(queue, status.value))
+            replies = await pipe.execute()
+        counts = dict.fromkeys((status.value for status in JobStatus), 0)
+        statuses = [status.value for status in JobStatus] * len(queues)
+        for status, count in zip(statuses, replies, strict=True):
+            counts[status] += int(count)
+        return counts
+
+    async def list_jobs(
+        self,
+        status: JobStatus | str | None = None,
+        queue_name: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Job]:
+        """Return jobs newest first (by last transition), optionally of one status and queue."""
+        if limit <= 0:
+            return []
+        statuses = [JobStatus(status).value] if status else [s.value for s in JobStatus]
+        queues = [queue_name] if queue_name else await self.queue_names()
+        keys = [self.keys.index(q, s) for q in queues for s in statuses]
+        newest = await self._newest(keys, offset + limit)
+        chosen = newest[offset : offset + limit]
+        return await self._load(chosen)
+
+    async def list_dead_letters(self, queue_name: str | None = None, limit: int = 50) -> list[Job]:
+        """Return dead-lettered jobs, newest first."""
+        queues = [queue_name] if queue_name else await self.queue_names()
+        newest = await self._newest([self.keys.dead(q) for q in queues], limit)
+        return await self._load(newest)
+
+    async def _newest(self, index_keys: list[str], count: int) -> list[tuple[str, str]]:
+        key_queue = {key: key for key in index_keys}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in index_keys:
+                pipe.zrevrange(key, 0, count - 1, withscores=True)
+            replies = await pipe.execute()
+        ranked = (
+            [(-float(score), text(member), key_queue[key]) for member, score in reply]
+            for key, reply in zip(index_keys, replies, strict=True)
+        )
+        merged = heapq.merge(*ranked)
+        return [(member, key) for _, member, key in list(merged)[:count]]
+
+    async def _load(self, chosen: list[tuple[str, str]]) -> list[Job]:
+        if not chosen:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for job_id, index_key in chosen:
+                pipe.hgetall(self.keys.job(job_id, self._queue_of(index_key)))
+            replies = await pipe.execute()
+        return [job_from_hash(pairs_to_dict(_flatten(data))) for data in replies if data]
+
+    def _queue_of(self, index_key: str) -> str:
+        rest = index_key[len(self.keys.prefix) :]
+        name = rest.split(":", 1)[0]
+        return name.strip("{}")
+
+
+def _flatten(data: dict[Any, Any]) -> list[Any]:
+    return [item for pair in data.items() for item in pair]

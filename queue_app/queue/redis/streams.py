@@ -1,0 +1,288 @@
+"""RedisStreamsQueue: the JobQueue on Redis Streams consumer groups, one Lua script per change."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ..base import Job, JobQueue, JobStatus
+from ..config import QueueConfig, get_queue_config
+from ..errors import InvalidJob, QueueConnectionError
+from ..tracing import TRACE_CONTEXT_KEY, inject_trace_context
+from .consumer import QueueConsumer
+from .core import Delivery, default_consumer_name, dumps, to_delay_ms, translate_errors
+from .scripts import SCRIPTS, load_all
+from .status import text
+
+#: Jobs per enqueue script call in ``enqueue_many``.
+ENQUEUE_CHUNK = 500
+_tracer = trace.get_tracer("queue_app.queue")
+
+__all__ = ["Delivery", "RedisStreamsQueue", "create_redis_queue"]
+
+
+class RedisStreamsQueue(QueueConsumer, JobQueue):
+    """Job queue on Redis Streams: at-least-once delivery, atomic transitions, fencing tokens."""
+
+    @translate_errors
+    async def enqueue(
+        self,
+        job: Job,
+        priority: int = 0,
+        queue_name: str | None = None,
+        delay_seconds: float = 0,
+    ) -> str:
+        """Add ``job`` (no-op when its id is already known); return its id."""
+        queue = self._queue(queue_name)
+        with _tracer.start_as_current_span(f"send {queue}", kind=SpanKind.PRODUCER) as span:
+            span.set_attribute("messaging.system", "redis")
+            span.set_attribute("messaging.destination.name", queue)
+            span.set_attribute("messaging.message.id", job.id)
+            inject_trace_context(job.metadata)
+            ids = await self.enqueue_many([job], queue, priority, delay_seconds, trace_jobs=False)
+        return ids[0]
+
+    @translate_errors
+    async def enqueue_many(
+        self,
+        jobs: Sequence[Job],
+        queue_name: str | None = None,
+        priority: int = 0,
+        delay_seconds: float = 0,
+        trace_jobs: bool = True,
+    ) -> list[str]:
+        """Add many jobs with one script call per 500 jobs, pipelined; return their ids."""
+        queue = self._queue(queue_name)
+        await self.ensure_queue(queue)
+        delay_ms = to_delay_ms(delay_seconds)
+        rows: list[Any] = []
+        for job in jobs:
+            rows.extend(self._job_row(job, queue, priority, delay_ms, trace_jobs))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for start in range(0, len(jobs), ENQUEUE_CHUNK):
+                chunk = rows[start * 7 : (start + ENQUEUE_CHUNK) * 7]
+                SCRIPTS["enqueue"].queue(
+                    pipe, [self.keys.stream(queue)], [*self._args(queue), len(chunk) // 7, *chunk]
+                )
+            replies = await pipe.execute(raise_on_error=False)
+        if any(isinstance(reply, NoScriptError) for reply in replies):
+            await load_all(self._redis)
+            return await self.enqueue_many(jobs, queue, priority, delay_seconds, False)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return [job.id for job in jobs]
+
+    def _job_row(
+        self, job: Job, queue: str, priority: int, delay_ms: int, trace_job: bool
+    ) -> list[Any]:
+        if not isinstance(job.payload, dict):
+            raise InvalidJob("payload must be a dict")
+        if job.max_attempts < 1:
+            raise InvalidJob("max_attempts must be at least 1")
+        job.priority = int(priority or job.priority)
+        job.queue = queue
+        job.status = JobStatus.PENDING
+        if trace_job and TRACE_CONTEXT_KEY not in job.metadata:
+            inject_trace_context(job.metadata)
+        return [
+            job.id,
+            job.priority,
+            delay_ms,
+            job.max_attempts,
+            repr(job.created_at),
+            dumps(job.payload, "payload"),
+            dumps(job.metadata, "metadata"),
+        ]
+
+    # -- outcomes ---------------------------------------------------------------------------
+
+    @translate_errors
+    async def finish_many(self, outcomes: Sequence[tuple[str, str, str, int]]) -> list[bool]:
+        """Record ``(job_id, outcome, data, delay_ms)`` for running jobs, pipelined per queue.
+
+        Outcomes are ``completed``, ``failed``, ``cancelled``, ``retry`` and ``requeue``. A job
+        whose delivery is no longer current (cancelled or taken over) gives False.
+        """
+        results = dict.fromkeys((job_id for job_id, *_ in outcomes), False)
+        by_queue: dict[str, list[Any]] = {}
+        for job_id, outcome, data, delay_ms in outcomes:
+            delivery = self._running.get(job_id)
+            if delivery is not None:
+                row = [job_id, delivery.token, outcome, data, delay_ms]
+                by_queue.setdefault(delivery.queue, []).append(row)
+        for queue, rows in by_queue.items():
+            flat = [item for row in rows for item in row]
+            replies = await self._run("finish", queue, [len(rows), *flat])
+            for row, reply in zip(rows, replies, strict=True):
+                results[row[0]] = bool(reply)
+        for job_id in results:
+            self._running.pop(job_id, None)
+        return list(results.values())
+
+    async def _finish(self, job_id: str, outcome: str, data: str = "", delay_ms: int = 0) -> bool:
+        return (await self.finish_many([(job_id, outcome, data, delay_ms)]))[0]
+
+    async def complete(
+        self, job_id: str, result: Any = None, status: JobStatus | None = None
+    ) -> bool:
+        """Record the end of a running job: completed with ``result`` unless ``status`` says so."""
+        status = JobStatus(status or JobStatus.COMPLETED)
+        if status is JobStatus.FAILED:
+            return await self._finish(job_id, "failed", str(result or "failed"))
+        if status is JobStatus.CANCELLED:
+            return await self._finish(job_id, "cancelled")
+        if status is not JobStatus.COMPLETED:
+            raise InvalidJob(f"complete() takes a terminal status, not {status.value}")
+        return await self._finish(job_id, "completed", dumps(result, "result"))
+
+    async def fail(self, job_id: str, error: str, requeue: bool = False) -> bool:
+        """Record a failed run; with ``requeue`` and attempts left, retry after the backoff."""
+        delivery = self._running.get(job_id)
+        if requeue and delivery is not None and delivery.attempts < delivery.max_attempts:
+            delay = self.retry_policy.get_delay(delivery.attempts - 1)
+            return await self.retry(job_id, error, delay)
+        return await self._finish(job_id, "failed", str(error))
+
+    async def retry(self, job_id: str, error: str, delay_seconds: float) -> bool:
+        """Mark a running job RETRYING; it is due again after ``delay_seconds``."""
+        return await self._finish(job_id, "retry", str(error), to_delay_ms(delay_seconds))
+
+    async def ack(self, job_id: str) -> bool:
+        """Acknowledge a running job as completed without a result."""
+        return await self.complete(job_id)
+
+    async def nack(self, job_id: str, requeue: bool = True) -> bool:
+        """Give a running job back to the queue now (``requeue``) or fail it as rejected."""
+        if requeue:
+            return await self._finish(job_id, "requeue")
+        return await self._finish(job_id, "failed", "rejected by worker")
+
+    # -- status, cancel, stats ----------------------------------------------------------------
+
+    @translate_errors
+    async def get_status(self, job_id: str) -> Job | None:
+        """Return the job as last recorded, or None when unknown or expired."""
+        return await self.tracker.get_job(job_id)
+
+    @translate_errors
+    async def cancel(self, job_id: str) -> bool:
+        """Cancel a pending, retrying or running job; False when unknown or already finished."""
+        job = await self.tracker.get_job(job_id)
+        if job is None or job.queue is None:
+            return False
+        return bool(await self._run("cancel", job.queue, [job_id]))
+
+    @translate_errors
+    async def revive(self, job_id: str) -> bool:
+        """Run a failed or cancelled job again from attempt 0 (dead-letter retry)."""
+        job = await self.tracker.get_job(job_id)
+        if job is None or job.queue is None:
+            return False
+        return bool(await self._run("revive", job.queue, [job_id]))
+
+    @translate_errors
+    async def get_queue_stats(self, queue_name: str | None = None) -> dict[str, int]:
+        """Return stream length, pending entries in the group, delayed, dead letters, counts."""
+        queue = self._queue(queue_name)
+        await self.ensure_queue(queue)
+        streams = self.keys.streams(queue)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for stream in streams:
+                pipe.xlen(stream)
+            for stream in streams:
+                pipe.xpending(stream, self.group_name)
+            pipe.zcard(self.keys.delayed(queue))
+            pipe.zcard(self.keys.dead(queue))
+            for status in JobStatus:
+                pipe.zcard(self.keys.index(queue, status.value))
+            replies = await pipe.execute()
+        lengths, pendings, rest = replies[:3], replies[3:6], replies[6:]
+        stats = {
+            "stream_length": sum(int(n) for n in lengths),
+            "pending_in_group": sum(int(p["pending"]) for p in pendings),
+            "delayed": int(rest[0]),
+            "dead_letters": int(rest[1]),
+        }
+        stats.update({s.value: int(n) for s, n in zip(JobStatus, rest[2:], strict=True)})
+        return stats
+
+    # -- maintenance: promotion, takeover, heartbeat ----------------------------------------
+
+    @translate_errors
+    async def promote(self, queue_names: Sequence[str] | None = None) -> int:
+        """Move due delayed and retrying jobs into their streams; return how many."""
+        promoted = 0
+        for queue in queue_names or [self.config.default_queue]:
+            count, due_ms = await self._run("promote", queue, [1000])
+            self._next_due_ms[queue] = int(due_ms)
+            promoted += int(count)
+        return promoted
+
+    @translate_errors
+    async def claim_stale_jobs(
+        self, idle_ms: int, queue_names: Sequence[str] | None = None, limit: int = 100
+    ) -> int:
+        """Take over deliveries idle past ``idle_ms``; the next ``dequeue`` starts them."""
+        claimed = 0
+        for queue in queue_names or [self.config.default_queue]:
+            await self.ensure_queue(queue)
+            flat = await self._run("claim", queue, [self.consumer_name, int(idle_ms), limit])
+            items = [text(item) for item in flat]
+            self._own(
+                Delivery(queue, items[i], items[i + 1], items[i + 2])
+                for i in range(0, len(items), 3)
+            )
+            claimed += len(items) // 3
+        return claimed
+
+    @translate_errors
+    async def heartbeat(self) -> list[str]:
+        """Reset the idle time of running deliveries; return the ids no longer ours."""
+        by_queue: dict[str, list[str]] = {}
+        for delivery in list(self._running.values()):
+            by_queue.setdefault(delivery.queue, []).extend((delivery.job_id, delivery.token))
+        lost: list[str] = []
+        for queue, flat in by_queue.items():
+            reply = await self._run("heartbeat", queue, [self.consumer_name, len(flat) // 2, *flat])
+            lost.extend(text(job_id) for job_id in reply)
+        for job_id in lost:
+            self._running.pop(job_id, None)
+        return lost
+
+    @translate_errors
+    async def close(self) -> None:
+        """Close the Redis client when this queue created it."""
+        if self.owns_client:
+            await self._redis.aclose()
+
+
+async def create_redis_queue(
+    redis_url: str | None = None,
+    consumer_name: str | None = None,
+    config: QueueConfig | None = None,
+) -> RedisStreamsQueue:
+    """Connect to Redis (hiredis parser when installed) and return a ready queue."""
+    config = config or get_queue_config()
+    client = aioredis.from_url(
+        redis_url or config.redis_url,
+        decode_responses=True,
+        socket_keepalive=True,
+        socket_connect_timeout=5,
+        retry_on_timeout=False,
+    )
+    queue = RedisStreamsQueue(client, consumer_name or default_consumer_name(), config)
+    queue.owns_client = True
+    try:
+        await queue.ensure_queue(config.default_queue)
+    except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+        await client.aclose()
+        raise QueueConnectionError(f"Redis unreachable: {error}") from error
+    return queue

@@ -1,0 +1,79 @@
+"""Job transitions, serialisation and debate payloads."""
+
+from __future__ import annotations
+
+import pytest
+
+from queue_app.queue import (
+    DebateJobPayload,
+    Job,
+    JobStatus,
+    create_debate_job,
+    get_debate_payload,
+)
+
+
+def test_job_statuses_are_lowercase_strings() -> None:
+    assert [s.value for s in JobStatus] == [
+        "pending",
+        "processing",
+        "completed",
+        "failed",
+        "cancelled",
+        "retrying",
+    ]
+
+
+def test_job_transitions_update_fields() -> None:
+    job = Job(payload={"a": 1}, max_attempts=2)
+    assert job.status is JobStatus.PENDING and len(job.id) == 36
+    job.mark_processing("w1")
+    assert (job.status, job.worker_id, job.attempts) == (JobStatus.PROCESSING, "w1", 1)
+    job.mark_retrying("flaky")
+    assert job.status is JobStatus.RETRYING and job.should_retry()
+    job.mark_processing("w1")
+    assert not job.should_retry()
+    job.mark_failed("dead")
+    assert job.status is JobStatus.FAILED and job.completed_at is not None
+    done = Job(payload={})
+    done.mark_completed({"ok": True})
+    assert done.status is JobStatus.COMPLETED and done.result == {"ok": True}
+
+
+def test_to_dict_round_trips() -> None:
+    job = Job(payload={"q": "x"}, priority=3, metadata={"job_type": "debate"})
+    job.mark_processing("w")
+    copy = Job.from_dict(job.to_dict())
+    assert copy == job
+    assert job.to_dict()["status"] == "processing"
+
+
+def test_create_debate_job_builds_payload_and_metadata() -> None:
+    job = create_debate_job(
+        "Should we?", agents=["demo"], rounds=3, priority=2, max_attempts=5, metadata={"t": 1}
+    )
+    assert (job.priority, job.max_attempts) == (2, 5)
+    assert job.metadata == {"t": 1, "job_type": "debate"}
+    payload = get_debate_payload(job)
+    assert payload == DebateJobPayload(question="Should we?", agents=["demo"], rounds=3)
+    assert create_debate_job("q").payload["agents"] == ["anthropic-api", "openai-api"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"question": "  "}, "question"),
+        ({"question": "q", "rounds": 0}, "rounds"),
+        ({"question": "q", "consensus": "vote"}, "consensus"),
+        ({"question": "q", "agents": ["", 3]}, "agents"),
+        ({"question": "q", "max_attempts": 0}, "max_attempts"),
+    ],
+)
+def test_create_debate_job_rejects_invalid_input(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        create_debate_job(**kwargs)
+
+
+def test_get_debate_payload_rejects_malformed_payload() -> None:
+    with pytest.raises(ValueError, match="invalid debate payload"):
+        get_debate_payload(Job(payload={"rounds": 2}))

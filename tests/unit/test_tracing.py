@@ -1,0 +1,66 @@
+"""Trace context travels from the enqueueing span into the job's span."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from queue_app.queue import Job, inject_trace_context, traced_job
+
+_EXPORTER = InMemorySpanExporter()
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """Return an in-memory exporter attached (once) to the global tracer provider."""
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    if not getattr(provider, "_test_exporter_attached", False):
+        provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+        provider._test_exporter_attached = True  # type: ignore[attr-defined]
+    _EXPORTER.clear()
+    yield _EXPORTER
+    _EXPORTER.clear()
+
+
+def test_inject_without_active_span_adds_nothing() -> None:
+    assert inject_trace_context({"a": 1}) == {"a": 1}
+
+
+async def test_traced_job_continues_the_enqueueing_trace(spans: InMemorySpanExporter) -> None:
+    tracer = trace.get_tracer("test")
+    with tracer.start_as_current_span("http request") as parent:
+        payload = inject_trace_context({"debate_id": "d-1"})
+    assert payload["trace_context"]["traceparent"].startswith("00-")
+
+    @traced_job("debate.execute")
+    async def handler(job: Job) -> str:
+        return trace.get_current_span().get_span_context().trace_id
+
+    trace_id = await handler(Job(payload=payload, queue="debates"))
+    parent_context = parent.get_span_context()
+    assert trace_id == parent_context.trace_id
+    [span] = [s for s in spans.get_finished_spans() if s.name == "debate.execute"]
+    assert span.parent is not None and span.parent.span_id == parent_context.span_id
+    assert span.kind is SpanKind.CONSUMER
+    assert span.attributes["messaging.destination.name"] == "debates"
+
+
+async def test_traced_job_records_failure(spans: InMemorySpanExporter) -> None:
+    @traced_job("boom")
+    async def handler(job: Job) -> None:
+        raise RuntimeError("exploded")
+
+    with pytest.raises(RuntimeError):
+        await handler(Job(payload={}))
+    [span] = [s for s in spans.get_finished_spans() if s.name == "boom"]
+    assert not span.status.is_ok
+    assert span.events[0].name == "exception"
