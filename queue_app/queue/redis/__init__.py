@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+from .keys import Keys
+from .ledger import LedgerEvent, LedgerReader
+from .registry import WorkerRegistry
 from .status import JobStatusTracker
 from .streams import RedisStreamsQueue, create_redis_queue
 
-__all__ = ["JobStatusTracker", "RedisStreamsQueue", "create_redis_queue"]
+__all__ = [
+    "JobStatusTracker",
+    "Keys",
+    "LedgerEvent",
+    "LedgerReader",
+    "RedisStreamsQueue",
+    "WorkerRegistry",
+    "create_redis_queue",
+]

@@ -13,6 +13,8 @@ slot and every script of that queue runs on one shard.
 | `P q:idx:<st>`   | zset   | ids of jobs in status <st>, score = last change (ms)| pruned at TTL  |
 | `P q:dead`       | zset   | dead-lettered job ids, score = time (ms), bounded   | pruned at TTL  |
 | `P job:<id>`     | hash   | status, payload, result, error, delivery token      | max_job_ttl    |
+| `P q:ledger`     | stream | job events for the database ledger (id, status)     | MAXLEN ~1e6    |
+| `P q:m:<minute>` | hash   | finished jobs per status in that minute (epoch/60)  | 2 hours        |
 | `P queues`       | set    | names of queues that ever had a job                 | none           |
 | `P workers`      | zset   | live worker ids, score = last heartbeat (ms)        | pruned if stale|
 | `P worker:<id>`  | hash   | id, host, pid, queues, started_at, last_seen        | 3 heartbeats   |
@@ -67,6 +69,14 @@ class Keys:
         """Return the sorted set of dead-lettered job ids."""
         return self._queue(queue) + "dead"
 
+    def ledger(self, queue: str) -> str:
+        """Return the stream of job events that feeds the database ledger."""
+        return self._queue(queue) + "ledger"
+
+    def minute(self, queue: str, minute: int) -> str:
+        """Return the hash counting jobs finished per status in ``minute`` (Unix time // 60)."""
+        return self._queue(queue) + f"m:{minute}"
+
     def job(self, job_id: str, queue: str = "") -> str:
         """Return the status hash of a job (``queue`` matters only in cluster mode)."""
         if self.cluster:
@@ -103,6 +113,8 @@ local function stream_key(q, level) return qbase(q) .. STREAM_SUFFIX[level] end
 local function delayed_key(q) return qbase(q) .. 'delayed' end
 local function index_key(q, status) return qbase(q) .. 'idx:' .. status end
 local function dead_key(q) return qbase(q) .. 'dead' end
+local function ledger_key(q) return qbase(q) .. 'ledger' end
+local function minute_key(q, minute) return qbase(q) .. 'm:' .. minute end
 local function job_key(q, id)
   if CLUSTER then return qbase(q) .. 'job:' .. id end
   return PREFIX .. 'job:' .. id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -121,6 +122,25 @@ class JobStatusTracker:
         queues = [queue_name] if queue_name else await self.queue_names()
         newest = await self._newest([self.keys.dead(q) for q in queues], limit)
         return await self._load(newest)
+
+    async def throughput(self, queue_name: str, minutes: int = 60) -> list[dict[str, int]]:
+        """Return per-minute counts of finished jobs, oldest first: ``minute`` (Unix time // 60),
+        ``completed``, ``failed``, ``cancelled``, ``retrying``."""
+        current = int(time.time() // 60)
+        wanted = list(range(current - minutes + 1, current + 1))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for minute in wanted:
+                pipe.hgetall(self.keys.minute(queue_name, minute))
+            replies = await pipe.execute()
+        rows = []
+        for minute, data in zip(wanted, replies, strict=True):
+            counts = {text(k): int(v) for k, v in data.items()}
+            row = {"minute": minute}
+            row.update(
+                {s: counts.get(s, 0) for s in ("completed", "failed", "cancelled", "retrying")}
+            )
+            rows.append(row)
+        return rows
 
     async def _newest(self, index_keys: list[str], count: int) -> list[tuple[str, str]]:
         key_queue = {key: key for key in index_keys}

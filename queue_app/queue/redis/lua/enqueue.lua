@@ -19,6 +19,7 @@ for i = 0, tonumber(ARGV[7]) - 1 do
       enter_stream(jk, id, ARGV[b + 1])
     end
     move_index(id, nil, 'pending')
+    ledger(id, 'pending')
     out[#out + 1] = 1
   end
 end

@@ -25,6 +25,10 @@ for i = 0, tonumber(ARGV[7]) - 1 do
       redis.call('ZADD', delayed_key(Q), NOW_MS + tonumber(ARGV[b + 4]), id)
       redis.call('EXPIRE', jk, TTL)
       move_index(id, h[2], 'retrying')
+      ledger(id, 'retrying')
+      local mk = minute_key(Q, math.floor(NOW_MS / 60000))
+      redis.call('HINCRBY', mk, 'retrying', 1)
+      redis.call('EXPIRE', mk, 7200)
     else
       redis.call('HSET', jk, 'status', 'pending', 'updated_at', NOW_S)
       redis.call('HDEL', jk, 'token')

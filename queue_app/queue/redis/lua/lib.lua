@@ -19,6 +19,12 @@ local function move_index(id, old, new)
   redis.call('ZADD', index_key(Q, new), NOW_MS, id)
 end
 
+-- Feed the database ledger: one event per enqueue, retry and terminal transition.
+local LEDGER_MAX = 1000000
+local function ledger(id, status)
+  redis.call('XADD', ledger_key(Q), 'MAXLEN', '~', LEDGER_MAX, '*', 'job_id', id, 'status', status)
+end
+
 local function drop_entry(level, entry)
   if level and entry then
     local sk = stream_key(Q, level)
@@ -32,6 +38,10 @@ local function finish(jk, id, old, status, ...)
   redis.call('HDEL', jk, 'token', 'entry')
   redis.call('EXPIRE', jk, TTL)
   move_index(id, old, status)
+  ledger(id, status)
+  local mk = minute_key(Q, math.floor(NOW_MS / 60000))
+  redis.call('HINCRBY', mk, status, 1)
+  redis.call('EXPIRE', mk, 7200)
 end
 
 local function dead_letter(jk, id, old, reason)

@@ -10,4 +10,5 @@ redis.call('HDEL', jk, 'completed_at', 'started_at', 'token')
 enter_stream(jk, id, h[2])
 redis.call('EXPIRE', jk, TTL)
 move_index(id, h[1], 'pending')
+ledger(id, 'pending')
 return 1
