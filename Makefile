@@ -22,8 +22,9 @@ lint: setup
 	$(RUFF) check .
 	$(RUFF) format --check .
 
+# Every bench/*.py script; names starting with _ are helpers they import.
 bench: setup
-	@set -e; for script in bench/*.py; do \
+	@set -e; for script in bench/[!_]*.py; do \
 	  [ -e "$$script" ] || { echo "no bench/*.py scripts"; exit 0; }; \
 	  echo "== $$script"; $(PY) "$$script"; \
 	done
