@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
@@ -20,8 +21,15 @@ _tracer = trace.get_tracer("queue_app.queue")
 T = TypeVar("T")
 
 
+def tracing_enabled() -> bool:
+    """Tell whether an OpenTelemetry SDK (or other real tracer provider) is installed."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
 def inject_trace_context(payload: dict[str, Any]) -> dict[str, Any]:
     """Return ``payload`` with the current span's ``traceparent``/``tracestate`` added."""
+    if not trace.get_current_span().get_span_context().is_valid:
+        return payload
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     if carrier:
@@ -35,6 +43,25 @@ def extract_trace_context(job: Job) -> otel_context.Context:
     return propagate.extract(carrier if isinstance(carrier, dict) else {})
 
 
+@contextlib.contextmanager
+def consumer_span(name: str, job: Job) -> Iterator[trace.Span]:
+    """Open a CONSUMER span for ``job``, child of its trace context; record any failure."""
+    with _tracer.start_as_current_span(
+        name,
+        context=extract_trace_context(job),
+        kind=SpanKind.CONSUMER,
+        attributes=job_attributes(job),
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        try:
+            yield span
+        except BaseException as error:
+            span.record_exception(error)
+            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+            raise
+
+
 def traced_job(
     name: str,
 ) -> Callable[[Callable[[Job], Awaitable[T]]], Callable[[Job], Awaitable[T]]]:
@@ -43,16 +70,8 @@ def traced_job(
     def decorate(handler: Callable[[Job], Awaitable[T]]) -> Callable[[Job], Awaitable[T]]:
         @functools.wraps(handler)
         async def wrapper(job: Job) -> T:
-            parent = extract_trace_context(job)
-            with _tracer.start_as_current_span(
-                name, context=parent, kind=SpanKind.CONSUMER, attributes=job_attributes(job)
-            ) as span:
-                try:
-                    return await handler(job)
-                except BaseException as error:
-                    span.record_exception(error)
-                    span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-                    raise
+            with consumer_span(name, job):
+                return await handler(job)
 
         return wrapper
 

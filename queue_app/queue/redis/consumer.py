@@ -12,7 +12,7 @@ from ..base import Job
 from .core import Delivery, InvalidJob, QueueCore, translate_errors
 from .keys import LEVELS
 from .scripts import SCRIPTS, load_all
-from .status import job_from_hash, pairs_to_dict, text
+from .status import job_from_values, text
 
 #: Longest single XREADGROUP block, so that due delayed jobs are promoted within it.
 POLL_MS = 500
@@ -59,10 +59,11 @@ class QueueConsumer(QueueCore):
 
     async def _take(self, worker_id: str, count: int, queues: list[str]) -> list[Job]:
         """Start owned entries first, then read and start new ones in one script call per queue."""
-        jobs = await self._start(worker_id, count) if self._owned else []
-        want = count - len(jobs)
-        if want <= 0:
-            return jobs
+        if self._owned:
+            jobs = await self._start(worker_id, count)
+            if jobs:
+                return jobs
+        jobs, want = [], count
         share = -(-want // len(queues))
         async with self._redis.pipeline(transaction=False) as pipe:
             for queue in queues:
@@ -141,18 +142,13 @@ class QueueConsumer(QueueCore):
 
     def _started(self, queue: str, replies: list[Any]) -> list[Job]:
         jobs = []
-        for flat in replies:
-            data = pairs_to_dict(flat)
-            job = job_from_hash(data)
-            entry, _, attempts = data["token"].rpartition("/")
+        for values in replies:
+            job = job_from_values(values)
+            token = text(values[-1])
+            entry, _, attempts = token.rpartition("/")
+            level = text(values[-2]) if values[-2] else "normal"
             self._running[job.id] = Delivery(
-                queue,
-                data.get("stream", "normal"),
-                entry,
-                job.id,
-                data["token"],
-                int(attempts),
-                job.max_attempts,
+                queue, level, entry, job.id, token, int(attempts), job.max_attempts
             )
             jobs.append(job)
         return jobs

@@ -27,6 +27,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: Fields of a job hash returned by the scripts that start jobs, in this order.
+JOB_FIELDS = (
+    "id",
+    "queue",
+    "status",
+    "payload",
+    "metadata",
+    "priority",
+    "attempts",
+    "max_attempts",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "error",
+    "worker_id",
+    "result",
+    "stream",
+    "token",
+)
+
 #: Priority levels, highest first; each has its own stream.
 LEVELS = ("high", "normal", "low")
 _STREAM_SUFFIX = {"high": "stream:high", "normal": "stream", "low": "stream:low"}
@@ -101,7 +121,11 @@ class Keys:
 
 
 #: Lua twin of ``Keys``: every script starts with it and reads ARGV[1] (prefix), ARGV[2] (cluster).
-LUA_PRELUDE = """
+LUA_PRELUDE = (
+    "local JOB_FIELDS = {"
+    + ", ".join(f"'{name}'" for name in JOB_FIELDS)
+    + "}\n"
+    + """
 local PREFIX = ARGV[1]
 local CLUSTER = ARGV[2] == '1'
 local STREAM_SUFFIX = {high = 'stream:high', normal = 'stream', low = 'stream:low'}
@@ -124,3 +148,4 @@ local function level_for(priority)
   return 'normal'
 end
 """
+)

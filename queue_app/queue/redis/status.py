@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from ..base import Job, JobStatus
 from ..config import QueueConfig, get_queue_config
-from .keys import Keys
+from .keys import JOB_FIELDS, Keys
 
 
 def text(value: Any) -> str:
@@ -37,6 +37,7 @@ def _json(raw: str | None, default: Any) -> Any:
 
 def job_from_hash(data: dict[str, str]) -> Job:
     """Build a ``Job`` from the fields of its status hash."""
+    data = {key: value for key, value in data.items() if value is not None}
     payload = _json(data.get("payload"), {})
     return Job(
         payload=payload if isinstance(payload, dict) else {"raw": payload},
@@ -54,6 +55,14 @@ def job_from_hash(data: dict[str, str]) -> Job:
         result=_json(data.get("result"), None),
         queue=data.get("queue") or None,
     )
+
+
+def job_from_values(values: list[Any]) -> Job:
+    """Build a ``Job`` from an HMGET of ``JOB_FIELDS`` (the reply of the start scripts)."""
+    fields = dict(zip(JOB_FIELDS, values, strict=True))
+    if values and not isinstance(values[0], str):
+        fields = {key: text(value) for key, value in fields.items() if value is not None}
+    return job_from_hash(fields)
 
 
 def _float(raw: str | None) -> float | None:

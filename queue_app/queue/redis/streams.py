@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from ..base import Job, JobQueue, JobStatus
 from ..config import QueueConfig, get_queue_config
 from ..errors import InvalidJob, QueueConnectionError
-from ..tracing import TRACE_CONTEXT_KEY, inject_trace_context
+from ..tracing import TRACE_CONTEXT_KEY, inject_trace_context, tracing_enabled
 from .consumer import QueueConsumer
 from .core import Delivery, default_consumer_name, dumps, to_delay_ms, translate_errors
 from .scripts import SCRIPTS, load_all
@@ -41,6 +42,9 @@ class RedisStreamsQueue(QueueConsumer, JobQueue):
     ) -> str:
         """Add ``job`` (no-op when its id is already known); return its id."""
         queue = self._queue(queue_name)
+        if not tracing_enabled():
+            ids = await self.enqueue_many([job], queue, priority, delay_seconds)
+            return ids[0]
         with _tracer.start_as_current_span(f"send {queue}", kind=SpanKind.PRODUCER) as span:
             span.set_attribute("messaging.system", "redis")
             span.set_attribute("messaging.destination.name", queue)
@@ -62,14 +66,15 @@ class RedisStreamsQueue(QueueConsumer, JobQueue):
         queue = self._queue(queue_name)
         await self.ensure_queue(queue)
         delay_ms = to_delay_ms(delay_seconds)
-        rows: list[Any] = []
-        for job in jobs:
-            rows.extend(self._job_row(job, queue, priority, delay_ms, trace_jobs))
+        rows = [self._job_row(job, queue, priority, delay_ms, trace_jobs) for job in jobs]
+        chunks = [_batch(rows[i : i + ENQUEUE_CHUNK]) for i in range(0, len(rows), ENQUEUE_CHUNK)]
+        if len(chunks) == 1:
+            await self._run("enqueue", queue, chunks)
+            return [job.id for job in jobs]
         async with self._redis.pipeline(transaction=False) as pipe:
-            for start in range(0, len(jobs), ENQUEUE_CHUNK):
-                chunk = rows[start * 7 : (start + ENQUEUE_CHUNK) * 7]
+            for chunk in chunks:
                 SCRIPTS["enqueue"].queue(
-                    pipe, [self.keys.stream(queue)], [*self._args(queue), len(chunk) // 7, *chunk]
+                    pipe, [self.keys.stream(queue)], [*self._args(queue), chunk]
                 )
             replies = await pipe.execute(raise_on_error=False)
         if any(isinstance(reply, NoScriptError) for reply in replies):
@@ -97,7 +102,7 @@ class RedisStreamsQueue(QueueConsumer, JobQueue):
             job.priority,
             delay_ms,
             job.max_attempts,
-            repr(job.created_at),
+            repr(float(job.created_at)),
             dumps(job.payload, "payload"),
             dumps(job.metadata, "metadata"),
         ]
@@ -119,8 +124,7 @@ class RedisStreamsQueue(QueueConsumer, JobQueue):
                 row = [job_id, delivery.token, outcome, data, delay_ms]
                 by_queue.setdefault(delivery.queue, []).append(row)
         for queue, rows in by_queue.items():
-            flat = [item for row in rows for item in row]
-            replies = await self._run("finish", queue, [len(rows), *flat])
+            replies = await self._run("finish", queue, [_batch(rows)])
             for row, reply in zip(rows, replies, strict=True):
                 results[row[0]] = bool(reply)
         for job_id in results:
@@ -286,3 +290,8 @@ async def create_redis_queue(
         await client.aclose()
         raise QueueConnectionError(f"Redis unreachable: {error}") from error
     return queue
+
+
+def _batch(rows: Sequence[Sequence[Any]]) -> str:
+    """Encode rows for a script as one JSON array (one argument instead of one per field)."""
+    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))

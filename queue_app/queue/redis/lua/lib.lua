@@ -33,15 +33,22 @@ local function drop_entry(level, entry)
   end
 end
 
+local function count_minute(status)
+  local mk = minute_key(Q, math.floor(NOW_MS / 60000))
+  if redis.call('HINCRBY', mk, status, 1) == 1 then redis.call('EXPIRE', mk, 7200) end
+end
+
 local function finish(jk, id, old, status, ...)
   redis.call('HSET', jk, 'status', status, 'completed_at', NOW_S, 'updated_at', NOW_S, ...)
-  redis.call('HDEL', jk, 'token', 'entry')
+  if status == 'completed' then
+    redis.call('HDEL', jk, 'token', 'entry', 'error')
+  else
+    redis.call('HDEL', jk, 'token', 'entry')
+  end
   redis.call('EXPIRE', jk, TTL)
   move_index(id, old, status)
   ledger(id, status)
-  local mk = minute_key(Q, math.floor(NOW_MS / 60000))
-  redis.call('HINCRBY', mk, status, 1)
-  redis.call('EXPIRE', mk, 7200)
+  count_minute(status)
 end
 
 local function dead_letter(jk, id, old, reason)
@@ -84,9 +91,8 @@ local function start(jk, id, entry, attempts)
   local token = entry .. '/' .. attempts
   redis.call('HSET', jk, 'status', 'processing', 'attempts', attempts, 'started_at', NOW_S,
     'updated_at', NOW_S, 'worker_id', WORKER, 'token', token)
-  redis.call('EXPIRE', jk, TTL)
   move_index(id, 'pending', 'processing')
-  OUT[#OUT + 1] = redis.call('HGETALL', jk)
+  OUT[#OUT + 1] = redis.call('HMGET', jk, unpack(JOB_FIELDS))
 end
 
 

@@ -1,0 +1,84 @@
+"""Measure one worker process: no-op jobs/s at several concurrencies, and pickup latency."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import time
+
+from _redis import private_redis
+
+from queue_app.queue import Job, QueueConfig, create_redis_queue
+from workers import BaseWorker, LoggingMiddleware, MiddlewareChain, TracingMiddleware, WorkerOptions
+
+JOBS = 20_000
+
+
+async def noop(job: Job) -> None:
+    return None
+
+
+async def throughput(url: str, concurrency: int, chain: MiddlewareChain) -> float:
+    config = QueueConfig(redis_url=url)
+    producer = await create_redis_queue(consumer_name="producer", config=config)
+    await producer.redis.flushall()
+    producer._known_queues.clear()
+    await producer.enqueue_many(
+        [Job(payload={"i": i}, metadata={"job_type": "noop"}) for i in range(JOBS)]
+    )
+    queue = await create_redis_queue(consumer_name=f"bench-{concurrency}", config=config)
+    options = WorkerOptions(worker_id="bench", max_concurrent=concurrency, burst=True)
+    worker = BaseWorker(queue, {"noop": noop}, options, middleware=chain)
+    started = time.perf_counter()
+    await worker.start()
+    elapsed = time.perf_counter() - started
+    assert worker.counters["completed"] == JOBS, worker.counters
+    await queue.close()
+    await producer.close()
+    return JOBS / elapsed
+
+
+async def pickup_latency(url: str, samples: int = 500) -> list[float]:
+    config = QueueConfig(redis_url=url)
+    producer = await create_redis_queue(consumer_name="producer", config=config)
+    queue = await create_redis_queue(consumer_name="latency", config=config)
+    seen: asyncio.Queue[float] = asyncio.Queue()
+
+    async def handler(job: Job) -> None:
+        seen.put_nowait(time.perf_counter())
+
+    options = WorkerOptions(worker_id="latency", max_concurrent=10)
+    worker = BaseWorker(queue, {"noop": handler}, options)
+    runner = asyncio.create_task(worker.start())
+    await asyncio.sleep(0.3)
+    latencies = []
+    for i in range(samples):
+        sent = time.perf_counter()
+        await producer.enqueue(Job(payload={"i": i}, metadata={"job_type": "noop"}))
+        latencies.append((await seen.get()) - sent)
+        await asyncio.sleep(0.002)
+    await worker.stop(5)
+    await runner
+    await queue.close()
+    await producer.close()
+    return latencies
+
+
+async def main(url: str) -> None:
+    bare = MiddlewareChain()
+    full = MiddlewareChain([TracingMiddleware(), LoggingMiddleware()])
+    for concurrency in (1, 10, 50):
+        rate = await throughput(url, concurrency, bare)
+        print(f"no-op jobs/s, 1 process, concurrency {concurrency:3d}: {rate:10,.0f}")
+    rate = await throughput(url, 50, full)
+    print(f"no-op jobs/s, concurrency  50, tracing+logging middleware: {rate:10,.0f}")
+    latencies = sorted(await pickup_latency(url))
+    p50 = statistics.median(latencies) * 1000
+    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
+    print(f"pickup latency (enqueue -> handler start): p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+
+
+if __name__ == "__main__":
+    with private_redis() as redis_url:
+        asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else redis_url))

@@ -1,0 +1,58 @@
+"""DebateWorker: runs debate jobs with a pluggable executor."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from queue_app.queue import DebateResult, Job, RetryPolicy
+from queue_app.queue.payloads import DEBATE_JOB_TYPE
+from queue_app.queue.redis import RedisStreamsQueue, WorkerRegistry
+
+from .middleware import MiddlewareChain
+from .runtime import BaseWorker, WorkerOptions
+
+
+class DebateExecutor(Protocol):
+    """Run one debate job and return its result."""
+
+    async def __call__(self, job: Job) -> DebateResult: ...
+
+
+class DebateWorker(BaseWorker):
+    """Worker for the ``debates`` queue: each job runs ``executor(job)``."""
+
+    def __init__(
+        self,
+        queue: RedisStreamsQueue,
+        worker_id: str,
+        executor: DebateExecutor,
+        max_concurrent: int = 3,
+        retry_policy: RetryPolicy | None = None,
+        *,
+        queues: tuple[str, ...] = ("debates",),
+        middleware: MiddlewareChain | None = None,
+        registry: WorkerRegistry | None = None,
+        shutdown_timeout: float = 30.0,
+        burst: bool = False,
+    ) -> None:
+        self.executor = executor
+        options = WorkerOptions(
+            worker_id=worker_id,
+            queues=queues,
+            max_concurrent=max_concurrent,
+            shutdown_timeout=shutdown_timeout,
+            burst=burst,
+        )
+        super().__init__(
+            queue,
+            {DEBATE_JOB_TYPE: self.run_debate},
+            options,
+            retry_policy=retry_policy,
+            middleware=middleware,
+            registry=registry,
+        )
+
+    async def run_debate(self, job: Job) -> dict[str, Any]:
+        """Run the executor and return the result as JSON data."""
+        result = await self.executor(job)
+        return result.to_dict()

@@ -1,0 +1,132 @@
+"""Middleware around every job (an onion of ``wrap_job``) and hooks fired after the fact."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import trace
+
+from queue_app.queue import Job
+from queue_app.queue.tracing import consumer_span
+
+if TYPE_CHECKING:
+    from .runtime import BaseWorker
+
+logger = logging.getLogger(__name__)
+
+CallNext = Callable[[Job], Awaitable[Any]]
+
+#: Outcomes passed to ``on_outcome``.
+OUTCOMES = ("completed", "failed", "retried", "cancelled", "abandoned")
+
+
+class Middleware:
+    """Base middleware: override ``wrap_job`` and/or the hooks; defaults do nothing."""
+
+    async def wrap_job(self, job: Job, call_next: CallNext) -> Any:
+        """Run ``call_next(job)``; code before and after it surrounds the handler."""
+        return await call_next(job)
+
+    def on_outcome(
+        self, job: Job, outcome: str, duration: float, error: BaseException | None
+    ) -> None:
+        """Observe the end of an attempt (``completed``, ``failed``, ``retried``, ...)."""
+
+    def on_claim(self, count: int) -> None:
+        """Observe deliveries taken over from dead workers."""
+
+    def on_dead_letter(self, count: int) -> None:
+        """Observe entries dead-lettered while reading (poison pills, undecodable)."""
+
+    def on_reconnect(self) -> None:
+        """Observe a restored Redis connection."""
+
+    def on_worker_start(self, worker: BaseWorker) -> None:
+        """Observe the worker starting."""
+
+    def on_worker_stop(self, worker: BaseWorker) -> None:
+        """Observe the worker stopping."""
+
+
+class MiddlewareChain:
+    """Compose middleware; the first listed is outermost. Hook failures never fail a job."""
+
+    def __init__(self, middleware: Sequence[Middleware] = ()) -> None:
+        self.middleware = list(middleware)
+
+    def wrap(self, handler: CallNext) -> CallNext:
+        """Return ``handler`` wrapped by every middleware."""
+        wrapped = handler
+        for layer in reversed(self.middleware):
+            wrapped = _bind(layer, wrapped)
+        return wrapped
+
+    def emit(self, hook: str, *args: Any) -> None:
+        """Call ``hook`` on every middleware, logging (CRITICAL) and swallowing failures."""
+        for layer in self.middleware:
+            try:
+                getattr(layer, hook)(*args)
+            except Exception:
+                logger.critical("middleware hook %s of %r failed", hook, layer, exc_info=True)
+
+
+def _bind(layer: Middleware, call_next: CallNext) -> CallNext:
+    async def call(job: Job) -> Any:
+        return await layer.wrap_job(job, call_next)
+
+    return call
+
+
+def log_extra(job: Job, event: str, **fields: Any) -> dict[str, Any]:
+    """Return ``extra`` for one log line about ``job``."""
+    context = trace.get_current_span().get_span_context()
+    trace_id = format(context.trace_id, "032x") if context.is_valid else None
+    return {
+        "event": event,
+        "job_id": job.id,
+        "queue": job.queue,
+        "job_type": job.job_type,
+        "attempt": job.attempts,
+        "worker_id": job.worker_id,
+        "trace_id": trace_id,
+        **fields,
+    }
+
+
+class TracingMiddleware(Middleware):
+    """Run each attempt in a CONSUMER span, child of the enqueueing span's context."""
+
+    async def wrap_job(self, job: Job, call_next: CallNext) -> Any:
+        """Continue the job's trace around the handler."""
+        with consumer_span(f"process {job.queue or ''} {job.job_type}".strip(), job):
+            return await call_next(job)
+
+
+class LoggingMiddleware(Middleware):
+    """Log one line per job transition with job id, queue, attempt and trace id."""
+
+    async def wrap_job(self, job: Job, call_next: CallNext) -> Any:
+        """Log the start of the attempt (DEBUG: the per-job path logs no INFO)."""
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("job started", extra=log_extra(job, "job.started"))
+        return await call_next(job)
+
+    def on_outcome(
+        self, job: Job, outcome: str, duration: float, error: BaseException | None
+    ) -> None:
+        """Log the outcome: ERROR with traceback for a final failure, INFO for a retry."""
+        extra = log_extra(job, f"job.{outcome}", duration_seconds=round(duration, 6))
+        if outcome == "failed":
+            logger.error("job failed: %s", _describe(error), extra=extra, exc_info=error)
+        elif outcome == "retried":
+            logger.info("job will be retried: %s", _describe(error), extra=extra)
+        elif outcome in ("cancelled", "abandoned"):
+            logger.info("job %s", outcome, extra=extra)
+        elif logger.isEnabledFor(logging.DEBUG):
+            logger.debug("job completed", extra=extra)
+
+
+def _describe(error: BaseException | None) -> str:
+    return f"{type(error).__name__}: {error}" if error is not None else "unknown error"
