@@ -33,6 +33,14 @@ def _env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+
+
 def _database_url() -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
@@ -129,6 +137,12 @@ ARAGORA_QUEUE = {
     "consumer_group": os.environ.get("ARAGORA_QUEUE_CONSUMER_GROUP"),
     "cluster_keys": os.environ.get("ARAGORA_QUEUE_CLUSTER_KEYS"),
 }
+
+#: Django layer of the queue (README, "Configuration"): ledger rows older than this many days are
+#: deleted; larger REST request bodies get 413; private webhook targets are refused unless allowed.
+ARAGORA_LEDGER_RETENTION_DAYS = _env_int("ARAGORA_LEDGER_RETENTION_DAYS", 30)
+ARAGORA_API_MAX_BODY_BYTES = _env_int("ARAGORA_API_MAX_BODY_BYTES", 256 * 1024)
+ARAGORA_WEBHOOK_ALLOW_PRIVATE = _env_bool("ARAGORA_WEBHOOK_ALLOW_PRIVATE", default=False)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

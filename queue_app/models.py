@@ -1,0 +1,225 @@
+"""Models of the Django layer: webhook endpoints, circuit state, the job ledger, deliveries.
+
+Redis stays the source of truth for live jobs; ``JobRecord`` is the ledger the admin reads,
+filled off the hot path by ``queue_app.ledger.LedgerWriter``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from queue_app.queue import JobStatus
+
+#: Job events a webhook endpoint can subscribe to.
+EVENT_TYPES = ("job.completed", "job.failed", "job.cancelled", "job.retrying")
+#: Job statuses as Django choices (the values of the library's ``JobStatus``).
+STATUS_CHOICES = [(status.value, status.value.title()) for status in JobStatus]
+#: Shortest accepted webhook signing secret.
+MIN_SECRET_LENGTH = 16
+
+
+def default_event_types() -> list[str]:
+    """Return the events a new endpoint subscribes to: finished jobs."""
+    return ["job.completed", "job.failed"]
+
+
+def from_timestamp(value: float | None) -> datetime | None:
+    """Turn a Unix timestamp of the queue library into an aware UTC datetime."""
+    return None if value is None else datetime.fromtimestamp(value, tz=UTC)
+
+
+def check_event_types(value: Any) -> None:
+    """Refuse anything but a non-empty list of known event types."""
+    if not isinstance(value, list) or not value:
+        raise ValidationError("Give a non-empty list of event types.")
+    unknown = sorted({str(item) for item in value} - set(EVENT_TYPES))
+    if unknown:
+        raise ValidationError(
+            f"Unknown event types: {', '.join(unknown)}; known: {', '.join(EVENT_TYPES)}."
+        )
+
+
+def check_webhook_target(url: str) -> None:
+    """Refuse loopback, private and link-local targets unless the setting allows them.
+
+    Only literal addresses and ``localhost`` names are checked here; the delivery worker checks
+    the resolved addresses again at delivery time (DNS may change after saving).
+    """
+    if getattr(settings, "ARAGORA_WEBHOOK_ALLOW_PRIVATE", False):
+        return
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        raise ValidationError("Webhook targets on localhost are not allowed.")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return
+    if not address.is_global:
+        raise ValidationError(f"Webhook target {host} is not a public address.")
+
+
+class OrganizationMembership(models.Model):
+    """Attach a user to the organization whose jobs and endpoints they may see."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="queue_membership"
+    )
+    organization = models.CharField(max_length=100, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.organization}"
+
+
+class WebhookEndpoint(models.Model):
+    """A URL that receives signed job events, with its delivery health."""
+
+    url = models.URLField(max_length=2000, validators=[check_webhook_target])
+    #: HMAC signing secret: write-only in the admin and the API, never shown after saving.
+    secret = models.CharField(max_length=255)
+    event_types = models.JSONField(default=default_event_types, validators=[check_event_types])
+    is_active = models.BooleanField(default=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    organization = models.CharField(max_length=100, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    #: Health, updated by the delivery worker.
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    success_count = models.PositiveBigIntegerField(default=0)
+    failure_count = models.PositiveBigIntegerField(default=0)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return self.url
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save, and give a new endpoint its closed circuit breaker."""
+        adding = self._state.adding
+        super().save(*args, **kwargs)
+        if adding:
+            CircuitBreakerState.objects.get_or_create(endpoint=self)
+
+    def reset_circuit(self) -> None:
+        """Close the circuit and forget the current run of failures."""
+        CircuitBreakerState.objects.update_or_create(
+            endpoint=self,
+            defaults={
+                "state": CircuitBreakerState.State.CLOSED,
+                "failure_count": 0,
+                "opened_at": None,
+                "next_attempt_at": None,
+            },
+        )
+        self.consecutive_failures = 0
+        self.save(update_fields=["consecutive_failures", "updated_at"])
+
+
+class CircuitBreakerState(models.Model):
+    """The circuit breaker of one endpoint: open circuits skip deliveries until next_attempt_at."""
+
+    class State(models.TextChoices):
+        CLOSED = "closed"
+        OPEN = "open"
+        HALF_OPEN = "half_open", "Half open"
+
+    endpoint = models.OneToOneField(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="circuit"
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.CLOSED)
+    failure_count = models.PositiveIntegerField(default=0)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "circuit breaker state"
+
+    def __str__(self) -> str:
+        return f"{self.endpoint_id}: {self.state}"
+
+
+class JobRecord(models.Model):
+    """One job in the ledger: its last known state, as drained from the Redis event streams."""
+
+    job_id = models.CharField(max_length=255, unique=True)
+    queue = models.CharField(max_length=64, db_index=True)
+    job_type = models.CharField(max_length=64, blank=True, db_index=True)
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES, db_index=True)
+    payload = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=0)
+    priority = models.IntegerField(default=0)
+    worker_id = models.CharField(max_length=255, blank=True)
+    trace_id = models.CharField(max_length=32, blank=True, db_index=True)
+    #: Who enqueued it (user pk as text) and for which organization; from job metadata.
+    owner = models.CharField(max_length=64, blank=True)
+    organization = models.CharField(max_length=100, blank=True, db_index=True)
+    created_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    #: Last ledger write, and the event stream entry it came from (older entries never win).
+    recorded_at = models.DateTimeField(default=timezone.now, db_index=True)
+    ledger_entry = models.CharField(max_length=64, blank=True)
+    #: Retries asked for by people (admin or API), each one a new run from attempt 0.
+    manual_retries = models.PositiveIntegerField(default=0)
+    last_retried_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        indexes = (models.Index(fields=("status", "-completed_at"), name="jobrecord_status_done"),)
+
+    def __str__(self) -> str:
+        return self.job_id
+
+
+class JobFailure(JobRecord):
+    """Failed jobs (each one also dead-lettered in Redis), shown on their own in the admin."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "failed job"
+
+
+class WebhookDelivery(models.Model):
+    """One attempt to deliver one event to one endpoint."""
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.CharField(max_length=64)
+    job_id = models.CharField(max_length=255, db_index=True)
+    attempt = models.PositiveIntegerField(default=1)
+    #: None when no response came back (timeout, refused connection, open circuit).
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    #: The first KiB of the response body.
+    response_excerpt = models.TextField(blank=True)
+    delivered_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ("-delivered_at",)
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.job_id} -> {self.endpoint_id} ({self.status_code})"
+
+    @property
+    def succeeded(self) -> bool:
+        """Tell whether the endpoint answered 2xx."""
+        return self.status_code is not None and 200 <= self.status_code < 300
