@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
-from queue_app.queue import DebateResult, Job, RetryPolicy
+from queue_app.queue import Job, RetryPolicy
 from queue_app.queue.payloads import DEBATE_JOB_TYPE
 from queue_app.queue.redis import RedisStreamsQueue, WorkerRegistry
 
+from .executor import DebateExecutor, load_executor
 from .middleware import MiddlewareChain
-from .runtime import BaseWorker, WorkerOptions
-
-
-class DebateExecutor(Protocol):
-    """Run one debate job and return its result."""
-
-    async def __call__(self, job: Job) -> DebateResult: ...
+from .runtime import BaseWorker, Handler, WorkerOptions
 
 
 class DebateWorker(BaseWorker):
@@ -56,3 +51,13 @@ class DebateWorker(BaseWorker):
         """Run the executor and return the result as JSON data."""
         result = await self.executor(job)
         return result.to_dict()
+
+
+async def debate_handlers(executor_path: str | None = None) -> dict[str, Handler]:
+    """Return the debate handler running the executor at ``executor_path`` (default if None)."""
+    executor = await load_executor(executor_path)
+
+    async def run_debate(job: Job) -> dict[str, Any]:
+        return (await executor(job)).to_dict()
+
+    return {DEBATE_JOB_TYPE: run_debate}

@@ -1,0 +1,137 @@
+"""``manage.py queue_worker``: run a worker process for one or more queues."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from queue_app.queue import QueueConnectionError
+from queue_app.queue.redis.core import default_consumer_name
+from queue_app.wiring import UnknownQueue, build_worker
+from workers import BaseWorker, WorkerOptions
+
+logger = logging.getLogger(__name__)
+
+
+class Command(BaseCommand):
+    """Run a queue worker until SIGTERM/SIGINT (or, with --burst, until the queues are empty)."""
+
+    help = "Run a queue worker: reads the given queues and runs their jobs."
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        """Report a bad flag on the command line as one line on stderr, with exit status 2."""
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        if parser.called_from_command_line:
+
+            def one_line_error(message: str) -> Any:
+                parser.exit(2, f"{parser.prog}: error: {message}\n")
+
+            parser.error = one_line_error  # type: ignore[method-assign]
+        return parser
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        """Declare the worker flags."""
+        parser.add_argument("--worker-id", default=None, help="worker id (default: host-pid)")
+        parser.add_argument("--concurrency", type=_positive_int, default=3)
+        parser.add_argument("--queues", type=_queue_list, default=["debates"])
+        parser.add_argument("--shutdown-timeout", type=_non_negative_float, default=30.0)
+        parser.add_argument("--metrics-port", type=_port, default=None)
+        parser.add_argument("--burst", action="store_true", help="exit once the queues are empty")
+        parser.add_argument(
+            "--no-ledger", action="store_true", help="do not drain the ledger in this process"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        """Build the worker and run it."""
+        worker_options = WorkerOptions(
+            worker_id=options["worker_id"] or default_consumer_name(),
+            queues=tuple(options["queues"]),
+            max_concurrent=options["concurrency"],
+            shutdown_timeout=options["shutdown_timeout"],
+            burst=options["burst"],
+        )
+        asyncio.run(_serve(worker_options, options["metrics_port"], not options["no_ledger"]))
+
+
+async def _serve(options: WorkerOptions, metrics_port: int | None, with_ledger: bool) -> None:
+    try:
+        worker = await build_worker(options)
+    except UnknownQueue as error:
+        raise CommandError(str(error), returncode=2) from error
+    except QueueConnectionError as error:
+        raise CommandError(f"cannot start worker: {error}") from error
+    worker.install_signal_handlers()
+    if metrics_port is not None:
+        _serve_metrics(worker, metrics_port)
+    logger.info(
+        "worker %s reading %s with concurrency %d",
+        options.worker_id,
+        ",".join(options.queues),
+        options.max_concurrent,
+    )
+    stop = asyncio.Event()
+    ledger = asyncio.create_task(_run_ledger(stop)) if with_ledger else None
+    try:
+        await worker.start()
+    finally:
+        stop.set()
+        if ledger is not None:
+            await ledger
+        await worker.queue.close()
+
+
+def _serve_metrics(worker: BaseWorker, port: int) -> None:
+    try:
+        from workers.metrics import serve_metrics
+    except ImportError as error:
+        raise CommandError("--metrics-port needs workers.metrics") from error
+    serve_metrics(port, worker)
+
+
+async def _run_ledger(stop: asyncio.Event) -> None:
+    try:
+        from queue_app.ledger import LedgerWriter
+    except ImportError:
+        return
+    with contextlib.suppress(asyncio.CancelledError):
+        await LedgerWriter().run(stop)
+
+
+def _positive_int(raw: str) -> int:
+    value = _number(int, raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {raw}")
+    return value
+
+
+def _non_negative_float(raw: str) -> float:
+    value = _number(float, raw)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {raw}")
+    return value
+
+
+def _port(raw: str) -> int:
+    value = _number(int, raw)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port (0-65535), got {raw}")
+    return value
+
+
+def _queue_list(raw: str) -> list[str]:
+    names = [name.strip() for name in raw.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("needs at least one queue name")
+    return names
+
+
+def _number[N: (int, float)](kind: type[N], raw: str) -> N:
+    try:
+        return kind(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {raw!r}") from None

@@ -1,0 +1,68 @@
+"""Composition root: the only module that names concrete queue, worker and middleware classes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.conf import settings
+
+from queue_app.queue import QueueConfig, get_queue_config
+from queue_app.queue.redis import RedisStreamsQueue, WorkerRegistry, create_redis_queue
+from workers import (
+    WORKER_KINDS,
+    BaseWorker,
+    LoggingMiddleware,
+    Middleware,
+    MiddlewareChain,
+    TracingMiddleware,
+    WorkerOptions,
+)
+from workers.runtime import Handler
+
+
+class UnknownQueue(ValueError):
+    """No worker kind serves that queue."""
+
+
+def worker_middleware() -> list[Middleware]:
+    """Return the worker middleware, outermost first: tracing, logging, then metrics."""
+    chain: list[Middleware] = [TracingMiddleware(), LoggingMiddleware()]
+    try:
+        from workers.metrics import MetricsMiddleware
+    except ImportError:
+        return chain
+    return [*chain, MetricsMiddleware()]
+
+
+async def build_queue(consumer_name: str, config: QueueConfig | None = None) -> RedisStreamsQueue:
+    """Connect a queue for ``consumer_name`` (raises QueueConnectionError when Redis is down)."""
+    return await create_redis_queue(consumer_name=consumer_name, config=config)
+
+
+async def build_handlers(queues: Sequence[str]) -> dict[str, Handler]:
+    """Merge the handlers of the worker kinds that serve ``queues``."""
+    handlers: dict[str, Handler] = {}
+    for name in queues:
+        kind = WORKER_KINDS.get(name)
+        if kind is None:
+            known = ", ".join(sorted(WORKER_KINDS))
+            raise UnknownQueue(f"no worker kind serves queue {name!r} (known: {known})")
+        if name == "debates":
+            handlers.update(await kind(getattr(settings, "ARAGORA_DEBATE_EXECUTOR", None)))
+        else:
+            handlers.update(await kind())
+    return handlers
+
+
+async def build_worker(options: WorkerOptions, config: QueueConfig | None = None) -> BaseWorker:
+    """Build a worker for ``options`` with its handlers, middleware and registry."""
+    config = config or get_queue_config()
+    handlers = await build_handlers(options.queues)
+    queue = await build_queue(options.worker_id, config)
+    return BaseWorker(
+        queue,
+        handlers,
+        options,
+        middleware=MiddlewareChain(worker_middleware()),
+        registry=WorkerRegistry(queue.redis, config),
+    )
