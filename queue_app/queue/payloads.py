@@ -70,10 +70,12 @@ def _validate(payload: DebateJobPayload) -> None:
         raise InvalidJob("rounds must be at least 1")
     if payload.consensus not in CONSENSUS_MODES:
         raise InvalidJob(f"consensus must be one of {', '.join(CONSENSUS_MODES)}")
-    if not isinstance(payload.agents, list) or not all(
-        isinstance(a, str) and a for a in payload.agents
+    if (
+        not isinstance(payload.agents, list)
+        or not payload.agents
+        or not all(isinstance(a, str) and a for a in payload.agents)
     ):
-        raise InvalidJob("agents must be a list of agent names")
+        raise InvalidJob("agents must be a non-empty list of agent names")
     if payload.timeout_seconds is not None and payload.timeout_seconds <= 0:
         raise InvalidJob("timeout_seconds must be positive")
 

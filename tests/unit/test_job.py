@@ -66,6 +66,7 @@ def test_create_debate_job_builds_payload_and_metadata() -> None:
         ({"question": "q", "rounds": 0}, "rounds"),
         ({"question": "q", "consensus": "vote"}, "consensus"),
         ({"question": "q", "agents": ["", 3]}, "agents"),
+        ({"question": "q", "agents": []}, "agents"),
         ({"question": "q", "max_attempts": 0}, "max_attempts"),
     ],
 )
