@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from queue_app.queue import JobStatus
+from queue_app.queue import Job, JobStatus
 
 #: Job events a webhook endpoint can subscribe to.
 EVENT_TYPES = ("job.completed", "job.failed", "job.cancelled", "job.retrying")
@@ -34,6 +34,37 @@ def default_event_types() -> list[str]:
 def from_timestamp(value: float | None) -> datetime | None:
     """Turn a Unix timestamp of the queue library into an aware UTC datetime."""
     return None if value is None else datetime.fromtimestamp(value, tz=UTC)
+
+
+def trace_id_of(job: Job) -> str:
+    """Return the W3C trace id carried by the job's ``traceparent``, or ""."""
+    context = job.metadata.get("trace_context")
+    traceparent = context.get("traceparent", "") if isinstance(context, dict) else ""
+    parts = str(traceparent).split("-")
+    return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else ""
+
+
+def job_record_fields(job: Job) -> dict[str, Any]:
+    """Return the ``JobRecord`` columns that describe ``job`` as Redis has it."""
+    meta = job.metadata
+    return {
+        "queue": job.queue or "",
+        "job_type": str(meta.get("job_type") or ""),
+        "status": job.status.value,
+        "payload": job.payload,
+        "result": job.result,
+        "error": job.error or "",
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "priority": job.priority,
+        "worker_id": job.worker_id or "",
+        "trace_id": trace_id_of(job),
+        "owner": str(meta.get("owner") or ""),
+        "organization": str(meta.get("organization") or ""),
+        "created_at": from_timestamp(job.created_at),
+        "started_at": from_timestamp(job.started_at),
+        "completed_at": from_timestamp(job.completed_at),
+    }
 
 
 def check_event_types(value: Any) -> None:

@@ -1,0 +1,255 @@
+"""LedgerWriter: drain the Redis job event streams into ``JobRecord`` rows, off the hot path.
+
+Every enqueue, retry and terminal transition adds an event (job id, status) to the queue's
+``P q:ledger`` stream inside the library's Lua scripts. The writer reads them in batches with the
+jobs' current data, upserts one row per job in one transaction, and only then acknowledges the
+batch. A database outage therefore delays the ledger but loses no row, and never slows jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, transaction
+from django.utils import timezone
+
+from queue_app.models import JobRecord, WebhookDelivery, job_record_fields
+from queue_app.queue import (
+    Job,
+    QueueConfig,
+    QueueConnectionError,
+    RedisStreamsQueue,
+    create_redis_queue,
+    get_queue_config,
+)
+from queue_app.queue.redis import LedgerEvent, LedgerReader
+
+logger = logging.getLogger(__name__)
+
+#: Columns a newer event overwrites on an existing row.
+UPDATE_FIELDS = [*job_record_fields(Job(payload={})), "recorded_at", "ledger_entry"]
+#: Seconds between retention sweeps of a running writer.
+PRUNE_EVERY_SECONDS = 3600.0
+#: Rows deleted per statement by a sweep.
+PRUNE_CHUNK = 5000
+#: Longest back-off while Redis or the database is down.
+MAX_BACKOFF_SECONDS = 30.0
+
+
+def _entry_key(entry: str) -> tuple[int, int]:
+    """Order stream entry ids (``<ms>-<seq>``) numerically; "" sorts first."""
+    ms, _, seq = entry.partition("-")
+    return (int(ms), int(seq or 0)) if ms.isdigit() else (-1, -1)
+
+
+def _latest_per_job(events: Sequence[LedgerEvent]) -> list[LedgerEvent]:
+    """Keep the newest event of each job (all of a batch carry the data read with it)."""
+    latest: dict[str, LedgerEvent] = {}
+    for event in events:
+        known = latest.get(event.job_id)
+        if known is None or _entry_key(event.entry) > _entry_key(known.entry):
+            latest[event.job_id] = event
+    return list(latest.values())
+
+
+def _row(event: LedgerEvent, now: datetime) -> JobRecord:
+    if event.job is None:  # the job's hash expired: only what the event says is known
+        fields: dict[str, Any] = {"queue": event.queue, "status": event.status}
+    else:
+        fields = job_record_fields(event.job)
+    return JobRecord(job_id=event.job_id, recorded_at=now, ledger_entry=event.entry, **fields)
+
+
+def store_events(events: Sequence[LedgerEvent]) -> int:
+    """Upsert one ledger row per job in one transaction; return how many jobs the batch had.
+
+    Missing rows are inserted; existing rows are then locked and overwritten only from a newer
+    event, so that concurrent writers (one beside each worker) never put an older state back.
+    Events of expired jobs only create missing rows.
+    """
+    now = timezone.now()
+    latest = _latest_per_job(events)
+    rows = [_row(event, now) for event in latest]
+    known = [row for row, event in zip(rows, latest, strict=True) if event.job is not None]
+    close_old_connections()
+    try:
+        with transaction.atomic():
+            JobRecord.objects.bulk_create(rows, ignore_conflicts=True)
+            stored = dict(
+                JobRecord.objects.select_for_update()
+                .filter(job_id__in=[row.job_id for row in known])
+                .values_list("job_id", "ledger_entry")
+            )
+            newer = [
+                row
+                for row in known
+                if _entry_key(row.ledger_entry) > _entry_key(stored.get(row.job_id, ""))
+            ]
+            JobRecord.objects.bulk_create(
+                newer, update_conflicts=True, unique_fields=["job_id"], update_fields=UPDATE_FIELDS
+            )
+        return len(rows)
+    finally:
+        close_old_connections()
+
+
+def prune(retention_days: int) -> int:
+    """Delete ledger rows and deliveries untouched for ``retention_days``; return how many."""
+    cutoff = timezone.now() - timedelta(days=retention_days)
+    deleted = 0
+    close_old_connections()
+    try:
+        for model, field in ((JobRecord, "recorded_at"), (WebhookDelivery, "delivered_at")):
+            old = model.objects.filter(**{f"{field}__lt": cutoff})
+            while ids := list(old.values_list("pk", flat=True)[:PRUNE_CHUNK]):
+                deleted += model.objects.filter(pk__in=ids).delete()[0]
+    finally:
+        close_old_connections()
+    return deleted
+
+
+class LedgerWriter:
+    """Store job events as ledger rows: upsert a batch in one transaction, then acknowledge it.
+
+    Pass the Redis client of the process (a worker's), or none to have the writer open and
+    close its own. A database error leaves the batch unacknowledged in Redis: the writer logs
+    once per outage, backs off and stores the batch when the database is back.
+    """
+
+    def __init__(
+        self,
+        redis_client: Any = None,
+        *,
+        consumer_name: str | None = None,
+        config: QueueConfig | None = None,
+        batch_size: int = 500,
+        block_ms: int = 1000,
+    ) -> None:
+        self.config = config or get_queue_config()
+        self.consumer_name = consumer_name or f"ledger-{socket.gethostname()}-{os.getpid()}"
+        self.batch_size = batch_size
+        self.block_ms = block_ms
+        #: Ledger rows older than this many days are deleted by ``run``.
+        self.retention_days: int = settings.ARAGORA_LEDGER_RETENTION_DAYS
+        self._client = redis_client
+        self._own_queue: RedisStreamsQueue | None = None
+        self._reader: LedgerReader | None = None
+        #: What is down ("Redis" or "database") and how many attempts failed since.
+        self._down = ""
+        self._failures = 0
+        self._next_prune = 0.0
+
+    @property
+    def unavailable(self) -> str:
+        """Return what is down ("Redis" or "database") since the last attempt, or ""."""
+        return self._down
+
+    async def _get_reader(self) -> LedgerReader:
+        if self._reader is None:
+            if self._client is None:
+                self._own_queue = await create_redis_queue(
+                    config=self.config, consumer_name=self.consumer_name
+                )
+                self._client = self._own_queue.redis
+            self._reader = LedgerReader(self._client, self.consumer_name, self.config)
+        return self._reader
+
+    async def drain_once(self) -> int:
+        """Read one batch (waiting up to ``block_ms``), store it and acknowledge it.
+
+        Returns the number of events stored: 0 when none came or the database failed.
+
+        Raises:
+            QueueConnectionError: Redis is unreachable.
+        """
+        reader = await self._get_reader()
+        events = await reader.read(count=self.batch_size, block_ms=self.block_ms)
+        if self._down == "Redis":
+            self._recovered()
+        if not events:
+            return 0
+        try:
+            await sync_to_async(store_events)(events)
+        except DatabaseError as error:
+            self._failed("database", error, len(events))
+            # A fresh reader of the same consumer reads its unacknowledged events first.
+            self._reader = LedgerReader(self._client, self.consumer_name, self.config)
+            return 0
+        await reader.ack(events)
+        self._recovered()
+        return len(events)
+
+    async def prune(self) -> int:
+        """Delete rows past the retention period now; return how many."""
+        return await sync_to_async(prune)(self.retention_days)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Drain until ``stop`` is set, sweeping old rows hourly; back off while anything fails."""
+        try:
+            while not stop.is_set():
+                try:
+                    await self.drain_once()
+                    await self._prune_when_due()
+                except QueueConnectionError as error:
+                    self._failed("Redis", error)
+                if self._failures:
+                    await _wait(stop, self._backoff_seconds())
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Close the Redis client when the writer opened it."""
+        if self._own_queue is not None:
+            await self._own_queue.close()
+            self._own_queue = self._client = self._reader = None
+
+    async def _prune_when_due(self) -> None:
+        if time.monotonic() < self._next_prune:
+            return
+        try:
+            deleted = await self.prune()
+        except DatabaseError as error:
+            self._failed("database", error)
+            return
+        if self._down == "database":
+            self._recovered()
+        self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
+        if deleted:
+            logger.info("ledger: deleted %d rows older than %d days", deleted, self.retention_days)
+
+    def _failed(self, what: str, error: Exception, waiting: int = 0) -> None:
+        if self._down != what:
+            logger.warning(
+                "ledger: %s unavailable, %d events stay in Redis until it is back: %s",
+                what,
+                waiting,
+                error,
+            )
+            self._down, self._failures = what, 0
+        self._failures += 1
+
+    def _recovered(self) -> None:
+        if self._down:
+            logger.info("ledger: %s is back after %d failed attempts", self._down, self._failures)
+            self._down, self._failures = "", 0
+
+    def _backoff_seconds(self) -> float:
+        base = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(self._failures - 1, 10))
+        return base * random.uniform(0.8, 1.2)
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds`` or until ``stop`` is set, whichever comes first."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

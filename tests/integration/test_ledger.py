@@ -1,0 +1,248 @@
+"""The ledger writer drains the Redis job events into JobRecord rows, in batches, with upserts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connection
+from django.utils import timezone
+
+from queue_app.ledger import LedgerWriter, prune, store_events
+from queue_app.models import JobRecord, WebhookDelivery, WebhookEndpoint
+from queue_app.queue import Job, JobStatus, QueueConfig, RedisStreamsQueue, create_redis_queue
+from queue_app.queue.redis import LedgerEvent, LedgerReader
+from tests.queue_ops import take
+
+ROOT = Path(__file__).resolve().parents[2]
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _closing[**P, R](function: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """Run ``function`` in asgiref's thread and close its connection after (the thread lives on)."""
+
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        finally:
+            connection.close()
+
+    return sync_to_async(run)
+
+
+@_closing
+def rows() -> dict[str, JobRecord]:
+    return {row.job_id: row for row in JobRecord.objects.all()}
+
+
+async def _enqueue(
+    queue: RedisStreamsQueue, count: int, queue_name: str | None = None
+) -> list[str]:
+    return [
+        await queue.enqueue(
+            Job(
+                payload={"n": n},
+                metadata={
+                    "job_type": "debate",
+                    "owner": "7",
+                    "organization": "acme",
+                    "trace_context": {"traceparent": TRACEPARENT},
+                },
+            ),
+            queue_name=queue_name,
+        )
+        for n in range(count)
+    ]
+
+
+async def test_ledger_stores_enqueued_and_finished_jobs(
+    queue: RedisStreamsQueue, queue_config: QueueConfig
+) -> None:
+    done, failed, waiting = await _enqueue(queue, 3)
+    assert [job.id for job in await take(queue, 2)] == [done, failed]
+    await queue.complete(done, {"answer": 42})
+    await queue.fail(failed, "agent crashed")
+    writer = LedgerWriter(queue.redis, config=queue_config, block_ms=10)
+
+    assert await writer.drain_once() == 5
+    stored = await rows()
+    assert {job_id: row.status for job_id, row in stored.items()} == {
+        done: "completed",
+        failed: "failed",
+        waiting: "pending",
+    }
+    assert stored[done].result == {"answer": 42} and stored[done].attempts == 1
+    assert stored[done].worker_id == "test-worker" and stored[done].completed_at is not None
+    assert stored[failed].error == "agent crashed"
+    assert stored[waiting].payload == {"n": 2} and stored[waiting].job_type == "debate"
+    assert stored[waiting].trace_id == "0af7651916cd43dd8448eb211c80319c"
+    assert stored[waiting].organization == "acme" and stored[waiting].owner == "7"
+    assert await LedgerReader(queue.redis, "probe", queue_config).backlog() == 0
+    assert await writer.drain_once() == 0
+
+
+async def test_ledger_drains_in_batches_across_queues(
+    queue: RedisStreamsQueue, queue_config: QueueConfig
+) -> None:
+    await _enqueue(queue, 3)
+    await _enqueue(queue, 2, "webhooks")
+    writer = LedgerWriter(queue.redis, config=queue_config, batch_size=2, block_ms=10)
+    drained = [await writer.drain_once() for _ in range(4)]
+    # A batch reads up to batch_size events from each queue's stream.
+    assert sum(drained) == 5 and drained[0] == 4 and drained[-1] == 0
+    assert {row.queue for row in (await rows()).values()} == {"debates", "webhooks"}
+    assert len(await rows()) == 5
+
+
+@_closing
+def _rename_ledger_table(old: str, new: str) -> None:
+    with connection.schema_editor() as editor:
+        editor.alter_db_table(JobRecord, old, new)
+
+
+async def test_ledger_survives_database_error_and_catches_up(
+    queue: RedisStreamsQueue, queue_config: QueueConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    ids = await _enqueue(queue, 4)
+    probe = LedgerReader(queue.redis, "probe", queue_config)
+    writer = LedgerWriter(queue.redis, config=queue_config, block_ms=10)
+    table = JobRecord._meta.db_table
+    await _rename_ledger_table(table, "ledger_away")
+    try:
+        with caplog.at_level(logging.INFO, logger="queue_app.ledger"):
+            assert await writer.drain_once() == 0
+            await _enqueue(queue, 1)  # jobs go on while the database is down
+            assert await writer.drain_once() == 0
+            assert await probe.backlog() == 5
+            assert writer.unavailable == "database"
+    finally:
+        await _rename_ledger_table("ledger_away", table)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "database unavailable" in warnings[0].getMessage()
+
+    with caplog.at_level(logging.INFO, logger="queue_app.ledger"):
+        stored = 0
+        while drained := await writer.drain_once():
+            stored += drained
+    assert stored == 5 and await probe.backlog() == 0
+    assert set(ids) < set(await rows()) and len(await rows()) == 5
+    assert writer.unavailable == ""
+    assert any("database is back" in r.getMessage() for r in caplog.records)
+
+
+async def test_ledger_run_stores_events_until_stopped(
+    queue: RedisStreamsQueue, queue_config: QueueConfig
+) -> None:
+    stop = asyncio.Event()
+    writer = LedgerWriter(queue.redis, config=queue_config, block_ms=50)
+    task = asyncio.create_task(writer.run(stop))
+    [job_id] = await _enqueue(queue, 1)
+    deadline = time.monotonic() + 10
+    while job_id not in await rows():
+        assert time.monotonic() < deadline, "the running writer did not store the job"
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 2)
+
+
+def _event(job_id: str, entry: str, status: JobStatus | None) -> LedgerEvent:
+    job = None
+    if status is not None:
+        job = Job(payload={"q": 1}, id=job_id, status=status, queue="debates", max_attempts=3)
+    return LedgerEvent("debates", entry, job_id, status.value if status else "completed", job)
+
+
+def test_ledger_keeps_newer_state_when_an_older_event_comes_late() -> None:
+    store_events([_event("j-1", "1700000000100-0", JobStatus.COMPLETED)])
+    # Another writer read the enqueue event earlier, when the job was still pending.
+    store_events([_event("j-1", "1700000000009-5", JobStatus.PENDING)])
+    record = JobRecord.objects.get(job_id="j-1")
+    assert record.status == "completed" and record.ledger_entry == "1700000000100-0"
+    store_events([_event("j-1", "1700000000100-1", JobStatus.FAILED)])
+    assert JobRecord.objects.get(job_id="j-1").status == "failed"
+
+
+def test_ledger_event_of_expired_job_only_creates_missing_rows() -> None:
+    store_events([_event("j-1", "5-0", JobStatus.PENDING), _event("j-2", "6-0", None)])
+    store_events([_event("j-1", "7-0", None)])
+    assert JobRecord.objects.get(job_id="j-1").status == "pending"
+    assert JobRecord.objects.get(job_id="j-1").payload == {"q": 1}
+    bare = JobRecord.objects.get(job_id="j-2")
+    assert (bare.status, bare.queue, bare.payload) == ("completed", "debates", {})
+
+
+def test_ledger_prune_deletes_rows_past_retention() -> None:
+    store_events([_event("old", "1-0", JobStatus.COMPLETED), _event("new", "2-0", None)])
+    JobRecord.objects.filter(job_id="old").update(recorded_at=timezone.now() - timedelta(days=31))
+    endpoint = WebhookEndpoint.objects.create(url="https://hooks.example.com/", secret="s" * 16)
+    old = endpoint.deliveries.create(event="job.completed", job_id="old", status_code=200)
+    WebhookDelivery.objects.filter(pk=old.pk).update(delivered_at=timezone.now() - timedelta(40))
+    endpoint.deliveries.create(event="job.completed", job_id="new", status_code=200)
+    assert prune(30) == 2
+    assert list(JobRecord.objects.values_list("job_id", flat=True)) == ["new"]
+    assert list(endpoint.deliveries.values_list("job_id", flat=True)) == ["new"]
+
+
+def _manage(env: dict[str, str], *args: str, timeout: float = 60) -> str:
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+async def _enqueue_at(redis_url: str, count: int) -> None:
+    queue = await create_redis_queue(config=QueueConfig(redis_url=redis_url))
+    try:
+        await _enqueue(queue, count)
+    finally:
+        await queue.close()
+
+
+def _count_rows(database: Path) -> int:
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        return db.execute("select count(*) from queue_app_jobrecord").fetchone()[0]
+
+
+def test_queue_ledger_command_drains_and_stops_on_sigterm(redis_url: str, tmp_path: Path) -> None:
+    database = tmp_path / "ledger.sqlite3"
+    env = {**os.environ, "REDIS_URL": redis_url, "DATABASE_URL": f"sqlite:///{database}"}
+    env["ARAGORA_RUN_DIR"] = str(tmp_path)
+    _manage(env, "migrate", "--noinput")
+    asyncio.run(_enqueue_at(redis_url, 3))
+    assert "stored 3 events" in _manage(env, "queue_ledger", "--once")
+    assert _count_rows(database) == 3
+
+    process = subprocess.Popen([sys.executable, "manage.py", "queue_ledger"], cwd=ROOT, env=env)
+    try:
+        asyncio.run(_enqueue_at(redis_url, 2))
+        deadline = time.monotonic() + 20
+        while _count_rows(database) < 5:
+            assert time.monotonic() < deadline, "queue_ledger did not store the new jobs"
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
