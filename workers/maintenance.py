@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -24,28 +25,41 @@ PROMOTE_EVERY_SECONDS = 1.0
 
 
 class Outage:
-    """Track a lost Redis connection: log once, back off with jitter, log the recovery once."""
+    """Track a lost Redis connection: log once, back off with jitter, log the recovery once.
+
+    Stale pooled connections fail one by one after a Redis restart; a loss within
+    ``FLAP_SECONDS`` of a recovery belongs to the same outage and is not logged again.
+    """
+
+    FLAP_SECONDS = 10.0
 
     def __init__(self, chain: MiddlewareChain) -> None:
         self.chain = chain
         self.active = False
+        self._logged = False
+        self._restored_at = float("-inf")
         self._delay = 0.1
 
     async def wait(self, error: QueueConnectionError) -> None:
         """Record a failed call and sleep before the next try."""
         if not self.active:
             self.active = True
-            logger.warning("Redis connection lost, reconnecting: %s", error)
+            self._logged = time.monotonic() - self._restored_at > self.FLAP_SECONDS
+            if self._logged:
+                logger.warning("Redis connection lost, reconnecting: %s", error)
         await asyncio.sleep(self._delay * random.uniform(0.5, 1.5))
         self._delay = min(self._delay * 2, MAX_BACKOFF_SECONDS)
 
     def recovered(self) -> None:
         """Record a successful call after an outage."""
-        if self.active:
-            self.active = False
-            self._delay = 0.1
+        if not self.active:
+            return
+        self.active = False
+        self._delay = 0.1
+        self._restored_at = time.monotonic()
+        if self._logged:
             logger.warning("Redis connection restored")
-            self.chain.emit("on_reconnect")
+        self.chain.emit("on_reconnect")
 
 
 def heartbeat_interval(claim_idle_ms: int) -> float:
