@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 RUFF := $(VENV)/bin/ruff
 PYTEST_ARGS ?=
 
-.PHONY: setup run test lint bench lock
+.PHONY: setup run test lint checks bench lock
 
 setup:
 	bin/setup
@@ -14,13 +14,17 @@ run: setup
 
 test:
 	bin/setup --test
-	$(RUFF) check .
-	$(RUFF) format --check .
+	$(MAKE) --no-print-directory checks
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: setup
+lint: setup checks
+
+# Style, types (strict on the library and workers) and the import layering of STYLE.md.
+checks:
 	$(RUFF) check .
 	$(RUFF) format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # Every bench/*.py script; names starting with _ are helpers they import.
 bench: setup

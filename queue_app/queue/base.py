@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -173,11 +174,13 @@ class JobQueue(ABC):
         """Cancel a job that has not finished; False when it already has."""
 
     @abstractmethod
-    async def get_queue_stats(self) -> dict[str, int]:
+    async def get_queue_stats(self, queue_name: str | None = None) -> dict[str, int]:
         """Return stream length, pending entries in the group and a count per status."""
 
     @abstractmethod
-    async def claim_stale_jobs(self, idle_ms: int) -> int:
+    async def claim_stale_jobs(
+        self, idle_ms: int, queue_names: Sequence[str] | None = None, limit: int = 100
+    ) -> int:
         """Take over deliveries idle longer than ``idle_ms``; return how many."""
 
     @abstractmethod

@@ -7,7 +7,7 @@ import json
 import os
 import re
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NamedTuple
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -37,7 +37,9 @@ class Delivery(NamedTuple):
     max_attempts: int = 0
 
 
-def translate_errors[**P, R](method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+def translate_errors[**P, R](
+    method: Callable[P, Coroutine[Any, Any, R]],
+) -> Callable[P, Coroutine[Any, Any, R]]:
     """Raise ``QueueConnectionError`` (a ``ConnectionError``) when Redis is unreachable."""
 
     @functools.wraps(method)

@@ -104,9 +104,9 @@ class JobStatusTracker:
                     pipe.zcard(self.keys.index(queue, status.value))
             replies = await pipe.execute()
         counts = dict.fromkeys((status.value for status in JobStatus), 0)
-        statuses = [status.value for status in JobStatus] * len(queues)
-        for status, count in zip(statuses, replies, strict=True):
-            counts[status] += int(count)
+        names = [status.value for status in JobStatus] * len(queues)
+        for name, count in zip(names, replies, strict=True):
+            counts[name] += int(count)
         return counts
 
     async def list_jobs(
