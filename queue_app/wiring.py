@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from django.conf import settings
 
@@ -11,10 +11,12 @@ from queue_app.queue.redis import RedisStreamsQueue, WorkerRegistry, create_redi
 from workers import (
     WORKER_KINDS,
     BaseWorker,
+    KindOptions,
     LoggingMiddleware,
     Middleware,
     MiddlewareChain,
     TracingMiddleware,
+    WorkerKind,
     WorkerOptions,
 )
 from workers.runtime import Handler
@@ -39,30 +41,32 @@ async def build_queue(consumer_name: str, config: QueueConfig | None = None) -> 
     return await create_redis_queue(consumer_name=consumer_name, config=config)
 
 
-async def build_handlers(queues: Sequence[str]) -> dict[str, Handler]:
-    """Merge the handlers of the worker kinds that serve ``queues``."""
+async def build_kind(queues: Sequence[str]) -> WorkerKind:
+    """Merge the worker kinds that serve ``queues`` into one set of handlers and closers."""
+    options = KindOptions(executor_path=getattr(settings, "ARAGORA_DEBATE_EXECUTOR", None))
     handlers: dict[str, Handler] = {}
+    closers: list[Callable[[], Awaitable[None]]] = []
     for name in queues:
-        kind = WORKER_KINDS.get(name)
-        if kind is None:
+        factory = WORKER_KINDS.get(name)
+        if factory is None:
             known = ", ".join(sorted(WORKER_KINDS))
             raise UnknownQueue(f"no worker kind serves queue {name!r} (known: {known})")
-        if name == "debates":
-            handlers.update(await kind(getattr(settings, "ARAGORA_DEBATE_EXECUTOR", None)))
-        else:
-            handlers.update(await kind())
-    return handlers
+        kind = await factory(options)
+        handlers.update(kind.handlers)
+        closers.extend(kind.closers)
+    return WorkerKind(handlers, tuple(closers))
 
 
 async def build_worker(options: WorkerOptions, config: QueueConfig | None = None) -> BaseWorker:
     """Build a worker for ``options`` with its handlers, middleware and registry."""
     config = config or get_queue_config()
-    handlers = await build_handlers(options.queues)
+    kind = await build_kind(options.queues)
     queue = await build_queue(options.worker_id, config)
     return BaseWorker(
         queue,
-        handlers,
+        kind.handlers,
         options,
         middleware=MiddlewareChain(worker_middleware()),
         registry=WorkerRegistry(queue.redis, config),
+        closers=kind.closers,
     )

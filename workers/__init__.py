@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from .debate import DebateWorker, debate_handlers
-from .diagnostics import DIAGNOSTICS_QUEUE, diagnostics_handlers
+from .debate import DebateWorker, debate_kind
+from .diagnostics import DIAGNOSTICS_QUEUE, diagnostics_kind
 from .executor import DebateExecutor, create_default_executor, load_executor
 from .middleware import LoggingMiddleware, Middleware, MiddlewareChain, TracingMiddleware
-from .runtime import BaseWorker, Handler, UnknownJobType, WorkerOptions
+from .runtime import (
+    BaseWorker,
+    Handler,
+    KindOptions,
+    UnknownJobType,
+    WorkerKind,
+    WorkerOptions,
+)
 
 #: Worker kinds by queue name: each builds the handlers (by job type) of its queue.
-WORKER_KINDS: dict[str, Callable[..., Awaitable[dict[str, Handler]]]] = {
-    "debates": debate_handlers,
-    DIAGNOSTICS_QUEUE: diagnostics_handlers,
+WORKER_KINDS: dict[str, Callable[[KindOptions], Awaitable[WorkerKind]]] = {
+    "debates": debate_kind,
+    DIAGNOSTICS_QUEUE: diagnostics_kind,
 }
 
 __all__ = [
@@ -22,11 +29,13 @@ __all__ = [
     "DebateExecutor",
     "DebateWorker",
     "Handler",
+    "KindOptions",
     "LoggingMiddleware",
     "Middleware",
     "MiddlewareChain",
     "TracingMiddleware",
     "UnknownJobType",
+    "WorkerKind",
     "WorkerOptions",
     "create_default_executor",
     "load_executor",

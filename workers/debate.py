@@ -10,7 +10,7 @@ from queue_app.queue.redis import RedisStreamsQueue, WorkerRegistry
 
 from .executor import DebateExecutor, load_executor
 from .middleware import MiddlewareChain
-from .runtime import BaseWorker, Handler, WorkerOptions
+from .runtime import BaseWorker, KindOptions, WorkerKind, WorkerOptions
 
 
 class DebateWorker(BaseWorker):
@@ -53,11 +53,12 @@ class DebateWorker(BaseWorker):
         return result.to_dict()
 
 
-async def debate_handlers(executor_path: str | None = None) -> dict[str, Handler]:
-    """Return the debate handler running the executor at ``executor_path`` (default if None)."""
-    executor = await load_executor(executor_path)
+async def debate_kind(options: KindOptions) -> WorkerKind:
+    """Build the debate handler around the executor of ``options`` (the default one if unset)."""
+    executor = await load_executor(options.executor_path)
 
     async def run_debate(job: Job) -> dict[str, Any]:
         return (await executor(job)).to_dict()
 
-    return {DEBATE_JOB_TYPE: run_debate}
+    aclose = getattr(executor, "aclose", None)
+    return WorkerKind({DEBATE_JOB_TYPE: run_debate}, (aclose,) if aclose else ())

@@ -7,7 +7,7 @@ from typing import Any
 
 from queue_app.queue import Job
 
-from .runtime import Handler
+from .runtime import KindOptions, WorkerKind
 
 #: Queue served by the diagnostics handlers.
 DIAGNOSTICS_QUEUE = "diagnostics"
@@ -37,6 +37,6 @@ async def fail(job: Job) -> dict[str, Any]:
     raise DiagnosticFailure(str(job.payload.get("message", "diagnostic failure")))
 
 
-async def diagnostics_handlers() -> dict[str, Handler]:
+async def diagnostics_kind(options: KindOptions | None = None) -> WorkerKind:
     """Return the diagnostics handlers by job type."""
-    return {"noop": noop, "sleep": sleep, "fail": fail}
+    return WorkerKind({"noop": noop, "sleep": sleep, "fail": fail})

@@ -9,7 +9,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -22,6 +22,22 @@ from .middleware import MiddlewareChain, log_extra
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Job], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KindOptions:
+    """Settings a worker kind may need to build its handlers."""
+
+    #: Dotted path of a debate executor factory (None: the default executor).
+    executor_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerKind:
+    """The handlers of one queue's job types, and what to release when the worker stops."""
+
+    handlers: Mapping[str, Handler]
+    closers: tuple[Callable[[], Awaitable[None]], ...] = ()
 
 
 class UnknownJobType(ValueError):
@@ -65,6 +81,7 @@ class BaseWorker:
         retry_policy: RetryPolicy | None = None,
         middleware: MiddlewareChain | None = None,
         registry: WorkerRegistry | None = None,
+        closers: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
         if options.max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
@@ -73,6 +90,7 @@ class BaseWorker:
         self.retry_policy = retry_policy or queue.retry_policy
         self.chain = middleware or MiddlewareChain()
         self.registry = registry
+        self._closers = list(closers)
         self._handlers = dict(handlers)
         self._call = self.chain.wrap(self._dispatch)
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -304,6 +322,8 @@ class BaseWorker:
             unwritten = len(self._outcomes)
             logger.error("Redis unreachable at shutdown: %d outcomes not written", unwritten)
         await maintenance.stop()
+        for close in self._closers:
+            await close()
         self.chain.emit("on_worker_stop", self)
         self._finished.set()
 

@@ -22,7 +22,7 @@ from queue_app.queue import (
 )
 from queue_app.queue.redis import WorkerRegistry
 from workers import BaseWorker, DebateWorker, LoggingMiddleware, MiddlewareChain, WorkerOptions
-from workers.diagnostics import diagnostics_handlers
+from workers.diagnostics import diagnostics_kind
 
 FAST_RETRY = RetryPolicy(base_delay_seconds=0.05, max_delay_seconds=0.2, jitter=False)
 
@@ -32,7 +32,7 @@ def diag(job_type: str, **payload: Any) -> Job:
 
 
 async def make_worker(queue: RedisStreamsQueue, **options: Any) -> BaseWorker:
-    handlers = options.pop("handlers", None) or await diagnostics_handlers()
+    handlers = options.pop("handlers", None) or (await diagnostics_kind()).handlers
     worker_options = WorkerOptions(
         worker_id=options.pop("worker_id", "w-test"),
         queues=("diagnostics",),
@@ -223,7 +223,7 @@ async def test_worker_registers_and_unregisters(queue: RedisStreamsQueue) -> Non
     registry = WorkerRegistry(queue.redis, queue.config)
     worker = BaseWorker(
         queue,
-        await diagnostics_handlers(),
+        (await diagnostics_kind()).handlers,
         WorkerOptions(worker_id="reg-1", queues=("diagnostics",)),
         registry=registry,
     )
