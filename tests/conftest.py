@@ -13,6 +13,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 import redis
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 if TYPE_CHECKING:
     from pytest_django.fixtures import SettingsWrapper
@@ -128,3 +132,25 @@ def _private_redis(
     """Point REDIS_URL, in the environment and in Django settings, at the private server."""
     monkeypatch.setenv("REDIS_URL", redis_server.url)
     settings.REDIS_URL = redis_server.url
+
+
+_SPAN_EXPORTER = InMemorySpanExporter()
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """Return the in-memory exporter of finished spans, emptied for this test.
+
+    The first use installs an SDK tracer provider (or joins one already installed): from then
+    on the library takes its traced paths (PRODUCER spans at enqueue) for the rest of the run.
+    """
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    if not getattr(provider, "_test_exporter_attached", False):
+        provider.add_span_processor(SimpleSpanProcessor(_SPAN_EXPORTER))
+        provider._test_exporter_attached = True  # type: ignore[attr-defined]
+    _SPAN_EXPORTER.clear()
+    yield _SPAN_EXPORTER
+    _SPAN_EXPORTER.clear()

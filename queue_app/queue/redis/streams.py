@@ -16,7 +16,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from ..base import Job, JobQueue, JobStatus
 from ..config import QueueConfig, get_queue_config
 from ..errors import InvalidJob, QueueConnectionError
-from ..tracing import TRACE_CONTEXT_KEY, inject_trace_context, tracing_enabled
+from ..tracing import (
+    TRACE_CONTEXT_KEY,
+    extract_trace_context,
+    inject_trace_context,
+    tracing_enabled,
+)
 from .consumer import QueueConsumer
 from .core import Delivery, default_consumer_name, dumps, to_delay_ms, translate_errors
 from .scripts import SCRIPTS, load_all
@@ -45,7 +50,11 @@ class RedisStreamsQueue(QueueConsumer, JobQueue):
         if not tracing_enabled():
             ids = await self.enqueue_many([job], queue, priority, delay_seconds)
             return ids[0]
-        with _tracer.start_as_current_span(f"send {queue}", kind=SpanKind.PRODUCER) as span:
+        # A context already in the job (set by a caller on another thread) is the parent.
+        parent = extract_trace_context(job) if TRACE_CONTEXT_KEY in job.metadata else None
+        with _tracer.start_as_current_span(
+            f"send {queue}", context=parent, kind=SpanKind.PRODUCER
+        ) as span:
             span.set_attribute("messaging.system", "redis")
             span.set_attribute("messaging.destination.name", queue)
             span.set_attribute("messaging.message.id", job.id)
