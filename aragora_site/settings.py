@@ -158,17 +158,42 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
 }
 
+#: Observability (README, "Observability"): log lines as JSON (default) or plain text.
+ARAGORA_LOG_FORMAT = (os.environ.get("ARAGORA_LOG_FORMAT") or "json").strip().lower()
+if ARAGORA_LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured(
+        f"ARAGORA_LOG_FORMAT must be json or text, got {ARAGORA_LOG_FORMAT!r}"
+    )
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "queue_app.logformat.JsonFormatter"},
+        "text": {"()": "queue_app.logformat.TextFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", "formatter": ARAGORA_LOG_FORMAT},
     },
     "root": {
         "handlers": ["console"],
         "level": os.environ.get("ARAGORA_LOG_LEVEL") or "INFO",
     },
+}
+
+#: Tracing (queue_app.telemetry): off unless an exporter is set; the OpenTelemetry SDK reads the
+#: other OTEL_* variables (resource attributes, sampler, OTLP headers) itself.
+ARAGORA_TRACING = {
+    "disabled": _env_bool("OTEL_SDK_DISABLED", default=False),
+    "exporters": _env_list("OTEL_TRACES_EXPORTER", ""),
+    "otlp_endpoint": bool(
+        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    ),
+    "file": os.environ.get("ARAGORA_OTEL_FILE") or "",
+    "service_name": os.environ.get("OTEL_SERVICE_NAME") or "",
+    # Requests that would make most traces and tell nothing: scrapes and probes.
+    "excluded_urls": os.environ.get("OTEL_PYTHON_DJANGO_EXCLUDED_URLS")
+    or os.environ.get("OTEL_PYTHON_EXCLUDED_URLS")
+    or "metrics,healthz,readyz",
 }

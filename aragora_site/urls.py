@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from queue_app.health import healthz
+from queue_app.health import healthz, readyz
 
 
 def _module_exists(name: str) -> bool:
@@ -21,6 +21,7 @@ def _module_exists(name: str) -> bool:
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     # django_prometheus.urls serves /metrics.

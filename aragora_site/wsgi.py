@@ -6,6 +6,10 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from queue_app.telemetry import setup_telemetry
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aragora_site.settings")
 
+# Before the handler loads the middleware, which the Django instrumentation extends.
+setup_telemetry("aragora-web")
 application = get_wsgi_application()

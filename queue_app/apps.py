@@ -8,6 +8,7 @@ from django.apps import AppConfig
 from django.core.signals import setting_changed
 
 from queue_app.conf import build_config
+from queue_app.metrics import register_queue_collector
 from queue_app.queue.config import set_queue_config
 
 #: Settings that build_config() reads.
@@ -24,6 +25,8 @@ class QueueAppConfig(AppConfig):
         """Install the queue config and rebuild it whenever a queue setting is overridden."""
         set_queue_config(build_config())
         setting_changed.connect(_rebuild_config, dispatch_uid="queue_app.rebuild_config")
+        # Queue gauges on the /metrics that django-prometheus serves (read at scrape time).
+        register_queue_collector()
 
 
 def _rebuild_config(*, setting: str, **kwargs: Any) -> None:

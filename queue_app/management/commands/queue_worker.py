@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from queue_app.queue import QueueConnectionError
 from queue_app.queue.redis.core import default_consumer_name
+from queue_app.telemetry import setup_telemetry
 from queue_app.wiring import UnknownQueue, build_worker
 from workers import BaseWorker, WorkerOptions
 
@@ -55,6 +56,7 @@ class Command(BaseCommand):
             shutdown_timeout=options["shutdown_timeout"],
             burst=options["burst"],
         )
+        setup_telemetry("aragora-worker")
         asyncio.run(_serve(worker_options, options["metrics_port"], not options["no_ledger"]))
 
 
