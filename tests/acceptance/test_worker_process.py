@@ -151,6 +151,20 @@ async def test_sigterm_finishes_in_flight_jobs_and_exits_zero(
     assert client.xlen(STREAM) == len(rest)
 
 
+async def test_second_signal_exits_at_once(workers: Workers, redis_url: str) -> None:
+    [job_id] = await enqueue_sleepers(redis_url, 1, 30)
+    client = sync_client(redis_url)
+    process = workers.start("impatient", "--shutdown-timeout", "60")
+    wait_for(lambda: statuses(client, [job_id]) == ["processing"], 15, "job started")
+    process.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    assert process.poll() is None, "the first signal waits for the running job"
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=5) == 1
+    assert statuses(client, [job_id]) == ["processing"]
+    assert client.xpending(STREAM, GROUP)["pending"] == 1
+
+
 async def test_worker_reconnects_after_redis_restart(
     workers: Workers, redis_server_factory: Callable[..., Any]
 ) -> None:
