@@ -306,8 +306,8 @@ async def test_executor_judge_mode_uses_payload_judge(executor: DefaultDebateExe
 async def test_executor_rejects_bad_debates_without_retry(
     executor: DefaultDebateExecutor, agents: list[str], judge: str | None, error: type[Exception]
 ) -> None:
-    job = create_debate_job("q?", agents=agents, rounds=1, consensus="judge")
-    job.payload["judge"] = judge
+    job = create_debate_job("q?", agents=["demo"], rounds=1, consensus="judge")
+    job.payload.update(agents=agents, judge=judge)
     with pytest.raises(error) as caught:
         await executor(job)
     assert not is_retryable_error(caught.value)
