@@ -79,14 +79,17 @@ def check_event_types(value: Any) -> None:
 
 
 def check_webhook_target(url: str) -> None:
-    """Refuse loopback, private and link-local targets unless the setting allows them.
+    """Refuse non-HTTP URLs, and private or loopback targets unless the setting allows them.
 
     Only literal addresses and ``localhost`` names are checked here; the delivery worker checks
     the resolved addresses again at delivery time (DNS may change after saving).
     """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ValidationError("Webhook targets must be http or https URLs.")
     if getattr(settings, "ARAGORA_WEBHOOK_ALLOW_PRIVATE", False):
         return
-    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    host = (parts.hostname or "").rstrip(".").lower()
     if host == "localhost" or host.endswith(".localhost"):
         raise ValidationError("Webhook targets on localhost are not allowed.")
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from queue_app.queue import Job, RedisStreamsQueue, create_redis_queue, get_queue_config
 
@@ -18,9 +19,7 @@ def process_jobs(outcome: str, *, count: int = 100, queue: str = "debates") -> l
 async def _process(outcome: str, count: int, queue_name: str) -> list[str]:
     queue = await create_redis_queue(config=get_queue_config(), consumer_name="test-worker")
     try:
-        jobs = await queue.dequeue_many(
-            "test-worker", count, timeout_ms=0, queue_names=[queue_name]
-        )
+        jobs = await take(queue, count, queue_name)
         for job in jobs:
             if outcome == "completed":
                 await queue.complete(job.id, {"answer": 42})
@@ -32,13 +31,17 @@ async def _process(outcome: str, count: int, queue_name: str) -> list[str]:
 
 
 async def take(queue: RedisStreamsQueue, count: int, queue_name: str = "debates") -> list[Job]:
-    """Start up to ``count`` due jobs, reading until none is left (a read may return fewer)."""
+    """Start up to ``count`` of the jobs waiting in the stream, within a few seconds.
+
+    A read may return fewer jobs than are due (or none, right after Redis reloaded its
+    scripts), so this reads until it has them all or the deadline passes.
+    """
+    stats = await queue.get_queue_stats(queue_name)
+    want = min(count, stats["stream_length"] - stats["pending_in_group"])
     jobs: list[Job] = []
-    while len(jobs) < count:
-        batch = await queue.dequeue_many(
-            "test-worker", count - len(jobs), timeout_ms=50, queue_names=[queue_name]
+    deadline = time.monotonic() + 5
+    while len(jobs) < want and time.monotonic() < deadline:
+        jobs += await queue.dequeue_many(
+            "test-worker", want - len(jobs), timeout_ms=100, queue_names=[queue_name]
         )
-        if not batch:
-            break
-        jobs.extend(batch)
     return jobs

@@ -1,0 +1,1 @@
+"""REST API of the queue under /api/queue/: serializers, views, permissions, URLs."""

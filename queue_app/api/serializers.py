@@ -1,0 +1,213 @@
+"""Input validation (clear 400s naming the field) and response shapes of the queue API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from queue_app import services
+from queue_app.models import (
+    EVENT_TYPES,
+    MIN_SECRET_LENGTH,
+    CircuitBreakerState,
+    WebhookEndpoint,
+    from_timestamp,
+    trace_id_of,
+)
+from queue_app.queue import InvalidJob, Job, JobStatus, get_queue_config
+
+#: Queue names the library accepts.
+QUEUE_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+#: Priority range of the API: > 0 is read before normal jobs, < 0 after them.
+PRIORITY_RANGE = (-100, 100)
+STATUSES = [status.value for status in JobStatus]
+
+
+class StrictSerializer(serializers.Serializer):
+    """A serializer that answers 400 for keys it does not know instead of ignoring them."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        """Refuse unknown keys, then validate the known ones."""
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
+        return super().to_internal_value(data)
+
+
+class DebatePayloadSerializer(StrictSerializer):
+    """Types of a debate payload; ``create_debate_job`` (``DebateJobPayload``) checks the values."""
+
+    question = serializers.CharField(max_length=10_000)
+    agents = serializers.ListField(
+        child=serializers.CharField(max_length=100), max_length=20, required=False
+    )
+    rounds = serializers.IntegerField(required=False)
+    consensus = serializers.CharField(max_length=32, required=False)
+    protocol = serializers.CharField(max_length=64, required=False)
+    timeout_seconds = serializers.IntegerField(required=False, allow_null=True)
+    webhook_url = serializers.URLField(required=False, allow_null=True)
+
+
+#: Payload serializer of each job type the API accepts.
+PAYLOAD_SERIALIZERS: dict[str, type[serializers.Serializer]] = {"debate": DebatePayloadSerializer}
+
+
+def _payload_error(message: str, fields: set[str]) -> dict[str, Any]:
+    """Put a library validation message under the payload field it names, if it names one."""
+    field = message.split(" ", 1)[0]
+    return {field: [message]} if field in fields else {"non_field_errors": [message]}
+
+
+class JobCreateSerializer(StrictSerializer):
+    """Body of ``POST jobs/``; ``validate`` builds the job (``validated_data["job"]``)."""
+
+    job_type = serializers.CharField(max_length=64, help_text="Known types: debate.")
+    payload = serializers.DictField(help_text="Input of the job, checked for its job type.")
+    priority = serializers.IntegerField(
+        default=0, min_value=PRIORITY_RANGE[0], max_value=PRIORITY_RANGE[1]
+    )
+    delay_seconds = serializers.FloatField(default=0, min_value=0)
+    max_attempts = serializers.IntegerField(required=False, min_value=1, max_value=10)
+    queue = serializers.RegexField(QUEUE_NAME_PATTERN, required=False)
+
+    def validate_job_type(self, value: str) -> str:
+        """Accept only the job types the API knows how to validate."""
+        if value not in PAYLOAD_SERIALIZERS:
+            known = ", ".join(sorted(PAYLOAD_SERIALIZERS))
+            raise serializers.ValidationError(f"Unknown job type {value!r}; known: {known}.")
+        return value
+
+    def validate_delay_seconds(self, value: float) -> float:
+        """Keep delays shorter than the time Redis keeps a job."""
+        ttl = get_queue_config().job_ttl_seconds
+        if value >= ttl:
+            raise serializers.ValidationError(f"Must be less than the job TTL ({ttl} s).")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Check the payload for its job type and build the job."""
+        payload = PAYLOAD_SERIALIZERS[attrs["job_type"]](data=attrs["payload"])
+        if not payload.is_valid():
+            raise serializers.ValidationError({"payload": payload.errors})
+        max_attempts = attrs.get("max_attempts") or get_queue_config().retry_max_attempts
+        try:
+            attrs["job"] = services.build_job(
+                self.context["scope"],
+                attrs["job_type"],
+                dict(payload.validated_data),
+                priority=attrs["priority"],
+                max_attempts=max_attempts,
+            )
+        except InvalidJob as error:
+            fields = set(payload.fields)
+            raise serializers.ValidationError(
+                {"payload": _payload_error(str(error), fields)}
+            ) from error
+        return attrs
+
+
+class TimestampField(serializers.DateTimeField):
+    """A Unix timestamp of the library, shown as an ISO 8601 date-time."""
+
+    def to_representation(self, value: Any) -> Any:
+        """Render the timestamp as ISO 8601 (UTC)."""
+        return super().to_representation(from_timestamp(value))
+
+
+class JobSerializer(serializers.Serializer):
+    """A job as Redis has it now."""
+
+    id = serializers.CharField()
+    status = serializers.ChoiceField(choices=STATUSES)
+    job_type = serializers.CharField()
+    queue = serializers.CharField(allow_null=True)
+    priority = serializers.IntegerField()
+    attempts = serializers.IntegerField()
+    max_attempts = serializers.IntegerField()
+    created_at = TimestampField()
+    started_at = TimestampField(allow_null=True)
+    completed_at = TimestampField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+    result = serializers.JSONField(allow_null=True)
+    progress = serializers.JSONField(source="metadata.progress", allow_null=True, default=None)
+    worker_id = serializers.CharField(allow_null=True)
+    trace_id = serializers.SerializerMethodField()
+    payload = serializers.JSONField()
+
+    def get_trace_id(self, job: Job) -> str:
+        """Return the W3C trace id the job carries ("" without one)."""
+        return trace_id_of(job)
+
+
+class JobPageSerializer(serializers.Serializer):
+    """A page of jobs; ``count`` is null when knowing it would need a full scan."""
+
+    count = serializers.IntegerField(allow_null=True)
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = JobSerializer(many=True)
+
+
+class JobListQuerySerializer(serializers.Serializer):
+    """Query string of ``GET jobs/`` (other parameters are ignored)."""
+
+    status = serializers.ChoiceField(choices=STATUSES, required=False)
+    queue = serializers.RegexField(QUEUE_NAME_PATTERN, required=False)
+    limit = serializers.IntegerField(default=50, min_value=1, max_value=200)
+    offset = serializers.IntegerField(default=0, min_value=0, max_value=services.SCAN_LIMIT)
+
+
+class CircuitSerializer(serializers.ModelSerializer):
+    """Circuit breaker state of an endpoint (read-only)."""
+
+    class Meta:
+        model = CircuitBreakerState
+        fields = ("state", "failure_count", "opened_at", "next_attempt_at")
+        read_only_fields = fields
+
+
+#: Delivery health of an endpoint, kept up to date by the delivery worker.
+HEALTH_FIELDS = (
+    "consecutive_failures",
+    "success_count",
+    "failure_count",
+    "last_success_at",
+    "last_failure_at",
+)
+
+
+class WebhookEndpointSerializer(serializers.ModelSerializer):
+    """A webhook endpoint; the signing secret is write-only and never returned."""
+
+    secret = serializers.CharField(
+        write_only=True,
+        required=False,
+        min_length=MIN_SECRET_LENGTH,
+        max_length=255,
+        trim_whitespace=False,
+        help_text="HMAC signing secret (required on create, write-only).",
+    )
+    event_types = serializers.ListField(
+        child=serializers.ChoiceField(choices=EVENT_TYPES), min_length=1, required=False
+    )
+    owner = serializers.CharField(source="owner.username", read_only=True, allow_null=True)
+    circuit = CircuitSerializer(read_only=True)
+
+    class Meta:
+        model = WebhookEndpoint
+        read_only_fields = (
+            "organization",
+            "created_at",
+            "updated_at",
+            *HEALTH_FIELDS,
+        )
+        fields = ("id", "url", "secret", "event_types", "is_active", "owner", "circuit")
+        fields += read_only_fields
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Require a secret when creating an endpoint."""
+        if self.instance is None and not attrs.get("secret"):
+            raise serializers.ValidationError({"secret": ["This field is required."]})
+        return attrs

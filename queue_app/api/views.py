@@ -1,0 +1,251 @@
+"""Thin views of the queue API: serializer -> services -> Response; QueueErrors -> HTTP."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from django.conf import settings
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status, viewsets
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
+from rest_framework.views import APIView, exception_handler
+
+from queue_app import services
+from queue_app.api.permissions import InScope, scope_of, scoped_endpoints
+from queue_app.api.serializers import (
+    JobCreateSerializer,
+    JobListQuerySerializer,
+    JobPageSerializer,
+    JobSerializer,
+    WebhookEndpointSerializer,
+)
+from queue_app.models import WebhookEndpoint
+from queue_app.queue import InvalidJob, JobNotFound, JobStatus, QueueConnectionError, QueueError
+
+#: Longest accepted Idempotency-Key.
+IDEMPOTENCY_KEY_MAX = 255
+#: HTTP status of each error of the queue layer.
+ERROR_STATUS: dict[type[QueueError], int] = {
+    InvalidJob: status.HTTP_400_BAD_REQUEST,
+    JobNotFound: status.HTTP_404_NOT_FOUND,
+    services.JobStateConflict: status.HTTP_409_CONFLICT,
+    services.IdempotencyConflict: status.HTTP_422_UNPROCESSABLE_ENTITY,
+    QueueConnectionError: status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+
+
+class PayloadTooLarge(exceptions.APIException):
+    """The request body is larger than ``ARAGORA_API_MAX_BODY_BYTES``."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body too large."
+    default_code = "payload_too_large"
+
+
+class LimitedJSONParser(JSONParser):
+    """Parse JSON bodies up to ``ARAGORA_API_MAX_BODY_BYTES``; larger ones get 413."""
+
+    def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
+        """Refuse the body by its Content-Length or once more bytes than allowed arrived."""
+        limit = settings.ARAGORA_API_MAX_BODY_BYTES
+        request = (parser_context or {}).get("request")
+        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
+        too_large = PayloadTooLarge(f"Request body larger than {limit} bytes.")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise too_large
+        body = stream.read(limit + 1)
+        if len(body) > limit:
+            raise too_large
+        return super().parse(io.BytesIO(body), media_type, parser_context)
+
+
+def queue_exception_handler(error: Exception, context: dict[str, Any]) -> Response | None:
+    """Answer QueueErrors with their HTTP status and ``{"detail": message}``; DRF does the rest."""
+    if isinstance(error, QueueError):
+        code = next((c for kind, c in ERROR_STATUS.items() if isinstance(error, kind)), None)
+        if code is not None:
+            headers = {"Retry-After": "5"} if code == 503 else None
+            return Response({"detail": str(error)}, status=code, headers=headers)
+    return exception_handler(error, context)
+
+
+class QueueAPIView(APIView):
+    """Base of the queue views: size-limited JSON bodies and the QueueError handler."""
+
+    parser_classes = (LimitedJSONParser,)
+    permission_classes = (InScope,)
+
+    def get_exception_handler(self) -> Any:
+        """Use the queue's exception handler."""
+        return queue_exception_handler
+
+
+def _job(job: Any) -> dict[str, Any]:
+    return dict(JobSerializer(job).data)
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable() or not key.isascii():
+        raise exceptions.ValidationError(
+            {"Idempotency-Key": [f"Use 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters."]}
+        )
+    return key
+
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Repeat a request safely: the same key returns the first job (200).",
+)
+
+
+class JobListView(QueueAPIView):
+    """List jobs in the caller's scope, or enqueue one."""
+
+    @extend_schema(
+        operation_id="queue_jobs_list",
+        parameters=[JobListQuerySerializer],
+        responses=JobPageSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        """List jobs, newest first, optionally of one status and queue."""
+        query = JobListQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        status_filter = JobStatus(params["status"]) if params.get("status") else None
+        page = services.list_jobs(
+            scope_of(request), status_filter, params.get("queue"), params["limit"], params["offset"]
+        )
+        return Response(
+            {
+                "count": page.count,
+                "next": _page_url(request, params, page.has_more, +1),
+                "previous": _page_url(request, params, params["offset"] > 0, -1),
+                "results": [_job(job) for job in page.jobs],
+            }
+        )
+
+    @extend_schema(
+        request=JobCreateSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: JobSerializer, 200: JobSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        """Enqueue a job: 201 with the job, or 200 with the first job of a repeated key."""
+        key = _idempotency_key(request)
+        body = JobCreateSerializer(data=request.data, context={"scope": scope_of(request)})
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        job, created = services.enqueue_job(
+            scope_of(request),
+            data["job"],
+            queue=data.get("queue"),
+            delay_seconds=data["delay_seconds"],
+            idempotency_key=key,
+        )
+        location = request.build_absolute_uri(reverse("queue-api:job-detail", args=[job.id]))
+        if created:
+            return Response(_job(job), status=201, headers={"Location": location})
+        return Response(_job(job), headers={"Location": location, "Idempotent-Replayed": "true"})
+
+
+def _page_url(request: Request, params: dict[str, Any], exists: bool, step: int) -> str | None:
+    if not exists:
+        return None
+    url = request.build_absolute_uri()
+    offset = max(0, params["offset"] + step * params["limit"])
+    url = replace_query_param(url, "limit", params["limit"])
+    if offset == 0:
+        return remove_query_param(url, "offset")
+    return replace_query_param(url, "offset", offset)
+
+
+class JobDetailView(QueueAPIView):
+    """One job."""
+
+    @extend_schema(responses=JobSerializer)
+    def get(self, request: Request, job_id: str) -> Response:
+        """Return the job; 404 when unknown, expired or of another organization."""
+        return Response(_job(services.get_job(scope_of(request), job_id)))
+
+
+class JobCancelView(QueueAPIView):
+    """Cancel one job."""
+
+    @extend_schema(request=None, responses=JobSerializer)
+    def post(self, request: Request, job_id: str) -> Response:
+        """Cancel an unfinished job; 409 once it finished."""
+        return Response(_job(services.cancel_job(scope_of(request), job_id)))
+
+
+class JobRetryView(QueueAPIView):
+    """Retry one job."""
+
+    @extend_schema(request=None, responses=JobSerializer)
+    def post(self, request: Request, job_id: str) -> Response:
+        """Run a failed or cancelled job again from attempt 0; 409 for other statuses."""
+        return Response(_job(services.retry_job(scope_of(request), job_id)))
+
+
+class StatsView(QueueAPIView):
+    """Statistics of every queue."""
+
+    @extend_schema(
+        responses=inline_serializer(
+            "QueueStats", {"queues": serializers.DictField(child=serializers.DictField())}
+        )
+    )
+    def get(self, request: Request) -> Response:
+        """Return stream length, pending, delayed, dead letters and counts per status, by queue."""
+        return Response({"queues": services.queue_stats()})
+
+
+class WorkersView(QueueAPIView):
+    """Live workers."""
+
+    @extend_schema(
+        responses=inline_serializer(
+            "Workers", {"workers": serializers.ListField(child=serializers.DictField())}
+        )
+    )
+    def get(self, request: Request) -> Response:
+        """Return the live workers with their queues, active jobs and heartbeat age."""
+        return Response({"workers": services.list_workers()})
+
+
+class EndpointPagination(LimitOffsetPagination):
+    """``limit``/``offset`` pages of 50 (at most 200), as for jobs."""
+
+    default_limit = 50
+    max_limit = 200
+
+
+class WebhookEndpointViewSet(viewsets.ModelViewSet):
+    """Webhook endpoints of the caller (all of them for staff); secrets are write-only."""
+
+    serializer_class = WebhookEndpointSerializer
+    parser_classes = (LimitedJSONParser,)
+    permission_classes = (InScope,)
+    pagination_class = EndpointPagination
+    http_method_names = ("get", "post", "patch", "delete", "head", "options")
+
+    def get_queryset(self) -> Any:
+        """Return the endpoints in the caller's scope."""
+        if getattr(self, "swagger_fake_view", False):  # schema generation, no caller
+            return WebhookEndpoint.objects.none()
+        return scoped_endpoints(self.request)
+
+    def perform_create(self, serializer: Any) -> None:
+        """Give the endpoint to the caller and its organization."""
+        serializer.save(owner=self.request.user, organization=scope_of(self.request).organization)

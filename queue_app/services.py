@@ -1,0 +1,337 @@
+"""Use cases of the API and the admin: enqueue, status, cancel, retry, list, stats, workers.
+
+Every function is sync (Django views and the admin are) and reaches Redis through
+``queue_app.clients``. Callers pass a ``Scope``: staff see every job, other users only the jobs
+of their organization (or, without one, their own). A job outside the scope is reported as
+missing, so that ids of other organizations cannot be probed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import F
+from django.utils import timezone
+
+from queue_app.clients import QueueClients, get_clients
+from queue_app.models import JobRecord, OrganizationMembership, job_record_fields
+from queue_app.queue import (
+    InvalidJob,
+    Job,
+    JobNotFound,
+    JobStatus,
+    QueueError,
+    create_debate_job,
+)
+
+#: Jobs read per round when filtering a listing by organization, and the most read in all.
+SCAN_CHUNK = 200
+SCAN_LIMIT = 5000
+#: Minutes of history in the dashboard chart.
+CHART_MINUTES = 60
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("5f0c1d2e-8a4b-4c6d-9e7f-a1b2c3d4e5f6")
+
+
+class JobStateConflict(QueueError):
+    """The job is not in a state that allows this."""
+
+
+class IdempotencyConflict(QueueError):
+    """This Idempotency-Key was used before for a different request."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scope:
+    """Whose jobs a caller may see: its user id, its organization, and whether it is staff."""
+
+    user_id: str
+    organization: str = ""
+    is_staff: bool = False
+
+    @classmethod
+    def of(cls, user: Any) -> Scope:
+        """Return the scope of an authenticated Django user."""
+        membership = OrganizationMembership.objects.filter(user=user).first()
+        return cls(
+            user_id=str(user.pk),
+            organization=membership.organization if membership else "",
+            is_staff=bool(user.is_staff),
+        )
+
+    def allows(self, owner: str, organization: str) -> bool:
+        """Tell whether something owned by ``owner`` in ``organization`` is visible."""
+        if self.is_staff or owner == self.user_id:
+            return True
+        return bool(self.organization) and organization == self.organization
+
+    def allows_job(self, job: Job) -> bool:
+        """Tell whether ``job`` is visible (owner and organization come from its metadata)."""
+        meta = job.metadata
+        return self.allows(str(meta.get("owner") or ""), str(meta.get("organization") or ""))
+
+
+#: Staff scope for the admin, whose pages are staff-only anyway.
+ADMIN = Scope(user_id="", is_staff=True)
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    """One page of a job listing; ``count`` is None when it would need a full scan."""
+
+    jobs: list[Job]
+    count: int | None
+    has_more: bool
+
+
+# -- building and enqueueing jobs -------------------------------------------------------------
+
+
+def _build_debate(payload: dict[str, Any], **options: Any) -> Job:
+    return create_debate_job(**payload, **options)
+
+
+#: How each job type accepted by the API turns a payload into a job.
+JOB_BUILDERS: dict[str, Callable[..., Job]] = {"debate": _build_debate}
+
+
+def build_job(
+    scope: Scope, job_type: str, payload: dict[str, Any], *, priority: int, max_attempts: int
+) -> Job:
+    """Build a job of ``job_type`` owned by the caller.
+
+    Raises:
+        InvalidJob: the job type is unknown or the payload is invalid for it.
+    """
+    builder = JOB_BUILDERS.get(job_type)
+    if builder is None:
+        raise InvalidJob(f"job_type: unknown job type {job_type!r}")
+    metadata = {"owner": scope.user_id, "organization": scope.organization}
+    try:
+        return builder(
+            payload,
+            priority=priority,
+            max_attempts=max_attempts,
+            user_id=scope.user_id,
+            organization_id=scope.organization or None,
+            metadata=metadata,
+        )
+    except TypeError as error:  # a payload key the job type does not know
+        raise InvalidJob(f"invalid {job_type} payload: {error}") from error
+
+
+def idempotent_job_id(scope: Scope, key: str) -> str:
+    """Return the job id that ``key`` stands for, for this caller."""
+    return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{scope.user_id}\n{key}"))
+
+
+def enqueue_job(
+    scope: Scope,
+    job: Job,
+    *,
+    queue: str | None = None,
+    delay_seconds: float = 0,
+    idempotency_key: str | None = None,
+) -> tuple[Job, bool]:
+    """Enqueue ``job``; return it and True, or the first job of a repeated key and False.
+
+    Raises:
+        IdempotencyConflict: the key was used for another job type or payload.
+    """
+    clients = get_clients()
+    if idempotency_key:
+        job.id = idempotent_job_id(scope, idempotency_key)
+        first = clients.call(clients.tracker.get_job(job.id))
+        if first is not None:
+            if first.job_type != job.job_type or first.payload != job.payload:
+                raise IdempotencyConflict()
+            return first, False
+    clients.call(clients.queue.enqueue(job, job.priority, queue, delay_seconds))
+    return job, True
+
+
+# -- single jobs ----------------------------------------------------------------------------------
+
+
+def get_job(scope: Scope, job_id: str) -> Job:
+    """Return the job as Redis has it now.
+
+    Raises:
+        JobNotFound: unknown, expired, or outside the caller's scope.
+    """
+    clients = get_clients()
+    job = clients.call(clients.tracker.get_job(job_id))
+    if job is None or not scope.allows_job(job):
+        raise JobNotFound(f"no job {job_id}")
+    return job
+
+
+def cancel_job(scope: Scope, job_id: str) -> Job:
+    """Cancel a pending, retrying or running job and return it.
+
+    Raises:
+        JobNotFound: see ``get_job``.
+        JobStateConflict: the job already finished.
+    """
+    job = get_job(scope, job_id)
+    clients = get_clients()
+    if not clients.call(clients.queue.cancel(job_id)):
+        raise JobStateConflict(f"job is {job.status.value}; only unfinished jobs can be cancelled")
+    return get_job(scope, job_id)
+
+
+def retry_job(scope: Scope, job_id: str) -> Job:
+    """Run a failed or cancelled job again from attempt 0, record the retry, return the job.
+
+    Raises:
+        JobNotFound: see ``get_job``.
+        JobStateConflict: the job is neither failed nor cancelled.
+    """
+    job = get_job(scope, job_id)
+    clients = get_clients()
+    if not clients.call(clients.queue.revive(job_id)):
+        raise JobStateConflict(
+            f"job is {job.status.value}; only failed or cancelled jobs can be retried"
+        )
+    _record_retry(job)
+    return get_job(scope, job_id)
+
+
+def retry_record(record: JobRecord) -> str:
+    """Retry the job of a ledger row; once Redis forgot it, enqueue a copy. Return the job id.
+
+    Raises:
+        JobStateConflict: the job is neither failed nor cancelled.
+    """
+    try:
+        return retry_job(ADMIN, record.job_id).id
+    except JobNotFound:
+        pass
+    copy = Job(
+        payload=dict(record.payload),
+        priority=record.priority,
+        max_attempts=max(1, record.max_attempts),
+        metadata={
+            "job_type": record.job_type,
+            "owner": record.owner,
+            "organization": record.organization,
+            "retry_of": record.job_id,
+        },
+    )
+    enqueue_job(ADMIN, copy, queue=record.queue)
+    _record_retry(copy, record)
+    return copy.id
+
+
+def _record_retry(job: Job, record: JobRecord | None = None) -> None:
+    """Count a retry on the ledger row (created now when the ledger has not caught up yet)."""
+    if record is None:
+        record, _ = JobRecord.objects.get_or_create(job_id=job.id, defaults=job_record_fields(job))
+    JobRecord.objects.filter(pk=record.pk).update(
+        manual_retries=F("manual_retries") + 1, last_retried_at=timezone.now()
+    )
+
+
+# -- listings and statistics ----------------------------------------------------------------------
+
+
+def list_jobs(
+    scope: Scope,
+    status: JobStatus | None = None,
+    queue: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> JobPage:
+    """Return the jobs in the caller's scope, newest first, from Redis."""
+    clients = get_clients()
+    if scope.is_staff:
+        jobs = clients.call(clients.tracker.list_jobs(status, queue, limit + 1, offset))
+        counts = clients.call(clients.tracker.get_counts_by_status(queue))
+        count = counts[status.value] if status else sum(counts.values())
+        return JobPage(jobs[:limit], count, len(jobs) > limit)
+    return clients.call(_scan_scoped(clients, scope, status, queue, limit, offset))
+
+
+async def _scan_scoped(
+    clients: QueueClients,
+    scope: Scope,
+    status: JobStatus | None,
+    queue: str | None,
+    limit: int,
+    offset: int,
+) -> JobPage:
+    """Filter the newest jobs by scope, reading chunks until the page is full."""
+    matches: list[Job] = []
+    for start in range(0, SCAN_LIMIT, SCAN_CHUNK):
+        chunk = await clients.tracker.list_jobs(status, queue, SCAN_CHUNK, start)
+        matches.extend(job for job in chunk if scope.allows_job(job))
+        if len(chunk) < SCAN_CHUNK:
+            return JobPage(
+                matches[offset : offset + limit], len(matches), len(matches) > offset + limit
+            )
+        if len(matches) > offset + limit:
+            break
+    return JobPage(matches[offset : offset + limit], None, len(matches) > offset + limit)
+
+
+def queue_stats() -> dict[str, dict[str, int]]:
+    """Return the library's statistics of every queue, by queue name."""
+    clients = get_clients()
+    return clients.call(_queue_stats(clients))
+
+
+async def _queue_stats(clients: QueueClients) -> dict[str, dict[str, int]]:
+    names = await clients.tracker.queue_names()
+    stats = await asyncio.gather(*(clients.queue.get_queue_stats(name) for name in names))
+    return dict(zip(names, stats, strict=True))
+
+
+def list_workers() -> list[dict[str, Any]]:
+    """Return the live workers with their heartbeat age."""
+    clients = get_clients()
+    return clients.call(clients.registry.list_workers())
+
+
+def dashboard_snapshot() -> dict[str, Any]:
+    """Return what the admin dashboard shows: queues, workers, per-minute chart, ledger lag."""
+    clients = get_clients()
+    return clients.call(_dashboard_snapshot(clients))
+
+
+async def _dashboard_snapshot(clients: QueueClients) -> dict[str, Any]:
+    stats = await _queue_stats(clients)
+    rows = await asyncio.gather(
+        *(clients.tracker.throughput(name, CHART_MINUTES) for name in stats)
+    )
+    queues = [
+        {
+            "name": name,
+            "depth": max(0, s["stream_length"] - s["pending_in_group"]),
+            "in_flight": s["processing"],
+            "delayed": s["delayed"],
+            "dead_letters": s["dead_letters"],
+            "counts": {status.value: s[status.value] for status in JobStatus},
+        }
+        for name, s in stats.items()
+    ]
+    return {
+        "generated_at": timezone.now().isoformat(),
+        "queues": queues,
+        "workers": await clients.registry.list_workers(),
+        "chart": _chart(rows),
+        "ledger_backlog": await clients.ledger.backlog(list(stats)),
+    }
+
+
+def _chart(per_queue: list[list[dict[str, int]]]) -> dict[str, list[int]]:
+    """Sum per-minute rows of every queue into processed (completed) and failed series."""
+    minutes = [row["minute"] for row in per_queue[0]] if per_queue else []
+    processed, failed = [0] * len(minutes), [0] * len(minutes)
+    for rows in per_queue:
+        for i, row in enumerate(rows):
+            processed[i] += row["completed"]
+            failed[i] += row["failed"]
+    return {"minutes": [m * 60 for m in minutes], "processed": processed, "failed": failed}
