@@ -136,6 +136,7 @@ ARAGORA_QUEUE = {
     "worker_block_ms": os.environ.get("ARAGORA_QUEUE_WORKER_BLOCK_MS"),
     "consumer_group": os.environ.get("ARAGORA_QUEUE_CONSUMER_GROUP"),
     "cluster_keys": os.environ.get("ARAGORA_QUEUE_CLUSTER_KEYS"),
+    "ledger_max_len": os.environ.get("ARAGORA_QUEUE_LEDGER_MAXLEN"),
 }
 
 #: Django layer of the queue (README, "Configuration"): ledger rows older than this many days are

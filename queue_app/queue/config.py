@@ -31,6 +31,7 @@ ENV_VARS: dict[str, str] = {
     "worker_block_ms": "ARAGORA_QUEUE_WORKER_BLOCK_MS",
     "consumer_group": "ARAGORA_QUEUE_CONSUMER_GROUP",
     "cluster_keys": "ARAGORA_QUEUE_CLUSTER_KEYS",
+    "ledger_max_len": "ARAGORA_QUEUE_LEDGER_MAXLEN",
 }
 
 
@@ -55,6 +56,8 @@ class QueueConfig:
     cluster_keys: bool = False
     #: Queue used when a call names none.
     default_queue: str = "debates"
+    #: Approximate cap of each queue's ledger event stream; 0 turns the ledger feed off.
+    ledger_max_len: int = 1_000_000
 
     def __post_init__(self) -> None:
         for name, (low, high) in RANGES.items():
@@ -63,6 +66,10 @@ class QueueConfig:
                 raise ConfigError(f"{name} must be a number, got {value!r}")
             if not low <= value <= high:
                 raise ConfigError(f"{name} must be between {low} and {high}, got {value!r}")
+        if isinstance(self.ledger_max_len, bool) or not isinstance(self.ledger_max_len, int):
+            raise ConfigError(f"ledger_max_len must be an integer, got {self.ledger_max_len!r}")
+        if self.ledger_max_len < 0:
+            raise ConfigError(f"ledger_max_len must not be negative, got {self.ledger_max_len}")
         for name in ("redis_url", "key_prefix", "consumer_group", "default_queue"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise ConfigError(f"{name} must be a non-empty string")
@@ -103,6 +110,7 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "retry_base_delay": float,
     "retry_max_delay": float,
     "cluster_keys": _to_bool,
+    "ledger_max_len": int,
 }
 
 

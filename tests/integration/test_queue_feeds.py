@@ -77,3 +77,13 @@ async def test_tracker_reads_raw_bytes_client(redis_url: str, queue: RedisStream
         assert [w["worker_id"] for w in await registry.list_workers()] == ["b"]
     finally:
         await raw.aclose()
+
+
+async def test_ledger_feed_can_be_turned_off(make_queue, queue_config) -> None:
+    from dataclasses import replace
+
+    queue = await make_queue(config=replace(queue_config, ledger_max_len=0))
+    job_id = await queue.enqueue(Job(payload={}))
+    await queue.dequeue("w", timeout_ms=100)
+    await queue.complete(job_id)
+    assert await queue.redis.exists("aragora:queue:debates:ledger") == 0

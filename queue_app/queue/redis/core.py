@@ -113,6 +113,7 @@ class QueueCore:
             self.config.job_ttl_seconds,
             self.group_name,
             DEAD_LETTER_MAX,
+            self.config.ledger_max_len,
         ]
 
     async def _run(self, name: str, queue: str, args: Sequence[Any]) -> Any:

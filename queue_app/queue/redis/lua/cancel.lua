@@ -1,6 +1,6 @@
--- Cancel a job that has not finished. ARGV 7: job id. Returns 1, or 0 if unknown or terminal.
+-- Cancel a job that has not finished. ARGV 8: job id. Returns 1, or 0 if unknown or terminal.
 -- A running job's delivery is acked here; its worker sees the lost token at its next heartbeat.
-local id = ARGV[7]
+local id = ARGV[8]
 local jk = job_key(Q, id)
 local h = redis.call('HMGET', jk, 'status', 'stream', 'entry')
 if not h[1] or TERMINAL[h[1]] then return 0 end

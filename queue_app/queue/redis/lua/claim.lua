@@ -1,7 +1,7 @@
--- Take over deliveries idle longer than ARGV 8 ms for consumer ARGV 7, at most ARGV 9 of them.
+-- Take over deliveries idle longer than ARGV 9 ms for consumer ARGV 8, at most ARGV 10 of them.
 -- A taken-over running job goes back to pending (its old token is void). Returns a flat list
 -- level, entry id, job id for each delivery the caller must start.
-local consumer, min_idle, limit = ARGV[7], ARGV[8], tonumber(ARGV[9])
+local consumer, min_idle, limit = ARGV[8], ARGV[9], tonumber(ARGV[10])
 local out = {}
 local taken = 0
 

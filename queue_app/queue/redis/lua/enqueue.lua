@@ -1,7 +1,7 @@
--- Add jobs. ARGV 7: JSON array of [id, priority, delay_ms, max_attempts, created_at, payload JSON,
+-- Add jobs. ARGV 8: JSON array of [id, priority, delay_ms, max_attempts, created_at, payload JSON,
 -- metadata JSON]. Returns per job 1 (added) or 0 (id already known).
 local out = {}
-for _, row in ipairs(cjson.decode(ARGV[7])) do
+for _, row in ipairs(cjson.decode(ARGV[8])) do
   local id = row[1]
   local jk = job_key(Q, id)
   if redis.call('EXISTS', jk) == 1 then

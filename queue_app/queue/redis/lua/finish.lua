@@ -1,9 +1,9 @@
--- Record outcomes of running deliveries. ARGV 7: JSON array of [id, token, outcome, data,
+-- Record outcomes of running deliveries. ARGV 8: JSON array of [id, token, outcome, data,
 -- delay_ms]. Outcomes: completed (data = result JSON), failed (data = error), cancelled,
 -- retry (data = error; due after delay_ms), requeue (back to pending now).
 -- Returns per job 1, or 0 when the token is not the current delivery's (fenced off).
 local out = {}
-for _, row in ipairs(cjson.decode(ARGV[7])) do
+for _, row in ipairs(cjson.decode(ARGV[8])) do
   local id, token, outcome, data = row[1], row[2], row[3], row[4]
   local jk = job_key(Q, id)
   local h = redis.call('HMGET', jk, 'token', 'status', 'stream', 'entry', 'priority')

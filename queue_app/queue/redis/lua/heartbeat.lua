@@ -1,9 +1,9 @@
--- Reset the idle time of running deliveries of consumer ARGV 7. ARGV 8: count, then per job:
+-- Reset the idle time of running deliveries of consumer ARGV 8. ARGV 9: count, then per job:
 -- id, token. Returns the ids whose token is no longer current (cancelled or taken over).
-local consumer = ARGV[7]
+local consumer = ARGV[8]
 local lost = {}
-for i = 0, tonumber(ARGV[8]) - 1 do
-  local id, token = ARGV[9 + i * 2], ARGV[10 + i * 2]
+for i = 0, tonumber(ARGV[9]) - 1 do
+  local id, token = ARGV[10 + i * 2], ARGV[11 + i * 2]
   local h = redis.call('HMGET', job_key(Q, id), 'token', 'stream', 'entry')
   if h[1] == token then
     redis.call('XCLAIM', stream_key(Q, h[2]), GROUP, consumer, 0, h[3], 'JUSTID')

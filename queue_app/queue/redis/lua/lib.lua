@@ -1,9 +1,11 @@
 -- Shared helpers, appended after keys.LUA_PRELUDE and before each script.
--- Common ARGV: 1 prefix, 2 cluster flag, 3 queue, 4 job TTL (s), 5 consumer group, 6 dead-letter cap.
+-- Common ARGV: 1 prefix, 2 cluster flag, 3 queue, 4 job TTL (s), 5 consumer group, 6 dead-letter cap,
+-- 7 ledger stream cap (0: no ledger events).
 local Q = ARGV[3]
 local TTL = tonumber(ARGV[4])
 local GROUP = ARGV[5]
 local DEAD_MAX = tonumber(ARGV[6])
+local LEDGER_MAX = tonumber(ARGV[7])
 local STATUSES = {'pending', 'processing', 'completed', 'failed', 'cancelled', 'retrying'}
 local TERMINAL = {completed = true, failed = true, cancelled = true}
 
@@ -20,8 +22,8 @@ local function move_index(id, old, new)
 end
 
 -- Feed the database ledger: one event per enqueue, retry and terminal transition.
-local LEDGER_MAX = 1000000
 local function ledger(id, status)
+  if LEDGER_MAX <= 0 then return end
   redis.call('XADD', ledger_key(Q), 'MAXLEN', '~', LEDGER_MAX, '*', 'job_id', id, 'status', status)
 end
 

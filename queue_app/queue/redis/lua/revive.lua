@@ -1,6 +1,6 @@
--- Run a failed or cancelled job again as a new attempt. ARGV 7: job id. Returns 1, or 0 when the
+-- Run a failed or cancelled job again as a new attempt. ARGV 8: job id. Returns 1, or 0 when the
 -- job is unknown or not failed/cancelled.
-local id = ARGV[7]
+local id = ARGV[8]
 local jk = job_key(Q, id)
 local h = redis.call('HMGET', jk, 'status', 'priority')
 if h[1] ~= 'failed' and h[1] ~= 'cancelled' then return 0 end

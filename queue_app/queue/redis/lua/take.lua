@@ -1,12 +1,12 @@
--- Promote due delayed jobs, then read and start up to ARGV 9 new entries for consumer ARGV 7 /
--- worker ARGV 8 from the levels listed in ARGV 10 ('high,normal,low'), highest first: one round
--- trip for a whole batch. Returns {dead-lettered count, ms until next due job or -1, HGETALL of
+-- Promote due delayed jobs, then read and start up to ARGV 10 new entries for consumer ARGV 8 /
+-- worker ARGV 9 from the levels listed in ARGV 11 ('high,normal,low'), highest first: one round
+-- trip for a whole batch. Returns {dead-lettered count, ms until next due job or -1, HMGET of
 -- each started job...}.
-WORKER = ARGV[8]
-local consumer, count = ARGV[7], tonumber(ARGV[9])
+WORKER = ARGV[9]
+local consumer, count = ARGV[8], tonumber(ARGV[10])
 local next_due = promote_due(100)
 local started = 0
-for level in string.gmatch(ARGV[10], '[^,]+') do
+for level in string.gmatch(ARGV[11], '[^,]+') do
   local want = count - started
   if want <= 0 then break end
   local reply = redis.call('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', want,
