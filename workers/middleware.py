@@ -37,8 +37,8 @@ class Middleware:
     def on_claim(self, count: int) -> None:
         """Observe deliveries taken over from dead workers."""
 
-    def on_dead_letter(self, count: int) -> None:
-        """Observe entries dead-lettered while reading (poison pills, undecodable)."""
+    def on_dead_letter(self, count: int, queue: str) -> None:
+        """Observe entries of ``queue`` dead-lettered while reading (poison pills, undecodable)."""
 
     def on_reconnect(self) -> None:
         """Observe a restored Redis connection."""

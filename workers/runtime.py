@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -101,6 +102,7 @@ class BaseWorker:
         self._stop_requested = False
         self._finished = asyncio.Event()
         self._started_at: float | None = None
+        self._dead_letters_seen: Counter[str] = Counter(queue.dead_lettered)
         self.outage = Outage(self.chain)
         self.counters = dict.fromkeys(("completed", "failed", "retried", "cancelled"), 0)
 
@@ -209,10 +211,18 @@ class BaseWorker:
                 await self.outage.wait(error)
                 continue
             self.outage.recovered()
+            self._report_dead_letters()
             for job in jobs:
                 self._spawn(job)
             if not jobs and self.options.burst and await self._queues_empty():
                 return
+
+    def _report_dead_letters(self) -> None:
+        for queue, total in self.queue.dead_lettered.items():
+            count = total - self._dead_letters_seen[queue]
+            if count:
+                self._dead_letters_seen[queue] = total
+                self.chain.emit("on_dead_letter", count, queue)
 
     async def _queues_empty(self) -> bool:
         if self._tasks or self._outcomes or self.queue.running:

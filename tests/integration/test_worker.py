@@ -145,6 +145,7 @@ async def test_unknown_job_type_goes_to_dead_letters_and_worker_goes_on(
     dead = {d.id: d.error for d in await queue.tracker.list_dead_letters("diagnostics")}
     assert dead[bad].startswith("UnknownJobType")
     assert "undecodable stream entry" in dead.values()
+    assert queue.dead_lettered == {"diagnostics": 1}
 
 
 async def test_concurrency_is_bounded(queue: RedisStreamsQueue) -> None:

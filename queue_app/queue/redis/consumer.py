@@ -74,6 +74,7 @@ class QueueConsumer(QueueCore):
         if await self._recover(replies, queues):
             return jobs
         for queue, reply in zip(queues, replies, strict=True):
+            self.dead_lettered[queue] += int(reply[0])
             self._next_due_ms[queue] = int(reply[1])
             jobs.extend(self._started(queue, reply[2:]))
         return jobs
@@ -137,6 +138,7 @@ class QueueConsumer(QueueCore):
             for d in deliveries:
                 args.extend((d.level, d.entry, d.job_id))
             reply = await self._run("start", queue, args)
+            self.dead_lettered[queue] += int(reply[0])
             jobs.extend(self._started(queue, reply[1:]))
         jobs.sort(key=lambda job: -job.priority)
         return jobs

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import socket
+from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NamedTuple
 
@@ -85,6 +86,8 @@ class QueueCore:
         self._owned: list[Delivery] = []
         self._running: dict[str, Delivery] = {}
         self._next_due_ms: dict[str, int] = {}
+        #: Entries dead-lettered while reading (undecodable, expired, poison pills), by queue.
+        self.dead_lettered: Counter[str] = Counter()
 
     @property
     def stream_key(self) -> str:
