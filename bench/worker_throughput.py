@@ -6,13 +6,27 @@ import asyncio
 import statistics
 import sys
 import time
+from collections import Counter
+from typing import Any
 
 from _redis import private_redis
+from redis.asyncio.connection import AbstractConnection
 
 from queue_app.queue import Job, QueueConfig, create_redis_queue
 from workers import BaseWorker, LoggingMiddleware, MiddlewareChain, TracingMiddleware, WorkerOptions
 
 JOBS = 20_000
+#: Requests written to Redis (a pipeline is one): counts round trips.
+SENT: Counter[str] = Counter()
+_send = AbstractConnection.send_packed_command
+
+
+async def _counted_send(self: AbstractConnection, *args: Any, **kwargs: Any) -> None:
+    SENT["requests"] += 1
+    await _send(self, *args, **kwargs)
+
+
+AbstractConnection.send_packed_command = _counted_send  # type: ignore[method-assign]
 
 
 async def noop(job: Job) -> None:
@@ -30,10 +44,13 @@ async def throughput(url: str, concurrency: int, chain: MiddlewareChain) -> floa
     queue = await create_redis_queue(consumer_name=f"bench-{concurrency}", config=config)
     options = WorkerOptions(worker_id="bench", max_concurrent=concurrency, burst=True)
     worker = BaseWorker(queue, {"noop": noop}, options, middleware=chain)
+    SENT.clear()
     started = time.perf_counter()
     await worker.start()
     elapsed = time.perf_counter() - started
     assert worker.counters["completed"] == JOBS, worker.counters
+    trips = sum(SENT.values()) / JOBS
+    print(f"  concurrency {concurrency}: {trips:.2f} Redis round trips per job (worker side)")
     await queue.close()
     await producer.close()
     return JOBS / elapsed
