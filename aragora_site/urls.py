@@ -1,4 +1,4 @@
-"""URLs: admin, health, metrics, the OpenAPI schema and (once it exists) the queue API."""
+"""URLs: admin and queue dashboard, health, metrics, the OpenAPI schema and the queue API."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ def _module_exists(name: str) -> bool:
 
 
 urlpatterns = [
+    # The queue dashboard (staff only), before the admin's catch-all.
+    path("admin/queue/", include("queue_app.dashboard")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),

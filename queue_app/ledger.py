@@ -15,7 +15,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -82,41 +82,47 @@ def store_events(events: Sequence[LedgerEvent]) -> int:
     latest = _latest_per_job(events)
     rows = [_row(event, now) for event in latest]
     known = [row for row, event in zip(rows, latest, strict=True) if event.job is not None]
-    close_old_connections()
-    try:
-        with transaction.atomic():
-            JobRecord.objects.bulk_create(rows, ignore_conflicts=True)
-            stored = dict(
-                JobRecord.objects.select_for_update()
-                .filter(job_id__in=[row.job_id for row in known])
-                .values_list("job_id", "ledger_entry")
-            )
-            newer = [
-                row
-                for row in known
-                if _entry_key(row.ledger_entry) > _entry_key(stored.get(row.job_id, ""))
-            ]
-            JobRecord.objects.bulk_create(
-                newer, update_conflicts=True, unique_fields=["job_id"], update_fields=UPDATE_FIELDS
-            )
-        return len(rows)
-    finally:
-        close_old_connections()
+    with transaction.atomic():
+        JobRecord.objects.bulk_create(rows, ignore_conflicts=True)
+        stored = dict(
+            JobRecord.objects.select_for_update()
+            .filter(job_id__in=[row.job_id for row in known])
+            .values_list("job_id", "ledger_entry")
+        )
+        newer = [
+            row
+            for row in known
+            if _entry_key(row.ledger_entry) > _entry_key(stored.get(row.job_id, ""))
+        ]
+        JobRecord.objects.bulk_create(
+            newer, update_conflicts=True, unique_fields=["job_id"], update_fields=UPDATE_FIELDS
+        )
+    return len(rows)
 
 
 def prune(retention_days: int) -> int:
     """Delete ledger rows and deliveries untouched for ``retention_days``; return how many."""
     cutoff = timezone.now() - timedelta(days=retention_days)
     deleted = 0
-    close_old_connections()
-    try:
-        for model, field in ((JobRecord, "recorded_at"), (WebhookDelivery, "delivered_at")):
-            old = model.objects.filter(**{f"{field}__lt": cutoff})
-            while ids := list(old.values_list("pk", flat=True)[:PRUNE_CHUNK]):
-                deleted += model.objects.filter(pk__in=ids).delete()[0]
-    finally:
-        close_old_connections()
+    for model, field in ((JobRecord, "recorded_at"), (WebhookDelivery, "delivered_at")):
+        old = model.objects.filter(**{f"{field}__lt": cutoff})
+        while ids := list(old.values_list("pk", flat=True)[:PRUNE_CHUNK]):
+            deleted += model.objects.filter(pk__in=ids).delete()[0]
     return deleted
+
+
+def _in_db_thread[**P, R](function: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """Run ``function`` in asgiref's database thread as Django runs a request there: stale or
+    broken connections (after a database outage) are dropped before, and closed after."""
+
+    def unit_of_work(*args: P.args, **kwargs: P.kwargs) -> R:
+        close_old_connections()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return sync_to_async(unit_of_work)
 
 
 class LedgerWriter:
@@ -180,7 +186,7 @@ class LedgerWriter:
         if not events:
             return 0
         try:
-            await sync_to_async(store_events)(events)
+            await _in_db_thread(store_events)(events)
         except DatabaseError as error:
             self._failed("database", error, len(events))
             # A fresh reader of the same consumer reads its unacknowledged events first.
@@ -192,7 +198,7 @@ class LedgerWriter:
 
     async def prune(self) -> int:
         """Delete rows past the retention period now; return how many."""
-        return await sync_to_async(prune)(self.retention_days)
+        return await _in_db_thread(prune)(self.retention_days)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Drain until ``stop`` is set, sweeping old rows hourly; back off while anything fails."""

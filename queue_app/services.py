@@ -180,7 +180,9 @@ def cancel_job(scope: Scope, job_id: str) -> Job:
     clients = get_clients()
     if not clients.call(clients.queue.cancel(job_id)):
         raise JobStateConflict(f"job is {job.status.value}; only unfinished jobs can be cancelled")
-    return get_job(scope, job_id)
+    job = get_job(scope, job_id)
+    _show_status(job)
+    return job
 
 
 def retry_job(scope: Scope, job_id: str) -> Job:
@@ -196,8 +198,9 @@ def retry_job(scope: Scope, job_id: str) -> Job:
         raise JobStateConflict(
             f"job is {job.status.value}; only failed or cancelled jobs can be retried"
         )
+    job = get_job(scope, job_id)
     _record_retry(job)
-    return get_job(scope, job_id)
+    return job
 
 
 def retry_record(record: JobRecord) -> str:
@@ -233,6 +236,21 @@ def _record_retry(job: Job, record: JobRecord | None = None) -> None:
     JobRecord.objects.filter(pk=record.pk).update(
         manual_retries=F("manual_retries") + 1, last_retried_at=timezone.now()
     )
+    _show_status(job)
+
+
+def _show_status(job: Job) -> None:
+    """Show a change made here on the job's ledger row at once, before its event is drained.
+
+    The row keeps its ledger entry, so the writer still overwrites it with the next event.
+    """
+    JobRecord.objects.filter(job_id=job.id).update(status=job.status.value, attempts=job.attempts)
+
+
+def dead_letters(limit: int = 20) -> list[Job]:
+    """Return the newest dead-lettered jobs of every queue (they can be retried)."""
+    clients = get_clients()
+    return clients.call(clients.tracker.list_dead_letters(limit=limit))
 
 
 # -- listings and statistics ----------------------------------------------------------------------

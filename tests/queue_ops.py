@@ -1,11 +1,13 @@
-"""Test helpers that act as a worker would: take due jobs and record their outcome."""
+"""Test helpers that act as a worker and a ledger writer would, against the private Redis."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
+from queue_app.ledger import store_events
 from queue_app.queue import Job, RedisStreamsQueue, create_redis_queue, get_queue_config
+from queue_app.queue.redis import LedgerEvent, LedgerReader
 
 
 def process_jobs(outcome: str, *, count: int = 100, queue: str = "debates") -> list[str]:
@@ -45,3 +47,40 @@ async def take(queue: RedisStreamsQueue, count: int, queue_name: str = "debates"
             "test-worker", want - len(jobs), timeout_ms=100, queue_names=[queue_name]
         )
     return jobs
+
+
+def start_jobs(count: int, queue: str = "debates") -> list[str]:
+    """Take up to ``count`` due jobs and leave them running; return their ids."""
+    return asyncio.run(_start(count, queue))
+
+
+async def _start(count: int, queue_name: str) -> list[str]:
+    queue = await create_redis_queue(config=get_queue_config(), consumer_name="test-worker")
+    try:
+        return [job.id for job in await take(queue, count, queue_name)]
+    finally:
+        await queue.close()
+
+
+def drain_ledger() -> int:
+    """Store every waiting ledger event in this thread's database connection; return how many.
+
+    Unlike ``LedgerWriter`` (whose database work runs in asgiref's thread), this suits tests in
+    a rolled-back transaction.
+    """
+    events = asyncio.run(_ledger("read"))
+    store_events(events)
+    asyncio.run(_ledger("ack", events))
+    return len(events)
+
+
+async def _ledger(action: str, events: list[LedgerEvent] | None = None) -> list[LedgerEvent]:
+    queue = await create_redis_queue(config=get_queue_config(), consumer_name="test-ledger")
+    reader = LedgerReader(queue.redis, "test-ledger", queue.config)
+    try:
+        if action == "ack":
+            await reader.ack(events or [])
+            return []
+        return await reader.read(count=10_000, block_ms=10)
+    finally:
+        await queue.close()

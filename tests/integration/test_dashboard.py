@@ -1,0 +1,112 @@
+"""The queue dashboard: its JSON reflects Redis, and it is for staff only."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+from django.test import Client
+
+from queue_app import services
+from queue_app.queue import create_redis_queue, get_queue_config
+from queue_app.queue.redis import WorkerRegistry
+from tests.api_support import make_user
+from tests.queue_ops import process_jobs, start_jobs
+
+if TYPE_CHECKING:
+    from pytest_django.fixtures import SettingsWrapper
+
+pytestmark = pytest.mark.django_db
+
+DATA = "/admin/queue/dashboard/data/"
+
+
+@pytest.fixture
+def staff(redis_url: str) -> Client:
+    """Return a client logged in as staff, with an empty private Redis."""
+    client = Client()
+    client.force_login(make_user("ops", staff=True))
+    return client
+
+
+def enqueue(count: int, queue: str = "debates", delay_seconds: float = 0) -> None:
+    for n in range(count):
+        job = services.build_job(
+            services.ADMIN, "debate", {"question": f"Q{n}"}, priority=0, max_attempts=1
+        )
+        services.enqueue_job(services.ADMIN, job, queue=queue, delay_seconds=delay_seconds)
+
+
+async def _register(worker_id: str) -> None:
+    queue = await create_redis_queue(config=get_queue_config())
+    try:
+        info = {"worker_id": worker_id, "host": "box-1", "pid": 4242, "queues": ["debates"]}
+        await WorkerRegistry(queue.redis, queue.config).register({**info, "active_jobs": 1}, 30)
+    finally:
+        await queue.close()
+
+
+def test_dashboard_data_reflects_queues_workers_and_throughput(staff: Client) -> None:
+    enqueue(5)
+    enqueue(1, queue="webhooks", delay_seconds=300)
+    process_jobs("completed", count=2)
+    process_jobs("failed", count=1)
+    start_jobs(1)
+    asyncio.run(_register("worker-a"))
+
+    data = staff.get(DATA).json()
+    queues = {queue["name"]: queue for queue in data["queues"]}
+    debates = queues["debates"]
+    assert (debates["depth"], debates["in_flight"], debates["dead_letters"]) == (1, 1, 1)
+    assert debates["counts"] == {
+        "pending": 1,
+        "processing": 1,
+        "completed": 2,
+        "failed": 1,
+        "cancelled": 0,
+        "retrying": 0,
+    }
+    assert queues["webhooks"]["delayed"] == 1 and queues["webhooks"]["depth"] == 0
+    [worker] = data["workers"]
+    assert worker["worker_id"] == "worker-a" and worker["heartbeat_age_seconds"] < 5
+    chart = data["chart"]
+    assert len(chart["minutes"]) == 60 and chart["minutes"][-1] == int(time.time() // 60) * 60
+    assert (sum(chart["processed"]), sum(chart["failed"])) == (2, 1)
+    assert chart["processed"][-1] + chart["processed"][-2] == 2
+    assert data["ledger_backlog"] == 6 + 3  # 6 enqueues, 3 terminal transitions
+
+
+def test_dashboard_page_renders_current_numbers(staff: Client) -> None:
+    enqueue(3)
+    page = staff.get("/admin/queue/dashboard/")
+    assert page.status_code == 200 and page["Cache-Control"].startswith("max-age=0")
+    text = page.content.decode()
+    assert "Queue dashboard" in text and 'data-url="/admin/queue/dashboard/data/"' in text
+    initial = re.search(r'<script id="dash-initial" type="application/json">(.*?)</script>', text)
+    assert initial is not None
+    [queue] = json.loads(initial.group(1))["queues"]
+    assert queue["name"] == "debates" and queue["depth"] == 3
+
+
+def test_dashboard_data_is_for_staff_only(redis_url: str) -> None:
+    client = Client()
+    assert client.get(DATA).status_code == 403
+    client.force_login(make_user("visitor"))
+    response = client.get(DATA)
+    assert response.status_code == 403 and response.json() == {"detail": "Staff only."}
+    assert client.post(DATA).status_code == 405
+
+
+def test_dashboard_reports_redis_outage(staff: Client, settings: SettingsWrapper) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        settings.REDIS_URL = f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
+    response = staff.get(DATA)
+    assert response.status_code == 503 and "Queue unavailable" in response.json()["detail"]
+    page = staff.get("/admin/queue/dashboard/").content.decode()
+    assert 'id="dash-error" class="errornote">Queue unavailable' in page
