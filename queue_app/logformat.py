@@ -37,11 +37,12 @@ def record_fields(record: logging.LogRecord) -> dict[str, Any]:
         if name in _RECORD_FIELDS or name.startswith("_"):
             continue
         fields[name] = REDACTED if _SECRET_NAME.search(name) else value
-    if not fields.get("trace_id"):
-        context = trace.get_current_span().get_span_context()
-        if context.is_valid:
-            fields["trace_id"] = format(context.trace_id, "032x")
-            fields["span_id"] = format(context.span_id, "016x")
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        current = format(context.trace_id, "032x")
+        if fields.get("trace_id") in (None, "", current):
+            fields["trace_id"] = current
+            fields.setdefault("span_id", format(context.span_id, "016x"))
     return fields
 
 

@@ -226,9 +226,9 @@ class MetricsMiddleware(Middleware):
         """Count deliveries taken over from dead workers."""
         STALE_CLAIMS.inc(count)
 
-    def on_dead_letter(self, count: int, queue: str | None = None) -> None:
+    def on_dead_letter(self, count: int, queue: str) -> None:
         """Count entries dead-lettered while reading (undecodable, too many deliveries)."""
-        DEAD_LETTERS.labels(queue or "unknown", "poison").inc(count)
+        DEAD_LETTERS.labels(queue, "poison").inc(count)
 
     def on_reconnect(self) -> None:
         """Count a restored Redis connection."""

@@ -126,16 +126,17 @@ def test_worker_metrics_hooks_count_claims_poison_and_webhooks() -> None:
         _sample("aragora_queue_stale_claims_total"),
         _sample("aragora_queue_redis_reconnects_total"),
     )
-    poison = _sample("aragora_queue_dead_letters_total", queue="unknown", reason="poison")
+    poison = _sample("aragora_queue_dead_letters_total", queue="diagnostics", reason="poison")
     chain.emit("on_claim", 3)
     chain.emit("on_reconnect")
-    chain.emit("on_dead_letter", 2)
+    chain.emit("on_dead_letter", 2, "diagnostics")
     record_webhook_delivery("delivered")
     set_circuit_state("billing", "open")
     assert _sample("aragora_queue_stale_claims_total") == before[0] + 3
     assert _sample("aragora_queue_redis_reconnects_total") == before[1] + 1
     assert (
-        _sample("aragora_queue_dead_letters_total", queue="unknown", reason="poison") == poison + 2
+        _sample("aragora_queue_dead_letters_total", queue="diagnostics", reason="poison")
+        == poison + 2
     )
     assert _sample("aragora_queue_webhook_deliveries_total", outcome="delivered") >= 1
     assert _sample("aragora_queue_webhook_circuit_state", endpoint="billing") == 2
