@@ -18,7 +18,7 @@ from django.views.decorators.http import require_safe
 from queue_app import services
 from queue_app.queue import QueueConnectionError
 
-#: Seconds between two refreshes of the page.
+#: Seconds between two refreshes of the page (``?refresh=`` picks 1 to 60).
 REFRESH_SECONDS = 5
 
 
@@ -28,6 +28,11 @@ def _snapshot() -> tuple[dict[str, Any] | None, str]:
         return services.dashboard_snapshot(), ""
     except QueueConnectionError as error:
         return None, f"Queue unavailable: {error}"
+
+
+def _refresh_seconds(request: HttpRequest) -> int:
+    raw = request.GET.get("refresh", "")
+    return min(60, max(1, int(raw))) if raw.isdigit() else REFRESH_SECONDS
 
 
 @require_safe
@@ -40,7 +45,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         **admin.site.each_context(request),
         "title": "Queue dashboard",
         "data_url": reverse("queue-dashboard-data"),
-        "refresh_seconds": REFRESH_SECONDS,
+        "refresh_seconds": _refresh_seconds(request),
         "snapshot": snapshot,
         "error": error,
     }
