@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
+from prometheus_client import CollectorRegistry
 
 from queue_app.queue import Job, QueueConfig, create_redis_queue
 from tests.obs_support import base_env, enqueue, scrape, start_worker, value, wait_for, wait_ready
 from workers import Middleware, MiddlewareChain
 from workers.metrics import (
     MAX_LABEL_SETS,
+    JobStatsCollector,
     MetricsMiddleware,
     record_webhook_delivery,
     set_circuit_state,
@@ -143,13 +145,23 @@ def test_worker_metrics_hooks_count_claims_poison_and_webhooks() -> None:
 
 
 async def test_worker_metrics_cap_job_type_labels() -> None:
-    middleware = MetricsMiddleware()
+    collector = JobStatsCollector()
+    middleware = MetricsMiddleware(collector)
 
     async def handler(job: Job) -> None:
         return None
 
-    for index in range(MAX_LABEL_SETS + 100):
+    for index in [*range(MAX_LABEL_SETS + 100), 0]:
         job = Job(payload={}, metadata={"job_type": f"t{index}"}, queue="cap", attempts=1)
         await middleware.wrap_job(job, handler)
-    assert _sample("aragora_queue_jobs_started_total", queue="cap", job_type="t0") == 1
-    assert _sample("aragora_queue_jobs_started_total", queue="cap", job_type="other") == 100
+    registry = CollectorRegistry()
+    registry.register(collector)
+
+    def started(job_type: str) -> float | None:
+        labels = {"queue": "cap", "job_type": job_type}
+        return registry.get_sample_value("aragora_queue_jobs_started_total", labels)
+
+    assert started("t0") == 2
+    assert started(f"t{MAX_LABEL_SETS}") is None
+    assert started("other") == 100
+    assert len(collector.stats) == MAX_LABEL_SETS + 1
