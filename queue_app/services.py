@@ -55,7 +55,10 @@ class Scope:
     @classmethod
     def of(cls, user: Any) -> Scope:
         """Return the scope of an authenticated Django user."""
-        membership = OrganizationMembership.objects.filter(user=user).first()
+        try:
+            membership = user.queue_membership
+        except OrganizationMembership.DoesNotExist:
+            membership = None
         return cls(
             user_id=str(user.pk),
             organization=membership.organization if membership else "",
