@@ -14,8 +14,12 @@ from tests.obs_support import Samples, free_port, scrape, value, wait_for
 from tests.queue_ops import take
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pytest_django.fixtures import SettingsWrapper
     from pytest_django.live_server_helper import LiveServer
+
+    from tests.conftest import RedisServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 DIAG = {"queue": "diagnostics"}
@@ -81,7 +85,14 @@ def test_metrics_web_reports_queue_state(web: LiveServer, redis_url: str) -> Non
     assert any(name.startswith("django_http_requests") for name, _ in samples)
 
 
-def test_metrics_web_scrape_cost_does_not_grow_with_jobs(web: LiveServer, redis_url: str) -> None:
+def test_metrics_web_scrape_cost_does_not_grow_with_jobs(
+    web: LiveServer,
+    settings: SettingsWrapper,
+    redis_server_factory: Callable[..., RedisServer],
+) -> None:
+    # A server of its own: no other client's commands in the count.
+    redis_url = redis_server_factory().url
+    settings.REDIS_URL = redis_url
     asyncio.run(_build_state(redis_url))
     client = redis.Redis.from_url(redis_url)
 

@@ -49,7 +49,9 @@ def test_worker_metrics_count_jobs_by_outcome(redis_url: str, tmp_path: Path) ->
         [sleeper] = enqueue(redis_url, [("sleep", {"seconds": 30})])
 
         def running() -> bool:
-            return value(scrape(metrics), "aragora_queue_active_jobs", **JOB) == 1
+            samples = scrape(metrics)
+            started = value(samples, "aragora_queue_jobs_started_total", job_type="sleep", **JOB)
+            return started == 1 and value(samples, "aragora_queue_active_jobs", **JOB) == 1
 
         wait_for(running, "the sleep job to run")
         assert _cancel(redis_url, sleeper)
@@ -111,7 +113,7 @@ def test_worker_probes_follow_redis(
         server.restart()
         wait_ready(f"{base}/readyz", worker)
         wait_for(
-            lambda: value(scrape(f"{base}/metrics"), "aragora_queue_redis_reconnects_total") == 1,
+            lambda: value(scrape(f"{base}/metrics"), "aragora_queue_redis_reconnects_total"),
             "the reconnect to be counted",
         )
     finally:
