@@ -43,6 +43,8 @@ UPDATE_FIELDS = [*job_record_fields(Job(payload={})), "recorded_at", "ledger_ent
 PRUNE_EVERY_SECONDS = 3600.0
 #: Rows deleted per statement by a sweep.
 PRUNE_CHUNK = 5000
+#: Most batches stored after a stop, before the writer exits.
+FINAL_BATCHES = 20
 #: Longest back-off while Redis or the database is down.
 MAX_BACKOFF_SECONDS = 30.0
 
@@ -201,7 +203,11 @@ class LedgerWriter:
         return await _in_db_thread(prune)(self.retention_days)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Drain until ``stop`` is set, sweeping old rows hourly; back off while anything fails."""
+        """Drain until ``stop`` is set, sweeping old rows hourly; back off while anything fails.
+
+        Once stopped, the batches already waiting are stored (up to ``FINAL_BATCHES``) so that a
+        worker run with ``--burst`` leaves a complete ledger; the rest waits in Redis.
+        """
         try:
             while not stop.is_set():
                 try:
@@ -211,8 +217,18 @@ class LedgerWriter:
                     self._failed("Redis", error)
                 if self._failures:
                     await _wait(stop, self._backoff_seconds())
+            await self._store_waiting()
         finally:
             await self.close()
+
+    async def _store_waiting(self) -> None:
+        if self._down:
+            return
+        self.block_ms = 1  # do not wait for new events any more
+        with contextlib.suppress(QueueConnectionError):
+            for _ in range(FINAL_BATCHES):
+                if not await self.drain_once() or self._down:
+                    return
 
     async def close(self) -> None:
         """Close the Redis client when the writer opened it."""

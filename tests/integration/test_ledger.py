@@ -159,6 +159,17 @@ async def test_ledger_run_stores_events_until_stopped(
     await asyncio.wait_for(task, 2)
 
 
+async def test_ledger_run_stores_waiting_events_once_stopped(
+    queue: RedisStreamsQueue, queue_config: QueueConfig
+) -> None:
+    ids = await _enqueue(queue, 7)
+    stop = asyncio.Event()
+    stop.set()  # as a worker in --burst mode does when its queues are empty
+    writer = LedgerWriter(queue.redis, config=queue_config, batch_size=3)
+    await asyncio.wait_for(writer.run(stop), 5)
+    assert set(await rows()) == set(ids)
+
+
 def _event(job_id: str, entry: str, status: JobStatus | None) -> LedgerEvent:
     job = None
     if status is not None:
