@@ -12,6 +12,7 @@ from queue_app.models import (
     MIN_SECRET_LENGTH,
     CircuitBreakerState,
     WebhookEndpoint,
+    check_webhook_target,
     from_timestamp,
     trace_id_of,
 )
@@ -47,7 +48,9 @@ class DebatePayloadSerializer(StrictSerializer):
     consensus = serializers.CharField(max_length=32, required=False)
     protocol = serializers.CharField(max_length=64, required=False)
     timeout_seconds = serializers.IntegerField(required=False, allow_null=True)
-    webhook_url = serializers.URLField(required=False, allow_null=True)
+    webhook_url = serializers.URLField(
+        required=False, allow_null=True, validators=[check_webhook_target]
+    )
 
 
 #: Payload serializer of each job type the API accepts.

@@ -73,6 +73,7 @@ def _debate_payload(**payload: Any) -> dict[str, Any]:
         (_debate_payload(consensus="coin"), ["payload", "consensus"], "one of"),
         (_debate_payload(agents="gpt"), ["payload", "agents"], "list"),
         (_debate_payload(timeout_seconds=0), ["payload", "timeout_seconds"], "positive"),
+        (_debate_payload(webhook_url="http://10.0.0.8/"), ["payload", "webhook_url"], "public"),
         (_debate_payload(colour=1), ["payload", "colour"], "Unknown field"),
         (_debate_payload(user_id="9"), ["payload", "user_id"], "Unknown field"),
         (debate(colour="red"), ["colour"], "Unknown field"),
