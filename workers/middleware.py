@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace
 
 from queue_app.queue import Job
-from queue_app.queue.tracing import consumer_span
+from queue_app.queue.tracing import consumer_span, job_trace_id, tracing_enabled
 
 if TYPE_CHECKING:
     from .runtime import BaseWorker
@@ -82,7 +82,7 @@ def _bind(layer: Middleware, call_next: CallNext) -> CallNext:
 def log_extra(job: Job, event: str, **fields: Any) -> dict[str, Any]:
     """Return ``extra`` for one log line about ``job``."""
     context = trace.get_current_span().get_span_context()
-    trace_id = format(context.trace_id, "032x") if context.is_valid else None
+    trace_id = format(context.trace_id, "032x") if context.is_valid else job_trace_id(job)
     return {
         "event": event,
         "job_id": job.id,
@@ -99,7 +99,9 @@ class TracingMiddleware(Middleware):
     """Run each attempt in a CONSUMER span, child of the enqueueing span's context."""
 
     async def wrap_job(self, job: Job, call_next: CallNext) -> Any:
-        """Continue the job's trace around the handler."""
+        """Continue the job's trace around the handler (straight through when tracing is off)."""
+        if not tracing_enabled():
+            return await call_next(job)
         with consumer_span(f"process {job.queue or ''} {job.job_type}".strip(), job):
             return await call_next(job)
 
@@ -117,15 +119,17 @@ class LoggingMiddleware(Middleware):
         self, job: Job, outcome: str, duration: float, error: BaseException | None
     ) -> None:
         """Log the outcome: ERROR with traceback for a final failure, INFO for a retry."""
+        if outcome == "completed" and not logger.isEnabledFor(logging.DEBUG):
+            return
         extra = log_extra(job, f"job.{outcome}", duration_seconds=round(duration, 6))
         if outcome == "failed":
             logger.error("job failed: %s", _describe(error), extra=extra, exc_info=error)
         elif outcome == "retried":
             logger.info("job will be retried: %s", _describe(error), extra=extra)
-        elif outcome in ("cancelled", "abandoned"):
-            logger.info("job %s", outcome, extra=extra)
-        elif logger.isEnabledFor(logging.DEBUG):
+        elif outcome == "completed":
             logger.debug("job completed", extra=extra)
+        else:
+            logger.info("job %s", outcome, extra=extra)
 
 
 def _describe(error: BaseException | None) -> str:

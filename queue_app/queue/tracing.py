@@ -45,21 +45,35 @@ def extract_trace_context(job: Job) -> otel_context.Context:
 
 @contextlib.contextmanager
 def consumer_span(name: str, job: Job) -> Iterator[trace.Span]:
-    """Open a CONSUMER span for ``job``, child of its trace context; record any failure."""
-    with _tracer.start_as_current_span(
-        name,
-        context=extract_trace_context(job),
-        kind=SpanKind.CONSUMER,
-        attributes=job_attributes(job),
-        record_exception=False,
-        set_status_on_exception=False,
-    ) as span:
-        try:
-            yield span
-        except BaseException as error:
-            span.record_exception(error)
-            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-            raise
+    """Open a CONSUMER span for ``job`` inside its trace context (baggage too); record failures."""
+    carrier = job.metadata.get(TRACE_CONTEXT_KEY) or job.payload.get(TRACE_CONTEXT_KEY)
+    token = otel_context.attach(propagate.extract(carrier)) if isinstance(carrier, dict) else None
+    try:
+        span = _tracer.start_span(
+            name,
+            kind=SpanKind.CONSUMER,
+            attributes=job_attributes(job),
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+        with trace.use_span(span, end_on_exit=True):
+            try:
+                yield span
+            except BaseException as error:
+                span.record_exception(error)
+                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+                raise
+    finally:
+        if token is not None:
+            otel_context.detach(token)
+
+
+def job_trace_id(job: Job) -> str | None:
+    """Return the trace id (32 hex digits) carried by ``job``'s ``traceparent``, if any."""
+    carrier = job.metadata.get(TRACE_CONTEXT_KEY) or job.payload.get(TRACE_CONTEXT_KEY)
+    traceparent = carrier.get("traceparent") if isinstance(carrier, dict) else None
+    parts = traceparent.split("-") if isinstance(traceparent, str) else []
+    return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else None
 
 
 def traced_job(

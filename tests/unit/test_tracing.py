@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from opentelemetry import trace
+from opentelemetry import baggage, context, trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
 from queue_app.queue import Job, inject_trace_context, traced_job
+from queue_app.queue.tracing import job_trace_id
 
 
 def test_inject_without_active_span_adds_nothing() -> None:
@@ -43,3 +44,27 @@ async def test_traced_job_records_failure(spans: InMemorySpanExporter) -> None:
     [span] = [s for s in spans.get_finished_spans() if s.name == "boom"]
     assert not span.status.is_ok
     assert span.events[0].name == "exception"
+
+
+def test_job_trace_id_reads_the_traceparent() -> None:
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    job = Job(payload={}, metadata={"trace_context": {"traceparent": traceparent}})
+    assert job_trace_id(job) == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert job_trace_id(Job(payload={})) is None
+    assert job_trace_id(Job(payload={}, metadata={"trace_context": {"traceparent": "x"}})) is None
+
+
+async def test_consumer_span_carries_the_producers_baggage(spans: InMemorySpanExporter) -> None:
+    token = context.attach(baggage.set_baggage("tenant", "acme"))
+    try:
+        with trace.get_tracer("test").start_as_current_span("producer"):
+            payload = inject_trace_context({})
+    finally:
+        context.detach(token)
+    assert "baggage" in payload["trace_context"]
+
+    @traced_job("consume")
+    async def handler(job: Job) -> object:
+        return baggage.get_baggage("tenant")
+
+    assert await handler(Job(payload=payload)) == "acme"
