@@ -9,6 +9,7 @@ missing, so that ids of other organizations cannot be probed.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from queue_app.queue import (
     QueueError,
     create_debate_job,
 )
+
+logger = logging.getLogger(__name__)
 
 #: Jobs read per round when filtering a listing by organization, and the most read in all.
 SCAN_CHUNK = 200
@@ -185,6 +188,7 @@ def cancel_job(scope: Scope, job_id: str) -> Job:
         raise JobStateConflict(f"job is {job.status.value}; only unfinished jobs can be cancelled")
     job = get_job(scope, job_id)
     _show_status(job)
+    logger.info("job %s cancelled by %s", job_id, scope.user_id or "the admin")
     return job
 
 
@@ -203,6 +207,7 @@ def retry_job(scope: Scope, job_id: str) -> Job:
         )
     job = get_job(scope, job_id)
     _record_retry(job)
+    logger.info("job %s retried by %s", job_id, scope.user_id or "the admin")
     return job
 
 
@@ -229,6 +234,7 @@ def retry_record(record: JobRecord) -> str:
     )
     enqueue_job(ADMIN, copy, queue=record.queue)
     _record_retry(copy, record)
+    logger.info("job %s expired from Redis, retried as new job %s", record.job_id, copy.id)
     return copy.id
 
 
