@@ -191,8 +191,7 @@ class LedgerWriter:
             await _in_db_thread(store_events)(events)
         except DatabaseError as error:
             self._failed("database", error, len(events))
-            # A fresh reader of the same consumer reads its unacknowledged events first.
-            self._reader = LedgerReader(self._client, self.consumer_name, self.config)
+            reader.rewind()  # the next read returns these unacknowledged events again
             return 0
         await reader.ack(events)
         self._recovered()

@@ -59,6 +59,8 @@ class Job:
     result: Any = None
     #: Name of the queue the job was enqueued on (set by the queue).
     queue: str | None = None
+    #: JSON progress reported by the running handler (``RedisStreamsQueue.set_progress``).
+    progress: Any = None
 
     def mark_processing(self, worker_id: str) -> None:
         """Record that ``worker_id`` started the job."""
@@ -111,6 +113,7 @@ class Job:
             "metadata": self.metadata,
             "result": self.result,
             "queue": self.queue,
+            "progress": self.progress,
         }
 
     @classmethod
@@ -131,6 +134,7 @@ class Job:
             metadata=dict(data.get("metadata") or {}),
             result=data.get("result"),
             queue=data.get("queue") or None,
+            progress=data.get("progress"),
         )
 
 

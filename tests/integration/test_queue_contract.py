@@ -250,3 +250,34 @@ async def test_cluster_keys_are_hash_tagged_and_status_needs_no_queue(
     assert stored is not None and stored.queue == "webhooks"
     job = await queue.dequeue("w", timeout_ms=100, queue_name="webhooks")
     assert job is not None and await queue.complete(job.id) is True
+
+
+async def test_progress_is_recorded_for_the_running_delivery_only(
+    queue: RedisStreamsQueue,
+) -> None:
+    job_id = await queue.enqueue(Job(payload={}))
+    assert await queue.set_progress(job_id, {"done": 1}) is False
+    await queue.dequeue("w", timeout_ms=100)
+    assert await queue.set_progress(job_id, {"done": 3, "of": 10}) is True
+    stored = await queue.get_status(job_id)
+    assert stored is not None and stored.progress == {"done": 3, "of": 10}
+    await queue.complete(job_id)
+    assert await queue.set_progress(job_id, {"done": 10}) is False
+
+
+async def test_delay_beyond_job_retention_is_refused(queue: RedisStreamsQueue) -> None:
+    with pytest.raises(InvalidJob, match="retention"):
+        await queue.enqueue(Job(payload={}), delay_seconds=8 * 86400)
+    assert (await queue.get_queue_stats())["delayed"] == 0
+
+
+async def test_dequeue_without_wait_works_after_redis_lost_scripts_and_data(
+    queue: RedisStreamsQueue,
+) -> None:
+    await queue.redis.flushall()
+    await queue.redis.script_flush()
+    job_id = await queue.enqueue(Job(payload={}))
+    assert await queue.redis.smembers("aragora:queue:queues") == {"debates"}
+    await queue.redis.script_flush()
+    job = await queue.dequeue("w", timeout_ms=0)
+    assert job is not None and job.id == job_id

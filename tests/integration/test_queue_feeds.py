@@ -30,6 +30,8 @@ async def test_ledger_carries_enqueue_and_terminal_events_until_acked(
     assert events[3].job is not None and events[3].job.status is JobStatus.FAILED
     assert await reader.read(count=10, block_ms=10) == []
 
+    reader.rewind()
+    assert len(await reader.read(count=10, block_ms=10)) == 4
     restarted = LedgerReader(queue.redis, "ledger-1", queue.config)
     assert len(await restarted.read(count=10, block_ms=10)) == 4
     await restarted.ack(events)

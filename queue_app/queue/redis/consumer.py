@@ -17,6 +17,8 @@ from .status import job_from_values, text
 
 #: Longest single XREADGROUP block, so that due delayed jobs are promoted within it.
 POLL_MS = 500
+#: Tries of a take while restoring what a Redis restart lost (scripts, then groups).
+RECOVERY_ATTEMPTS = 3
 _LEVEL_RANK = {level: rank for rank, level in enumerate(LEVELS)}
 
 
@@ -61,23 +63,29 @@ class QueueConsumer(QueueCore):
     async def _take(self, worker_id: str, count: int, queues: list[str]) -> list[Job]:
         """Start owned entries first, then read and start new ones in one script call per queue."""
         if self._owned:
-            jobs = await self._start(worker_id, count)
-            if jobs:
-                return jobs
-        jobs, want = [], count
-        share = -(-want // len(queues))
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for queue in queues:
-                args = [*self._args(queue), self.consumer_name, worker_id, share, ",".join(LEVELS)]
-                SCRIPTS["take"].queue(pipe, [self.keys.stream(queue)], args)
-            replies = await pipe.execute(raise_on_error=False)
-        if await self._recover(replies, queues):
-            return jobs
+            owned = await self._start(worker_id, count)
+            if owned:
+                return owned
+        for _ in range(RECOVERY_ATTEMPTS):
+            replies = await self._take_replies(worker_id, count, queues)
+            if not await self._recover(replies, queues):
+                break
+        jobs: list[Job] = []
         for queue, reply in zip(queues, replies, strict=True):
+            if isinstance(reply, Exception):
+                continue
             self.dead_lettered[queue] += int(reply[0])
             self._next_due_ms[queue] = int(reply[1])
             jobs.extend(self._started(queue, reply[2:]))
         return jobs
+
+    async def _take_replies(self, worker_id: str, count: int, queues: list[str]) -> list[Any]:
+        share = -(-count // len(queues))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                args = [*self._args(queue), self.consumer_name, worker_id, share, ",".join(LEVELS)]
+                SCRIPTS["take"].queue(pipe, [self.keys.stream(queue)], args)
+            return list(await pipe.execute(raise_on_error=False))
 
     async def _wait_for_entry(self, queues: list[str], block: int) -> None:
         """Block on every stream until one entry arrives; it becomes owned."""

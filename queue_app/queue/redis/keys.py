@@ -43,6 +43,7 @@ JOB_FIELDS = (
     "error",
     "worker_id",
     "result",
+    "progress",
     "stream",
     "token",
 )

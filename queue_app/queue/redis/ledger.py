@@ -62,6 +62,10 @@ class LedgerReader:
             raw = await self._read(queues, count, ">", block_ms)
         return await self._with_jobs(raw)
 
+    def rewind(self) -> None:
+        """Read this reader's unacknowledged events again (after a failed store)."""
+        self._own_backlog = True
+
     @translate_errors
     async def ack(self, events: Sequence[LedgerEvent]) -> None:
         """Acknowledge and delete stored events."""

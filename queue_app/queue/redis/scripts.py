@@ -13,7 +13,18 @@ from redis.exceptions import NoScriptError
 from .keys import LUA_PRELUDE
 
 _LUA_DIR = Path(__file__).with_name("lua")
-NAMES = ("enqueue", "take", "start", "finish", "promote", "cancel", "claim", "heartbeat", "revive")
+NAMES = (
+    "enqueue",
+    "take",
+    "start",
+    "finish",
+    "promote",
+    "cancel",
+    "claim",
+    "heartbeat",
+    "revive",
+    "progress",
+)
 
 
 def _source(name: str) -> str:

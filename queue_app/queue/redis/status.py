@@ -54,6 +54,7 @@ def job_from_hash(data: dict[str, str]) -> Job:
         metadata=_json(data.get("metadata"), {}),
         result=_json(data.get("result"), None),
         queue=data.get("queue") or None,
+        progress=_json(data.get("progress"), None),
     )
 
 

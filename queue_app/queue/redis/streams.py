@@ -75,6 +75,10 @@ class RedisStreamsQueue(QueueConsumer, JobQueue):
         queue = self._queue(queue_name)
         await self.ensure_queue(queue)
         delay_ms = to_delay_ms(delay_seconds)
+        if delay_ms >= self.config.job_ttl_seconds * 1000:
+            raise InvalidJob(
+                "delay_seconds must be shorter than the job retention (max_job_ttl_days)"
+            )
         rows = [self._job_row(job, queue, priority, delay_ms, trace_jobs) for job in jobs]
         chunks = [_batch(rows[i : i + ENQUEUE_CHUNK]) for i in range(0, len(rows), ENQUEUE_CHUNK)]
         if len(chunks) == 1:
@@ -177,6 +181,16 @@ class RedisStreamsQueue(QueueConsumer, JobQueue):
         if requeue:
             return await self._finish(job_id, "requeue")
         return await self._finish(job_id, "failed", "rejected by worker")
+
+    @translate_errors
+    async def set_progress(self, job_id: str, progress: Any) -> bool:
+        """Record JSON ``progress`` of a job this consumer runs; False when no longer ours."""
+        delivery = self._running.get(job_id)
+        if delivery is None:
+            return False
+        data = dumps(progress, "progress")
+        reply = await self._run("progress", delivery.queue, [job_id, delivery.token, data])
+        return bool(reply)
 
     # -- status, cancel, stats ----------------------------------------------------------------
 

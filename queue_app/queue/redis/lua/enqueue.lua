@@ -22,4 +22,6 @@ for _, row in ipairs(cjson.decode(ARGV[8])) do
     out[#out + 1] = 1
   end
 end
+-- The queue registry is a global key: one slot, so only outside cluster mode.
+if not CLUSTER then redis.call('SADD', PREFIX .. 'queues', Q) end
 return out
