@@ -134,7 +134,7 @@ class JobSerializer(serializers.Serializer):
     completed_at = TimestampField(allow_null=True)
     error = serializers.CharField(allow_null=True)
     result = serializers.JSONField(allow_null=True)
-    progress = serializers.JSONField(source="metadata.progress", allow_null=True, default=None)
+    progress = serializers.JSONField(allow_null=True, default=None)
     worker_id = serializers.CharField(allow_null=True)
     trace_id = serializers.SerializerMethodField()
     payload = serializers.JSONField()

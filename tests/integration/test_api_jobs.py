@@ -243,3 +243,19 @@ def test_api_answers_503_when_redis_is_down(api: APIClient, settings: SettingsWr
     response = api.get(f"{JOBS}some-id/")
     assert response.status_code == 503 and response["Retry-After"] == "5"
     assert "Redis" in response.json()["detail"]
+
+
+def test_api_get_job_shows_progress_of_a_running_job(api: APIClient) -> None:
+    job_id = enqueue(api)["id"]
+
+    async def start_and_report() -> None:
+        queue = await create_redis_queue(config=get_queue_config(), consumer_name="reporter")
+        try:
+            [job] = await queue.dequeue_many("reporter", 1, timeout_ms=1000)
+            assert await queue.set_progress(job.id, {"round": 2, "of": 3})
+        finally:
+            await queue.close()
+
+    asyncio.run(start_and_report())
+    job = api.get(f"{JOBS}{job_id}/").json()
+    assert job["status"] == "processing" and job["progress"] == {"round": 2, "of": 3}
