@@ -32,6 +32,7 @@ from queue_app.queue import (
 
 from .agents import Agent, AgentReply, ProviderSettings, Turn, resolve_agent
 from .consensus import NO_VOTES, decide
+from .runtime import report_progress
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -154,6 +155,7 @@ class DefaultDebateExecutor:
             transcript += turns
             outcome = decide(payload.consensus, [turn.vote() for turn in turns], judge)
             logger.debug("debate %s round %d: consensus %s", job.id, rounds_used, outcome.reached)
+            await report_progress({"round": rounds_used, "of": payload.rounds})
         return DebateResult(
             debate_id=job.id,
             consensus_reached=outcome.reached,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import os
@@ -39,6 +40,25 @@ class WorkerKind:
 
     handlers: Mapping[str, Handler]
     closers: tuple[Callable[[], Awaitable[None]], ...] = ()
+
+
+#: The queue and id of the job the current task runs (for ``report_progress``).
+_current: contextvars.ContextVar[tuple[RedisStreamsQueue, str]] = contextvars.ContextVar(
+    "aragora_current_job"
+)
+
+
+async def report_progress(progress: Any) -> bool:
+    """Record JSON ``progress`` of the job the calling handler runs (False outside a job)."""
+    current = _current.get(None)
+    if current is None:
+        return False
+    queue, job_id = current
+    try:
+        return await queue.set_progress(job_id, progress)
+    except QueueConnectionError:
+        logger.warning("progress not recorded: Redis unreachable", extra={"job_id": job_id})
+        return False
 
 
 class UnknownJobType(ValueError):
@@ -255,6 +275,7 @@ class BaseWorker:
             return await handler(job)
 
     async def _process(self, job: Job) -> None:
+        _current.set((self.queue, job.id))
         started = time.perf_counter()
         try:
             result = await self._call(job)

@@ -23,6 +23,7 @@ from queue_app.queue import (
 from queue_app.queue.redis import WorkerRegistry
 from workers import BaseWorker, DebateWorker, LoggingMiddleware, MiddlewareChain, WorkerOptions
 from workers.diagnostics import diagnostics_kind
+from workers.runtime import report_progress
 
 FAST_RETRY = RetryPolicy(base_delay_seconds=0.05, max_delay_seconds=0.2, jitter=False)
 
@@ -298,3 +299,21 @@ async def wait_until(check: Callable[[], Awaitable[bool]], seconds: float) -> No
     while not await check():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)
+
+
+async def test_handler_reports_progress_of_its_own_job(queue: RedisStreamsQueue) -> None:
+    seen: list[Any] = []
+
+    async def stepper(job: Job) -> None:
+        for step in (1, 2):
+            assert await report_progress({"step": step})
+            stored = await queue.get_status(job.id)
+            seen.append(stored.progress if stored else None)
+
+    job_id = await enqueue(queue, diag("stepper"))
+    worker = await make_worker(queue, handlers={"stepper": stepper})
+    await run_burst(worker)
+    assert seen == [{"step": 1}, {"step": 2}]
+    stored = await queue.get_status(job_id)
+    assert stored is not None and stored.progress == {"step": 2}
+    assert await report_progress({"step": 3}) is False
