@@ -141,6 +141,8 @@ ARAGORA_QUEUE = {
 
 #: Django layer of the queue (README, "Configuration"): ledger rows older than this many days are
 #: deleted; larger REST request bodies get 413; private webhook targets are refused unless allowed.
+#: Dotted path of a debate executor factory; empty: the built-in executor (workers.executor).
+ARAGORA_DEBATE_EXECUTOR = os.environ.get("ARAGORA_DEBATE_EXECUTOR") or None
 ARAGORA_LEDGER_RETENTION_DAYS = _env_int("ARAGORA_LEDGER_RETENTION_DAYS", 30)
 ARAGORA_API_MAX_BODY_BYTES = _env_int("ARAGORA_API_MAX_BODY_BYTES", 256 * 1024)
 ARAGORA_WEBHOOK_ALLOW_PRIVATE = _env_bool("ARAGORA_WEBHOOK_ALLOW_PRIVATE", default=False)

@@ -43,7 +43,7 @@ async def build_queue(consumer_name: str, config: QueueConfig | None = None) -> 
 
 async def build_kind(queues: Sequence[str]) -> WorkerKind:
     """Merge the worker kinds that serve ``queues`` into one set of handlers and closers."""
-    options = KindOptions(executor_path=getattr(settings, "ARAGORA_DEBATE_EXECUTOR", None))
+    options = KindOptions(executor_path=settings.ARAGORA_DEBATE_EXECUTOR)
     handlers: dict[str, Handler] = {}
     closers: list[Callable[[], Awaitable[None]]] = []
     for name in queues:
