@@ -202,18 +202,19 @@ class RedisStreamsQueue(QueueConsumer, JobQueue):
     @translate_errors
     async def cancel(self, job_id: str) -> bool:
         """Cancel a pending, retrying or running job; False when unknown or already finished."""
-        job = await self.tracker.get_job(job_id)
-        if job is None or job.queue is None:
-            return False
-        return bool(await self._run("cancel", job.queue, [job_id]))
+        return await self._on_job("cancel", job_id)
 
     @translate_errors
     async def revive(self, job_id: str) -> bool:
         """Run a failed or cancelled job again from attempt 0 (dead-letter retry)."""
+        return await self._on_job("revive", job_id)
+
+    async def _on_job(self, script: str, job_id: str) -> bool:
+        """Run ``script`` on a job found by id alone (its hash names its queue)."""
         job = await self.tracker.get_job(job_id)
         if job is None or job.queue is None:
             return False
-        return bool(await self._run("revive", job.queue, [job_id]))
+        return bool(await self._run(script, job.queue, [job_id]))
 
     @translate_errors
     async def get_queue_stats(self, queue_name: str | None = None) -> dict[str, int]:
