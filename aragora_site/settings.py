@@ -147,6 +147,15 @@ ARAGORA_LEDGER_RETENTION_DAYS = _env_int("ARAGORA_LEDGER_RETENTION_DAYS", 30)
 ARAGORA_API_MAX_BODY_BYTES = _env_int("ARAGORA_API_MAX_BODY_BYTES", 256 * 1024)
 ARAGORA_WEBHOOK_ALLOW_PRIVATE = _env_bool("ARAGORA_WEBHOOK_ALLOW_PRIVATE", default=False)
 
+#: django.tasks (README, "django.tasks"): @task calls become jobs; Django's "default" queue runs on
+#: the Redis queue "tasks" (manage.py queue_worker --queues tasks).
+TASKS = {
+    "default": {
+        "BACKEND": "queue_app.tasks_backend.RedisStreamsTaskBackend",
+        "QUEUES": ["default"],
+    }
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",

@@ -8,6 +8,8 @@ from django.conf import settings
 
 from queue_app.queue import QueueConfig, get_queue_config
 from queue_app.queue.redis import RedisStreamsQueue, WorkerRegistry, create_redis_queue
+from queue_app.task_runner import tasks_kind
+from queue_app.tasks_backend import task_queue_names
 from workers import (
     WORKER_KINDS,
     BaseWorker,
@@ -41,15 +43,21 @@ async def build_queue(consumer_name: str, config: QueueConfig | None = None) -> 
     return await create_redis_queue(consumer_name=consumer_name, config=config)
 
 
+def worker_kinds() -> dict[str, Callable[[KindOptions], Awaitable[WorkerKind]]]:
+    """Return the worker kinds by queue name: ``WORKER_KINDS`` and the django.tasks queues."""
+    return {**dict.fromkeys(task_queue_names(), tasks_kind), **WORKER_KINDS}
+
+
 async def build_kind(queues: Sequence[str]) -> WorkerKind:
     """Merge the worker kinds that serve ``queues`` into one set of handlers and closers."""
     options = KindOptions(executor_path=settings.ARAGORA_DEBATE_EXECUTOR)
     handlers: dict[str, Handler] = {}
     closers: list[Callable[[], Awaitable[None]]] = []
+    kinds = worker_kinds()
     for name in queues:
-        factory = WORKER_KINDS.get(name)
+        factory = kinds.get(name)
         if factory is None:
-            known = ", ".join(sorted(WORKER_KINDS))
+            known = ", ".join(sorted(kinds))
             raise UnknownQueue(f"no worker kind serves queue {name!r} (known: {known})")
         kind = await factory(options)
         handlers.update(kind.handlers)
