@@ -39,6 +39,9 @@ from workers import BaseWorker, LoggingMiddleware, MiddlewareChain, WorkerOption
 if TYPE_CHECKING:
     from pytest_django.fixtures import SettingsWrapper
 
+#: The worker closes old database connections around each task, so tests may touch the database.
+pytestmark = pytest.mark.django_db
+
 BACKEND = "queue_app.tasks_backend.RedisStreamsTaskBackend"
 PREFIX = "aragora:queue:"
 FAST_RETRY = RetryPolicy(base_delay_seconds=0.05, max_delay_seconds=0.2, jitter=False)
