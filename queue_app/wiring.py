@@ -8,6 +8,7 @@ from django.conf import settings
 
 from queue_app.queue import QueueConfig, get_queue_config
 from queue_app.queue.redis import RedisStreamsQueue, WorkerRegistry, create_redis_queue
+from queue_app.sinks import DjangoEndpointStore
 from queue_app.task_runner import tasks_kind
 from queue_app.tasks_backend import task_queue_names
 from workers import (
@@ -50,7 +51,11 @@ def worker_kinds() -> dict[str, Callable[[KindOptions], Awaitable[WorkerKind]]]:
 
 async def build_kind(queues: Sequence[str]) -> WorkerKind:
     """Merge the worker kinds that serve ``queues`` into one set of handlers and closers."""
-    options = KindOptions(executor_path=settings.ARAGORA_DEBATE_EXECUTOR)
+    options = KindOptions(
+        executor_path=settings.ARAGORA_DEBATE_EXECUTOR,
+        webhook_allow_private=settings.ARAGORA_WEBHOOK_ALLOW_PRIVATE,
+        endpoint_store=DjangoEndpointStore(),
+    )
     handlers: dict[str, Handler] = {}
     closers: list[Callable[[], Awaitable[None]]] = []
     kinds = worker_kinds()

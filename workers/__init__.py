@@ -16,11 +16,13 @@ from .runtime import (
     WorkerKind,
     WorkerOptions,
 )
+from .webhook_delivery import webhook_kind
 
 #: Worker kinds by queue name: each builds the handlers (by job type) of its queue.
 WORKER_KINDS: dict[str, Callable[[KindOptions], Awaitable[WorkerKind]]] = {
     "debates": debate_kind,
     DIAGNOSTICS_QUEUE: diagnostics_kind,
+    "webhooks": webhook_kind,
 }
 
 __all__ = [

@@ -20,6 +20,7 @@ from queue_app.queue.redis import RedisStreamsQueue, WorkerRegistry
 
 from .maintenance import Maintenance, Outage
 from .middleware import MiddlewareChain, log_extra
+from .sinks import EndpointStore
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,10 @@ class KindOptions:
 
     #: Dotted path of a debate executor factory (None: the default executor).
     executor_path: str | None = None
+    #: Deliver webhooks to private, loopback and link-local addresses (development, tests).
+    webhook_allow_private: bool = False
+    #: Webhook endpoints, circuits and delivery log (needed by the ``webhooks`` queue).
+    endpoint_store: EndpointStore | None = None
 
 
 @dataclass(frozen=True, slots=True)

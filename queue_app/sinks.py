@@ -1,0 +1,139 @@
+"""ORM implementations of the workers' sinks: ``DjangoEndpointStore`` over the webhook models.
+
+Each call runs in asgiref's database thread as one unit of work (stale connections dropped
+before and after, as for a request). Circuit changes lock the circuit row, so that the pure
+transitions of ``workers.sinks.CircuitState`` apply one at a time across worker processes
+(PostgreSQL: ``SELECT ... FOR UPDATE``; SQLite serialises writers anyway). Health counters
+change with ``F()`` expressions, never read-modify-write.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from queue_app.ledger import _in_db_thread
+from queue_app.models import CircuitBreakerState, WebhookDelivery, WebhookEndpoint, from_timestamp
+from workers.sinks import (
+    BreakerState,
+    CircuitChange,
+    CircuitState,
+    DeliveryAttempt,
+    EndpointView,
+)
+
+
+def endpoint_view(endpoint_id: str) -> EndpointView | None:
+    """Return the delivery view of endpoint ``endpoint_id``, or None when there is none."""
+    try:
+        pk = int(endpoint_id)
+    except ValueError:
+        return None
+    row = (
+        WebhookEndpoint.objects.filter(pk=pk)
+        .values_list("url", "secret", "is_active", "event_types")
+        .first()
+    )
+    if row is None:
+        return None
+    url, secret, is_active, event_types = row
+    return EndpointView(
+        id=str(pk),
+        url=url,
+        secret=secret,
+        is_active=is_active,
+        event_types=tuple(str(event) for event in event_types or ()),
+    )
+
+
+def _state(row: CircuitBreakerState) -> CircuitState:
+    return CircuitState(
+        state=BreakerState(row.state),
+        failure_count=row.failure_count,
+        opened_at=row.opened_at.timestamp() if row.opened_at else None,
+        next_attempt_at=row.next_attempt_at.timestamp() if row.next_attempt_at else None,
+    )
+
+
+def circuit_of(endpoint_id: str) -> CircuitState:
+    """Return the stored circuit of endpoint ``endpoint_id`` (closed when it has none yet)."""
+    row = CircuitBreakerState.objects.filter(endpoint_id=int(endpoint_id)).first()
+    return CircuitState() if row is None else _state(row)
+
+
+def change_circuit(endpoint_id: str, change: CircuitChange) -> tuple[CircuitState, CircuitState]:
+    """Apply ``change`` to the locked circuit row of the endpoint; return it before and after."""
+    pk = int(endpoint_id)
+    with transaction.atomic():
+        row = CircuitBreakerState.objects.select_for_update().filter(endpoint_id=pk).first()
+        if row is None:  # endpoints saved without save() (bulk_create) have no circuit yet
+            row, _ = CircuitBreakerState.objects.get_or_create(endpoint_id=pk)
+        before = _state(row)
+        after = change(before)
+        if after != before:
+            CircuitBreakerState.objects.filter(pk=row.pk).update(
+                state=after.state.value,
+                failure_count=after.failure_count,
+                opened_at=from_timestamp(after.opened_at),
+                next_attempt_at=from_timestamp(after.next_attempt_at),
+                updated_at=timezone.now(),
+            )
+    return before, after
+
+
+def record_delivery(attempt: DeliveryAttempt) -> None:
+    """Insert the delivery row and, when the attempt reached the endpoint, count its health."""
+    pk = int(attempt.endpoint_id)
+    at = from_timestamp(attempt.at)
+    health: dict[str, Any]
+    if attempt.succeeded:
+        health = {
+            "success_count": F("success_count") + 1,
+            "consecutive_failures": 0,
+            "last_success_at": at,
+        }
+    else:
+        health = {
+            "failure_count": F("failure_count") + 1,
+            "consecutive_failures": F("consecutive_failures") + 1,
+            "last_failure_at": at,
+        }
+    with transaction.atomic():
+        WebhookDelivery.objects.create(
+            endpoint_id=pk,
+            event=attempt.event_type,
+            job_id=attempt.job_id,
+            attempt=attempt.attempt,
+            status_code=attempt.status_code,
+            duration_seconds=attempt.duration_seconds,
+            error=attempt.error,
+            response_excerpt=attempt.response_excerpt,
+            delivered_at=at,
+        )
+        if attempt.reached_endpoint:
+            WebhookEndpoint.objects.filter(pk=pk).update(**health)
+
+
+class DjangoEndpointStore:
+    """The ``EndpointStore`` of workers over the webhook endpoint, circuit and delivery models."""
+
+    async def get_endpoint(self, endpoint_id: str) -> EndpointView | None:
+        """Return the endpoint's URL, secret, active flag and event types, or None."""
+        return await _in_db_thread(endpoint_view)(endpoint_id)
+
+    async def get_circuit(self, endpoint_id: str) -> CircuitState:
+        """Return the endpoint's stored circuit."""
+        return await _in_db_thread(circuit_of)(endpoint_id)
+
+    async def update_circuit(
+        self, endpoint_id: str, change: CircuitChange
+    ) -> tuple[CircuitState, CircuitState]:
+        """Apply ``change`` to the endpoint's circuit under a row lock; return before and after."""
+        return await _in_db_thread(change_circuit)(endpoint_id, change)
+
+    async def record_delivery(self, attempt: DeliveryAttempt) -> None:
+        """Record the attempt and the endpoint's health."""
+        await _in_db_thread(record_delivery)(attempt)
