@@ -191,6 +191,8 @@ LOGGING = {
         "handlers": ["console"],
         "level": os.environ.get("ARAGORA_LOG_LEVEL") or "INFO",
     },
+    # httpx logs every request URL at INFO; webhook URLs may carry secrets in their path.
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }
 
 #: Tracing (queue_app.telemetry): off unless an exporter is set; the OpenTelemetry SDK reads the

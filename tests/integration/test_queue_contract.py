@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -69,6 +70,36 @@ async def test_higher_priority_starts_before_backlog(queue: RedisStreamsQueue) -
     assert order[0] == urgent
     assert order[1:21] == backlog
     assert order[21] == low
+
+
+async def test_each_priority_overtakes_lower_priority_backlogs(queue: RedisStreamsQueue) -> None:
+    tens = [await queue.enqueue(Job(payload={"p": 10}), priority=10) for _ in range(5)]
+    fifty = await queue.enqueue(Job(payload={"p": 50}), priority=50)
+    minus = await queue.enqueue(Job(payload={"p": -5}), priority=-5)
+    zero = await queue.enqueue(Job(payload={"p": 0}))
+    order = [job.id for job in await queue.dequeue_many("w", 10, timeout_ms=100)]
+    assert order == [fifty, *tens, zero, minus]
+    assert await queue.redis.zrange("aragora:queue:debates:levels", 0, -1) == [
+        "-5",
+        "0",
+        "10",
+        "50",
+    ]
+    assert await queue.redis.xlen("aragora:queue:debates:stream:p10") == 5
+    with pytest.raises(InvalidJob, match="priority"):
+        await queue.enqueue(Job(payload={}), priority=10**6)
+
+
+async def test_idle_consumer_wakes_for_a_new_priority(make_queue) -> None:
+    waiter = await make_queue("waiter")
+    producer = await make_queue("producer")
+    task = asyncio.create_task(waiter.dequeue("w", timeout_ms=3000))
+    await asyncio.sleep(0.1)
+    job_id = await producer.enqueue(Job(payload={}), priority=7)
+    started = time.monotonic()
+    job = await task
+    assert job is not None and job.id == job_id and job.priority == 7
+    assert time.monotonic() - started < 1.0
 
 
 async def test_delay_holds_job_until_due(queue: RedisStreamsQueue) -> None:

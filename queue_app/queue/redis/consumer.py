@@ -9,9 +9,7 @@ from typing import Any
 from redis.exceptions import NoScriptError, ResponseError
 
 from ..base import Job
-from ..errors import InvalidJob
 from .core import Delivery, QueueCore, translate_errors
-from .keys import LEVELS
 from .scripts import SCRIPTS, load_all
 from .status import job_from_values, text
 
@@ -19,7 +17,6 @@ from .status import job_from_values, text
 POLL_MS = 500
 #: Tries of a take while restoring what a Redis restart lost (scripts, then groups).
 RECOVERY_ATTEMPTS = 3
-_LEVEL_RANK = {level: rank for rank, level in enumerate(LEVELS)}
 
 
 class QueueConsumer(QueueCore):
@@ -83,21 +80,29 @@ class QueueConsumer(QueueCore):
         share = -(-count // len(queues))
         async with self._redis.pipeline(transaction=False) as pipe:
             for queue in queues:
-                args = [*self._args(queue), self.consumer_name, worker_id, share, ",".join(LEVELS)]
+                args = [*self._args(queue), self.consumer_name, worker_id, share]
                 SCRIPTS["take"].queue(pipe, [self.keys.stream(queue)], args)
             return list(await pipe.execute(raise_on_error=False))
 
     async def _wait_for_entry(self, queues: list[str], block: int) -> None:
-        """Block on every stream until one entry arrives; it becomes owned."""
-        streams = {key: ">" for queue in queues for key in self.keys.streams(queue)}
+        """Block on every stream of the queues until one entry arrives; it becomes owned."""
+        owners = {
+            self.keys.stream(queue, level): (queue, level)
+            for queue, levels in (await self.levels(queues)).items()
+            for level in levels
+        }
         try:
             reply = await self._redis.xreadgroup(
-                self.group_name, self.consumer_name, streams, count=1, block=block
+                self.group_name,
+                self.consumer_name,
+                dict.fromkeys(owners, ">"),
+                count=1,
+                block=block,
             )
         except ResponseError as error:
             await self._recover([error], queues)
             return
-        self._own(self._entries(reply or []))
+        self._own(self._entries(reply or [], owners))
 
     async def _recover(self, replies: list[Any], queues: list[str]) -> bool:
         """Restore scripts or groups a Redis restart lost (True: run again); raise other errors."""
@@ -110,30 +115,33 @@ class QueueConsumer(QueueCore):
         if lost_script:
             await load_all(self._redis)
         if lost_group:
-            self._known_queues.difference_update(queues)
-            for queue in queues:
-                await self.ensure_queue(queue)
+            await self._restore_groups(queues)
         return bool(errors)
 
-    def _entries(self, reply: Any) -> Iterable[Delivery]:
+    async def _restore_groups(self, queues: list[str]) -> None:
+        """Create the group again on every stream of the queues (a restart lost it)."""
+        self._known_queues.difference_update(queues)
+        for queue in queues:
+            await self.ensure_queue(queue)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for queue, levels in (await self.levels(queues)).items():
+                for level in levels:
+                    stream = self.keys.stream(queue, level)
+                    pipe.xgroup_create(stream, self.group_name, id="0", mkstream=True)
+            await pipe.execute(raise_on_error=False)
+
+    def _entries(self, reply: Any, owners: dict[str, tuple[str, str]]) -> Iterable[Delivery]:
         items = reply.items() if isinstance(reply, dict) else reply
         for stream, messages in items:
-            queue, level = self._stream_owner(text(stream))
+            queue, level = owners[text(stream)]
             for message in messages[0] if isinstance(reply, dict) else messages:
                 entry, fields = message
                 fields = {text(k): text(v) for k, v in (fields or {}).items()}
                 yield Delivery(queue, level, text(entry), fields.get("job_id", ""))
 
-    def _stream_owner(self, stream: str) -> tuple[str, str]:
-        for queue in self._known_queues:
-            for level in LEVELS:
-                if self.keys.stream(queue, level) == stream:
-                    return queue, level
-        raise InvalidJob(f"stream {stream!r} belongs to no known queue")
-
     def _own(self, deliveries: Iterable[Delivery]) -> None:
         self._owned.extend(deliveries)
-        self._owned.sort(key=lambda d: _LEVEL_RANK[d.level])
+        self._owned.sort(key=lambda d: -int(d.level))
 
     async def _start(self, worker_id: str, count: int) -> list[Job]:
         batch, self._owned = self._owned[:count], self._owned[count:]
@@ -157,7 +165,7 @@ class QueueConsumer(QueueCore):
             job = job_from_values(values)
             token = text(values[-1])
             entry, _, attempts = token.rpartition("/")
-            level = text(values[-2]) if values[-2] else "normal"
+            level = text(values[-2]) if values[-2] else "0"
             self._running[job.id] = Delivery(
                 queue, level, entry, job.id, token, int(attempts), job.max_attempts
             )

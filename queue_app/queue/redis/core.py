@@ -19,7 +19,7 @@ from ..errors import InvalidJob, QueueConnectionError
 from ..retry import RetryPolicy
 from .keys import Keys
 from .scripts import SCRIPTS
-from .status import JobStatusTracker
+from .status import JobStatusTracker, text
 
 #: Dead-letter entries kept per queue.
 DEAD_LETTER_MAX = 10_000
@@ -127,13 +127,16 @@ class QueueCore:
     # -- queues and groups ------------------------------------------------------------------
 
     async def ensure_queue(self, queue: str) -> None:
-        """Create the consumer group on the queue's streams and register the queue name."""
+        """Create the group on the queue's priority-0 stream and register the queue name.
+
+        Streams of other priorities get their group from the script that creates them.
+        """
         if queue in self._known_queues:
             return
         check_queue_name(queue)
         async with self._redis.pipeline(transaction=False) as pipe:
-            for stream in self.keys.streams(queue):
-                pipe.xgroup_create(stream, self.group_name, id="0", mkstream=True)
+            pipe.xgroup_create(self.keys.stream(queue), self.group_name, id="0", mkstream=True)
+            pipe.zadd(self.keys.levels(queue), {"0": 0}, nx=True)
             pipe.sadd(self.keys.queues(), queue)
             replies = await pipe.execute(raise_on_error=False)
         for reply in replies:
@@ -143,6 +146,17 @@ class QueueCore:
 
     def _queue(self, queue_name: str | None) -> str:
         return queue_name or self.config.default_queue
+
+    async def levels(self, queues: Sequence[str]) -> dict[str, list[str]]:
+        """Return the priorities in use of each queue (each has a stream), highest first."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                pipe.zrevrangebyscore(self.keys.levels(queue), "+inf", "-inf")
+            replies = await pipe.execute()
+        return {
+            queue: [text(level) for level in reply] or ["0"]
+            for queue, reply in zip(queues, replies, strict=True)
+        }
 
 
 def to_delay_ms(delay_seconds: float) -> int:

@@ -7,8 +7,8 @@ slot and every script of that queue runs on one shard.
 | key              | type   | holds                                               | TTL            |
 |------------------|--------|-----------------------------------------------------|----------------|
 | `P q:stream`     | stream | deliveries of priority 0 jobs (field `job_id`)      | entries XDEL'd |
-| `P q:stream:high`| stream | deliveries of priority > 0 jobs (read first)        | entries XDEL'd |
-| `P q:stream:low` | stream | deliveries of priority < 0 jobs (read last)         | entries XDEL'd |
+| `P q:stream:p<n>`| stream | deliveries of priority n jobs (n != 0)              | entries XDEL'd |
+| `P q:levels`     | zset   | priorities that have a stream; read highest first   | none           |
 | `P q:delayed`    | zset   | delayed and retrying job ids, score = due time (ms) | promoted       |
 | `P q:idx:<st>`   | zset   | ids of jobs in status <st>, score = last change (ms)| pruned at TTL  |
 | `P q:dead`       | zset   | dead-lettered job ids, score = time (ms), bounded   | pruned at TTL  |
@@ -20,11 +20,12 @@ slot and every script of that queue runs on one shard.
 | `P worker:<id>`  | hash   | id, host, pid, queues, started_at, last_seen        | 3 heartbeats   |
 
 In cluster mode the job hash is `P {q}:job:<id>` (same slot as its queue). Consumer groups
-(``consumer_group``, default ``debate-workers``) exist on each of the three streams.
+(``consumer_group``, default ``debate-workers``) exist on each stream of a queue.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 #: Fields of a job hash returned by the scripts that start jobs, in this order.
@@ -48,16 +49,8 @@ JOB_FIELDS = (
     "token",
 )
 
-#: Priority levels, highest first; each has its own stream.
-LEVELS = ("high", "normal", "low")
-_STREAM_SUFFIX = {"high": "stream:high", "normal": "stream", "low": "stream:low"}
-
-
-def level_for(priority: int) -> str:
-    """Return the stream level of a priority."""
-    if priority > 0:
-        return "high"
-    return "low" if priority < 0 else "normal"
+#: Priorities accepted by enqueue (each priority in use has its own stream).
+PRIORITY_RANGE = (-1000, 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +63,18 @@ class Keys:
     def _queue(self, queue: str) -> str:
         return f"{self.prefix}{{{queue}}}:" if self.cluster else f"{self.prefix}{queue}:"
 
-    def stream(self, queue: str, level: str = "normal") -> str:
-        """Return the stream of ``queue`` at priority ``level``."""
-        return self._queue(queue) + _STREAM_SUFFIX[level]
+    def stream(self, queue: str, priority: int | str = 0) -> str:
+        """Return the stream of ``queue``'s jobs of ``priority`` (``P q:stream`` for 0)."""
+        level = int(priority)
+        return self._queue(queue) + ("stream" if level == 0 else f"stream:p{level}")
 
-    def streams(self, queue: str) -> list[str]:
-        """Return the three streams of ``queue``, highest priority first."""
-        return [self.stream(queue, level) for level in LEVELS]
+    def streams(self, queue: str, levels: Iterable[int | str]) -> list[str]:
+        """Return the streams of ``levels`` (priorities in use, read from ``levels()``)."""
+        return [self.stream(queue, level) for level in levels]
+
+    def levels(self, queue: str) -> str:
+        """Return the sorted set of priorities that have a stream (member = score = priority)."""
+        return self._queue(queue) + "levels"
 
     def delayed(self, queue: str) -> str:
         """Return the sorted set of delayed/retrying job ids."""
@@ -129,12 +127,15 @@ LUA_PRELUDE = (
     + """
 local PREFIX = ARGV[1]
 local CLUSTER = ARGV[2] == '1'
-local STREAM_SUFFIX = {high = 'stream:high', normal = 'stream', low = 'stream:low'}
 local function qbase(q)
   if CLUSTER then return PREFIX .. '{' .. q .. '}:' end
   return PREFIX .. q .. ':'
 end
-local function stream_key(q, level) return qbase(q) .. STREAM_SUFFIX[level] end
+local function stream_key(q, level)
+  if tonumber(level) == 0 then return qbase(q) .. 'stream' end
+  return qbase(q) .. 'stream:p' .. level
+end
+local function levels_key(q) return qbase(q) .. 'levels' end
 local function delayed_key(q) return qbase(q) .. 'delayed' end
 local function index_key(q, status) return qbase(q) .. 'idx:' .. status end
 local function dead_key(q) return qbase(q) .. 'dead' end
@@ -144,9 +145,12 @@ local function job_key(q, id)
   if CLUSTER then return qbase(q) .. 'job:' .. id end
   return PREFIX .. 'job:' .. id
 end
-local function level_for(priority)
-  if priority > 0 then return 'high' elseif priority < 0 then return 'low' end
-  return 'normal'
+local function level_of(priority)
+  return string.format('%d', tonumber(priority) or 0)
+end
+-- Priorities in use, highest first.
+local function levels_desc(q)
+  return redis.call('ZREVRANGEBYSCORE', levels_key(q), '+inf', '-inf')
 end
 """
 )

@@ -83,11 +83,12 @@ async def read_snapshot(client: Any, config: QueueConfig) -> Snapshot:
     """Read the state of every known queue and the live workers."""
     keys = Keys(config.key_prefix, config.cluster_keys)
     queues = await JobStatusTracker(client, config).queue_names()
+    streams_of = await _streams_of(client, keys, queues)
     statuses = [status.value for status in JobStatus]
     async with client.pipeline(transaction=False) as pipe:
         pipe.time()
         for queue in queues:
-            for stream in keys.streams(queue):
+            for stream in streams_of[queue]:
                 pipe.xlen(stream)
                 pipe.xinfo_groups(stream)
             pipe.zcard(keys.delayed(queue))
@@ -97,24 +98,28 @@ async def read_snapshot(client: Any, config: QueueConfig) -> Snapshot:
         replies = await pipe.execute(raise_on_error=False)
     seconds, micros = replies[0]
     now_ms = int(seconds) * 1000 + int(micros) // 1000
-    per_queue = 6 + 2 + len(statuses)
-    rows = [replies[1 + i * per_queue : 1 + (i + 1) * per_queue] for i in range(len(queues))]
+    rows, offset = [], 1
+    for queue in queues:
+        size = 2 * len(streams_of[queue]) + 2 + len(statuses)
+        rows.append(replies[offset : offset + size])
+        offset += size
     streams = [
-        _stream_state(keys, queue, row, config.consumer_group)
+        _stream_state(streams_of[queue], row, config.consumer_group)
         for queue, row in zip(queues, rows, strict=True)
     ]
     oldest = await _oldest_undelivered(client, [s for state in streams for s in state])
     states = []
     for queue, row, stream_states in zip(queues, rows, streams, strict=True):
         entry_ms = [oldest[s.key] for s in stream_states if s.key in oldest]
+        rest = row[2 * len(stream_states) :]
         states.append(
             QueueState(
                 queue=queue,
                 depth=sum(s.length - s.pending for s in stream_states),
                 in_flight=sum(s.pending for s in stream_states),
-                delayed=_int(row[6]),
-                dead_letters=_int(row[7]),
-                counts={status: _int(n) for status, n in zip(statuses, row[8:], strict=True)},
+                delayed=_int(rest[0]),
+                dead_letters=_int(rest[1]),
+                counts={status: _int(n) for status, n in zip(statuses, rest[2:], strict=True)},
                 oldest_pending_age=max(0, now_ms - min(entry_ms)) / 1000 if entry_ms else 0.0,
             )
         )
@@ -131,16 +136,28 @@ class _Stream:
     last_delivered: str
 
 
-def _stream_state(keys: Keys, queue: str, row: list[Any], group: str) -> list[_Stream]:
-    """Turn the XLEN/XINFO GROUPS replies of a queue's three streams into ``_Stream`` records."""
+def _stream_state(streams: list[str], row: list[Any], group: str) -> list[_Stream]:
+    """Turn the XLEN/XINFO GROUPS replies of a queue's streams into ``_Stream`` records."""
     found = []
-    for index, stream in enumerate(keys.streams(queue)):
+    for index, stream in enumerate(streams):
         length, groups = _int(row[2 * index]), row[2 * index + 1]
         info = _group_info(groups, group)
         pending = int(info.get("pending") or 0)
         last = text(info.get("last-delivered-id") or "0-0")
         found.append(_Stream(stream, length, min(pending, length), last))
     return found
+
+
+async def _streams_of(client: Any, keys: Keys, queues: list[str]) -> dict[str, list[str]]:
+    """Return each queue's streams: one per priority in use (the priority-0 one at least)."""
+    async with client.pipeline(transaction=False) as pipe:
+        for queue in queues:
+            pipe.zrevrangebyscore(keys.levels(queue), "+inf", "-inf")
+        replies = await pipe.execute()
+    return {
+        queue: keys.streams(queue, [text(level) for level in levels] or ["0"])
+        for queue, levels in zip(queues, replies, strict=True)
+    }
 
 
 def _group_info(groups: Any, group: str) -> dict[str, Any]:

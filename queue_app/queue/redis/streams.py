@@ -24,6 +24,7 @@ from ..tracing import (
 )
 from .consumer import QueueConsumer
 from .core import Delivery, default_consumer_name, dumps, to_delay_ms, translate_errors
+from .keys import PRIORITY_RANGE
 from .scripts import SCRIPTS, load_all
 from .status import text
 
@@ -103,9 +104,9 @@ class RedisStreamsQueue(QueueConsumer, JobQueue):
     ) -> list[Any]:
         if not isinstance(job.payload, dict):
             raise InvalidJob("payload must be a dict")
+        job.priority = _checked_priority(priority or job.priority)
         if job.max_attempts < 1:
             raise InvalidJob("max_attempts must be at least 1")
-        job.priority = int(priority or job.priority)
         job.queue = queue
         job.status = JobStatus.PENDING
         if trace_job and TRACE_CONTEXT_KEY not in job.metadata:
@@ -221,7 +222,7 @@ class RedisStreamsQueue(QueueConsumer, JobQueue):
         """Return stream length, pending entries in the group, delayed, dead letters, counts."""
         queue = self._queue(queue_name)
         await self.ensure_queue(queue)
-        streams = self.keys.streams(queue)
+        streams = self.keys.streams(queue, (await self.levels([queue]))[queue])
         async with self._redis.pipeline(transaction=False) as pipe:
             for stream in streams:
                 pipe.xlen(stream)
@@ -231,8 +232,11 @@ class RedisStreamsQueue(QueueConsumer, JobQueue):
             pipe.zcard(self.keys.dead(queue))
             for status in JobStatus:
                 pipe.zcard(self.keys.index(queue, status.value))
-            replies = await pipe.execute()
-        lengths, pendings, rest = replies[:3], replies[3:6], replies[6:]
+            replies = await pipe.execute(raise_on_error=False)
+        count = len(streams)
+        lengths, pendings = replies[:count], replies[count : 2 * count]
+        rest = replies[2 * count :]
+        pendings = [p for p in pendings if not isinstance(p, Exception)]  # a group lost in restart
         stats = {
             "stream_length": sum(int(n) for n in lengths),
             "pending_in_group": sum(int(p["pending"]) for p in pendings),
@@ -319,3 +323,10 @@ async def create_redis_queue(
 def _batch(rows: Sequence[Sequence[Any]]) -> str:
     """Encode rows for a script as one JSON array (one argument instead of one per field)."""
     return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+
+
+def _checked_priority(priority: Any) -> int:
+    low, high = PRIORITY_RANGE
+    if isinstance(priority, bool) or not isinstance(priority, int) or not low <= priority <= high:
+        raise InvalidJob(f"priority must be an integer from {low} to {high}, got {priority!r}")
+    return priority

@@ -31,7 +31,7 @@ local function take(level, entry, id)
   taken = taken + 1
 end
 
-for _, level in ipairs({'high', 'normal', 'low'}) do
+for _, level in ipairs(levels_desc(Q)) do
   local cursor = '0-0'
   repeat
     local r = redis.pcall('XAUTOCLAIM', stream_key(Q, level), GROUP, consumer, min_idle, cursor,

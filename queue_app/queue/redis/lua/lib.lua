@@ -61,8 +61,12 @@ local function dead_letter(jk, id, old, reason)
 end
 
 local function enter_stream(jk, id, priority)
-  local level = level_for(tonumber(priority) or 0)
-  local entry = redis.call('XADD', stream_key(Q, level), '*', 'job_id', id)
+  local level = level_of(priority)
+  local sk = stream_key(Q, level)
+  if redis.call('ZADD', levels_key(Q), 'NX', level, level) == 1 then
+    redis.pcall('XGROUP', 'CREATE', sk, GROUP, '0', 'MKSTREAM')
+  end
+  local entry = redis.call('XADD', sk, '*', 'job_id', id)
   redis.call('HSET', jk, 'entry', entry, 'stream', level)
   return entry
 end

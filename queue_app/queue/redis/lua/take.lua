@@ -1,16 +1,25 @@
 -- Promote due delayed jobs, then read and start up to ARGV 10 new entries for consumer ARGV 8 /
--- worker ARGV 9 from the levels listed in ARGV 11 ('high,normal,low'), highest first: one round
--- trip for a whole batch. Returns {dead-lettered count, ms until next due job or -1, HMGET of
+-- worker ARGV 9, from the highest priority in use down: one round trip for a whole batch. Returns {dead-lettered count, ms until next due job or -1, HMGET of
 -- each started job...}.
 WORKER = ARGV[9]
 local consumer, count = ARGV[8], tonumber(ARGV[10])
 local next_due = promote_due(100)
 local started = 0
-for level in string.gmatch(ARGV[11], '[^,]+') do
+local function read(level, want)
+  local args = {'XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', want, 'STREAMS',
+    stream_key(Q, level), '>'}
+  local reply = redis.pcall(unpack(args))
+  if type(reply) == 'table' and reply.err then  -- group lost with a Redis restart: recreate
+    redis.pcall('XGROUP', 'CREATE', stream_key(Q, level), GROUP, '0', 'MKSTREAM')
+    reply = redis.call(unpack(args))
+  end
+  return reply
+end
+
+for _, level in ipairs(levels_desc(Q)) do
   local want = count - started
   if want <= 0 then break end
-  local reply = redis.call('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', want,
-    'STREAMS', stream_key(Q, level), '>')
+  local reply = read(level, want)
   if reply then
     for _, e in ipairs(reply[1][2]) do
       local before = #OUT
