@@ -10,6 +10,7 @@ from .executor import DebateExecutor, create_default_executor, load_executor
 from .middleware import LoggingMiddleware, Middleware, MiddlewareChain, TracingMiddleware
 from .runtime import (
     BaseWorker,
+    Defer,
     Handler,
     KindOptions,
     UnknownJobType,
@@ -30,6 +31,7 @@ __all__ = [
     "BaseWorker",
     "DebateExecutor",
     "DebateWorker",
+    "Defer",
     "Handler",
     "KindOptions",
     "LoggingMiddleware",

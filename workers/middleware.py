@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 CallNext = Callable[[Job], Awaitable[Any]]
 
 #: Outcomes passed to ``on_outcome``.
-OUTCOMES = ("completed", "failed", "retried", "cancelled", "abandoned")
+OUTCOMES = ("completed", "failed", "retried", "deferred", "cancelled", "abandoned")
 
 
 class Middleware:

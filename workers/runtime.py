@@ -66,6 +66,14 @@ async def report_progress(progress: Any) -> bool:
         return False
 
 
+class Defer(Exception):
+    """Raised by a handler: run the job again after ``seconds``, without using up an attempt."""
+
+    def __init__(self, seconds: float, reason: str = "deferred") -> None:
+        super().__init__(reason)
+        self.seconds = max(0.0, seconds)
+
+
 class UnknownJobType(ValueError):
     """No handler is registered for the job's type."""
 
@@ -129,7 +137,9 @@ class BaseWorker:
         self._started_at: float | None = None
         self._dead_letters_seen: Counter[str] = Counter(queue.dead_lettered)
         self.outage = Outage(self.chain)
-        self.counters = dict.fromkeys(("completed", "failed", "retried", "cancelled"), 0)
+        self.counters = dict.fromkeys(
+            ("completed", "failed", "retried", "cancelled", "deferred"), 0
+        )
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -289,6 +299,9 @@ class BaseWorker:
         except asyncio.CancelledError:
             self._forget(job, time.perf_counter() - started)
             return
+        except Defer as defer:
+            row = (job.id, "defer", str(defer), round(defer.seconds * 1000))
+            outcome = Outcome(job, row, "deferred", 0.0, None)
         except Exception as error:
             outcome = self._failure(job, error)
         outcome.duration = time.perf_counter() - started

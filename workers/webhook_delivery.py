@@ -9,7 +9,8 @@ by it), ``X-Aragora-Event``, ``X-Aragora-Attempt`` and ``traceparent`` of the jo
 the job's ``max_attempts``, 5 by default); any other status fails the job at once. Hostnames are
 resolved once and the request goes to the vetted address, so private, loopback, link-local,
 multicast and reserved targets are refused unless ``allow_private``. Each endpoint has a circuit
-breaker (``workers.sinks.CircuitState``): a delivery meeting an open circuit is retried later.
+breaker (``workers.sinks.CircuitState``): a delivery meeting an open circuit is deferred, without
+using up an attempt, until the circuit lets a trial through.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from queue_app.queue.tracing import TRACE_CONTEXT_KEY
 
 from .metrics import record_webhook_delivery, set_circuit_state
 from .middleware import MiddlewareChain
-from .runtime import BaseWorker, KindOptions, WorkerKind, WorkerOptions
+from .runtime import BaseWorker, Defer, KindOptions, WorkerKind, WorkerOptions
 from .sinks import (
     BreakerState,
     CircuitChange,
@@ -177,7 +178,8 @@ class WebhookDeliverer:
         if not before.admits(now):
             error = CircuitOpen(f"circuit of webhook endpoint {endpoint.id} is open")
             await self._record(job, payload, "circuit_open", Reply(None, error=str(error)))
-            raise error
+            # Wait for the trial without using up an attempt: nothing was sent.
+            raise Defer((before.next_attempt_at or now) - now, str(error))
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.options.total_timeout):

@@ -21,7 +21,14 @@ from queue_app.queue import (
     create_redis_queue,
 )
 from queue_app.queue.redis import WorkerRegistry
-from workers import BaseWorker, DebateWorker, LoggingMiddleware, MiddlewareChain, WorkerOptions
+from workers import (
+    BaseWorker,
+    DebateWorker,
+    Defer,
+    LoggingMiddleware,
+    MiddlewareChain,
+    WorkerOptions,
+)
 from workers.diagnostics import diagnostics_kind
 from workers.runtime import report_progress
 
@@ -317,3 +324,24 @@ async def test_handler_reports_progress_of_its_own_job(queue: RedisStreamsQueue)
     stored = await queue.get_status(job_id)
     assert stored is not None and stored.progress == {"step": 2}
     assert await report_progress({"step": 3}) is False
+
+
+async def test_deferred_job_runs_later_without_using_an_attempt(queue: RedisStreamsQueue) -> None:
+    calls: list[int] = []
+
+    async def patient(job: Job) -> dict[str, int]:
+        calls.append(job.attempts)
+        if len(calls) < 3:
+            raise Defer(0.05, "not yet")
+        return {"calls": len(calls)}
+
+    job = diag("patient")
+    job.max_attempts = 1
+    job_id = await enqueue(queue, job)
+    worker = await make_worker(queue, handlers={"patient": patient})
+    await run_burst(worker)
+    stored = await queue.get_status(job_id)
+    assert stored is not None and stored.status is JobStatus.COMPLETED
+    assert stored.result == {"calls": 3} and stored.attempts == 1
+    assert calls == [1, 1, 1]
+    assert worker.get_stats()["jobs_retried"] == 0 and worker.counters["deferred"] == 2

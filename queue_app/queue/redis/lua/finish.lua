@@ -1,6 +1,7 @@
 -- Record outcomes of running deliveries. ARGV 8: JSON array of [id, token, outcome, data,
 -- delay_ms]. Outcomes: completed (data = result JSON), failed (data = error), cancelled,
--- retry (data = error; due after delay_ms), requeue (back to pending now).
+-- retry (data = error; due after delay_ms), defer (pending again after delay_ms, the attempt not
+-- counted), requeue (back to pending now).
 -- Returns per job 1, or 0 when the token is not the current delivery's (fenced off).
 local out = {}
 for _, row in ipairs(cjson.decode(ARGV[8])) do
@@ -25,6 +26,14 @@ for _, row in ipairs(cjson.decode(ARGV[8])) do
       move_index(id, h[2], 'retrying')
       ledger(id, 'retrying')
       count_minute('retrying')
+    elseif outcome == 'defer' then
+      redis.call('HSET', jk, 'status', 'pending', 'updated_at', NOW_S)
+      redis.call('HINCRBY', jk, 'attempts', -1)
+      redis.call('HDEL', jk, 'token', 'entry')
+      redis.call('ZADD', delayed_key(Q), NOW_MS + tonumber(row[5]), id)
+      redis.call('EXPIRE', jk, TTL)
+      move_index(id, h[2], 'pending')
+      ledger(id, 'pending')
     else
       redis.call('HSET', jk, 'status', 'pending', 'updated_at', NOW_S)
       redis.call('HDEL', jk, 'token')
