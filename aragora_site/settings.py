@@ -151,7 +151,7 @@ ARAGORA_WEBHOOK_ALLOW_PRIVATE = _env_bool("ARAGORA_WEBHOOK_ALLOW_PRIVATE", defau
 #: the Redis queue "tasks" (manage.py queue_worker --queues tasks).
 TASKS = {
     "default": {
-        "BACKEND": "queue_app.tasks_backend.RedisStreamsTaskBackend",
+        "BACKEND": "queue_app.tasks.backend.RedisStreamsTaskBackend",
         "QUEUES": ["default"],
     }
 }
@@ -181,8 +181,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "json": {"()": "queue_app.logformat.JsonFormatter"},
-        "text": {"()": "queue_app.logformat.TextFormatter"},
+        "json": {"()": "queue_app.observability.logformat.JsonFormatter"},
+        "text": {"()": "queue_app.observability.logformat.TextFormatter"},
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": ARAGORA_LOG_FORMAT},
@@ -195,8 +195,8 @@ LOGGING = {
     "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }
 
-#: Tracing (queue_app.telemetry): off unless an exporter is set; the OpenTelemetry SDK reads the
-#: other OTEL_* variables (resource attributes, sampler, OTLP headers) itself.
+#: Tracing (queue_app.observability.telemetry): off unless an exporter is set; the OpenTelemetry SDK
+#: reads the other OTEL_* variables (resource attributes, sampler, OTLP headers) itself.
 ARAGORA_TRACING = {
     "disabled": _env_bool("OTEL_SDK_DISABLED", default=False),
     "exporters": _env_list("OTEL_TRACES_EXPORTER", ""),

@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from queue_app.health import healthz, readyz
+from queue_app.observability.health import healthz, readyz
 
 
 def _module_exists(name: str) -> bool:
@@ -20,7 +20,7 @@ def _module_exists(name: str) -> bool:
 
 urlpatterns = [
     # The queue dashboard (staff only), before the admin's catch-all.
-    path("admin/queue/", include("queue_app.dashboard")),
+    path("admin/queue/", include("queue_app.admin.dashboard")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),

@@ -6,7 +6,7 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-from queue_app.telemetry import setup_telemetry
+from queue_app.observability.telemetry import setup_telemetry
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aragora_site.settings")
 

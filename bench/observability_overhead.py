@@ -3,10 +3,10 @@
 Each variant runs in its own process (a process installs one tracer provider for good), the
 variants alternate, and the median of the rounds is compared with "bare" (no middleware, no
 tracing SDK). "observed" is the worker as ``queue_worker`` runs it: Tracing + Logging + Metrics
-middleware and JSON log lines at INFO; then, as ``queue_app.telemetry`` sets it up when an
-exporter is configured, the OpenTelemetry SDK (batch span processor; here an exporter that
-drops the spans) and the Redis client instrumented. The sampler decides how many jobs record a
-span: every job (the SDK default, ``parentbased_always_on``) or 1 in 10
+middleware and JSON log lines at INFO; then, as ``queue_app.observability.telemetry`` sets
+it up when an exporter is configured, the OpenTelemetry SDK (batch span processor; here an
+exporter that drops the spans) and the Redis client instrumented. The sampler decides how
+many jobs record a span: every job (the SDK default, ``parentbased_always_on``) or 1 in 10
 (``OTEL_TRACES_SAMPLER=parentbased_traceidratio``, ``OTEL_TRACES_SAMPLER_ARG=0.1``).
 The component lines ("... only", no SDK) show what each middleware costs on its own. Besides
 jobs/s (wall clock, sensitive to other load on the machine) it reports the worker's CPU time
@@ -41,7 +41,7 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
 )
 
-from queue_app.logformat import JsonFormatter
+from queue_app.observability.logformat import JsonFormatter
 from queue_app.queue import Job, QueueConfig, create_redis_queue
 from workers import (
     BaseWorker,

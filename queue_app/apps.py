@@ -8,7 +8,7 @@ from django.apps import AppConfig
 from django.core.signals import setting_changed
 
 from queue_app.conf import build_config
-from queue_app.metrics import register_queue_collector
+from queue_app.observability.queue_gauges import register_queue_collector
 from queue_app.queue.config import set_queue_config
 
 #: Settings that build_config() reads.

@@ -1,7 +1,7 @@
 """Models of the Django layer: webhook endpoints, circuit state, the job ledger, deliveries.
 
 Redis stays the source of truth for live jobs; ``JobRecord`` is the ledger the admin reads,
-filled off the hot path by ``queue_app.ledger.LedgerWriter``.
+filled off the hot path by ``queue_app.stores.ledger_writer.LedgerWriter``.
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ from django.conf import settings
 
 from queue_app.queue import QueueConfig, get_queue_config
 from queue_app.queue.redis import RedisStreamsQueue, WorkerRegistry, create_redis_queue
-from queue_app.sinks import DjangoEndpointStore
-from queue_app.task_runner import tasks_kind
-from queue_app.tasks_backend import task_queue_names
+from queue_app.stores.endpoints import DjangoEndpointStore
+from queue_app.tasks.backend import task_queue_names
+from queue_app.tasks.runner import tasks_kind
 from workers import (
     WORKER_KINDS,
     BaseWorker,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from queue_app.ledger import store_events
 from queue_app.queue import Job, RedisStreamsQueue, create_redis_queue, get_queue_config
 from queue_app.queue.redis import LedgerEvent, LedgerReader
+from queue_app.stores.ledger_writer import store_events
 
 
 def process_jobs(outcome: str, *, count: int = 100, queue: str = "debates") -> list[str]:

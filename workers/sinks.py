@@ -2,7 +2,7 @@
 
 ``EndpointStore`` is how the webhook delivery worker reads an endpoint (URL, secret, active flag,
 event types), keeps the endpoint's circuit breaker, and records each attempt with the endpoint's
-health. ``queue_app.sinks.DjangoEndpointStore`` implements it over the ORM;
+health. ``queue_app.stores.endpoints.DjangoEndpointStore`` implements it over the ORM;
 ``InMemoryEndpointStore`` serves library users without Django and tests of pure logic.
 
 The circuit breaker's rules live here once, as pure transitions of the frozen ``CircuitState``;

@@ -12,7 +12,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 
 from queue_app.models import WebhookEndpoint
-from queue_app.services import Scope
+from queue_app.services.scope import Scope
 
 
 def scope_of(request: Request) -> Scope:

@@ -6,7 +6,6 @@ from typing import Any
 
 from rest_framework import serializers
 
-from queue_app import services
 from queue_app.models import (
     EVENT_TYPES,
     MIN_SECRET_LENGTH,
@@ -17,6 +16,7 @@ from queue_app.models import (
     trace_id_of,
 )
 from queue_app.queue import InvalidJob, Job, JobStatus, get_queue_config
+from queue_app.services import jobs
 
 #: Queue names the library accepts.
 QUEUE_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -96,7 +96,7 @@ class JobCreateSerializer(StrictSerializer):
             raise serializers.ValidationError({"payload": payload.errors})
         max_attempts = attrs.get("max_attempts") or get_queue_config().retry_max_attempts
         try:
-            attrs["job"] = services.build_job(
+            attrs["job"] = jobs.build_job(
                 self.context["scope"],
                 attrs["job_type"],
                 dict(payload.validated_data),
@@ -159,7 +159,7 @@ class JobListQuerySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=STATUSES, required=False)
     queue = serializers.RegexField(QUEUE_NAME_PATTERN, required=False)
     limit = serializers.IntegerField(default=50, min_value=1, max_value=200)
-    offset = serializers.IntegerField(default=0, min_value=0, max_value=services.SCAN_LIMIT)
+    offset = serializers.IntegerField(default=0, min_value=0, max_value=jobs.SCAN_LIMIT)
 
 
 class CircuitSerializer(serializers.ModelSerializer):

@@ -17,7 +17,6 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView, exception_handler
 
-from queue_app import services
 from queue_app.api.permissions import InScope, scope_of, scoped_endpoints
 from queue_app.api.serializers import (
     JobCreateSerializer,
@@ -28,6 +27,7 @@ from queue_app.api.serializers import (
 )
 from queue_app.models import WebhookEndpoint
 from queue_app.queue import InvalidJob, JobNotFound, JobStatus, QueueConnectionError, QueueError
+from queue_app.services import jobs, stats
 
 #: Longest accepted Idempotency-Key.
 IDEMPOTENCY_KEY_MAX = 255
@@ -35,8 +35,8 @@ IDEMPOTENCY_KEY_MAX = 255
 ERROR_STATUS: dict[type[QueueError], int] = {
     InvalidJob: status.HTTP_400_BAD_REQUEST,
     JobNotFound: status.HTTP_404_NOT_FOUND,
-    services.JobStateConflict: status.HTTP_409_CONFLICT,
-    services.IdempotencyConflict: status.HTTP_422_UNPROCESSABLE_ENTITY,
+    jobs.JobStateConflict: status.HTTP_409_CONFLICT,
+    jobs.IdempotencyConflict: status.HTTP_422_UNPROCESSABLE_ENTITY,
     QueueConnectionError: status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 
@@ -124,7 +124,7 @@ class JobListView(QueueAPIView):
         query.is_valid(raise_exception=True)
         params = query.validated_data
         status_filter = JobStatus(params["status"]) if params.get("status") else None
-        page = services.list_jobs(
+        page = jobs.list_jobs(
             scope_of(request), status_filter, params.get("queue"), params["limit"], params["offset"]
         )
         return Response(
@@ -147,7 +147,7 @@ class JobListView(QueueAPIView):
         body = JobCreateSerializer(data=request.data, context={"scope": scope_of(request)})
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        job, created = services.enqueue_job(
+        job, created = jobs.enqueue_job(
             scope_of(request),
             data["job"],
             queue=data.get("queue"),
@@ -177,7 +177,7 @@ class JobDetailView(QueueAPIView):
     @extend_schema(responses=JobSerializer)
     def get(self, request: Request, job_id: str) -> Response:
         """Return the job; 404 when unknown, expired or of another organization."""
-        return Response(_job(services.get_job(scope_of(request), job_id)))
+        return Response(_job(jobs.get_job(scope_of(request), job_id)))
 
 
 class JobCancelView(QueueAPIView):
@@ -186,7 +186,7 @@ class JobCancelView(QueueAPIView):
     @extend_schema(request=None, responses=JobSerializer)
     def post(self, request: Request, job_id: str) -> Response:
         """Cancel an unfinished job; 409 once it finished."""
-        return Response(_job(services.cancel_job(scope_of(request), job_id)))
+        return Response(_job(jobs.cancel_job(scope_of(request), job_id)))
 
 
 class JobRetryView(QueueAPIView):
@@ -195,7 +195,7 @@ class JobRetryView(QueueAPIView):
     @extend_schema(request=None, responses=JobSerializer)
     def post(self, request: Request, job_id: str) -> Response:
         """Run a failed or cancelled job again from attempt 0; 409 for other statuses."""
-        return Response(_job(services.retry_job(scope_of(request), job_id)))
+        return Response(_job(jobs.retry_job(scope_of(request), job_id)))
 
 
 class StatsView(QueueAPIView):
@@ -208,7 +208,7 @@ class StatsView(QueueAPIView):
     )
     def get(self, request: Request) -> Response:
         """Return stream length, pending, delayed, dead letters and counts per status, by queue."""
-        return Response({"queues": services.queue_stats()})
+        return Response({"queues": stats.queue_stats()})
 
 
 class WorkersView(QueueAPIView):
@@ -221,7 +221,7 @@ class WorkersView(QueueAPIView):
     )
     def get(self, request: Request) -> Response:
         """Return the live workers with their queues, active jobs and heartbeat age."""
-        return Response({"workers": services.list_workers()})
+        return Response({"workers": stats.list_workers()})
 
 
 class EndpointPagination(LimitOffsetPagination):

@@ -12,7 +12,7 @@ import redis
 from django.tasks import TaskResultStatus
 from django.utils import timezone
 
-from queue_app.example_tasks import add, describe_attempt, divide, greet, require_positive
+from queue_app.tasks.examples import add, describe_attempt, divide, greet, require_positive
 
 ROOT = Path(__file__).resolve().parents[2]
 

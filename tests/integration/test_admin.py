@@ -10,9 +10,9 @@ from django.contrib.admin.models import LogEntry
 from django.test import Client
 from django.urls import reverse
 
-from queue_app import services
 from queue_app.models import CircuitBreakerState, JobRecord, WebhookEndpoint
 from queue_app.queue import Job, create_redis_queue, get_queue_config
+from queue_app.services import jobs, scope
 from tests.api_support import make_user
 from tests.queue_ops import drain_ledger, process_jobs
 
@@ -35,10 +35,10 @@ def staff(redis_url: str) -> Client:
 def enqueue(count: int = 1, **job: Any) -> list[str]:
     ids = []
     for n in range(count):
-        created, _ = services.enqueue_job(
-            services.ADMIN,
-            services.build_job(
-                services.ADMIN, "debate", {"question": f"Q{n}?"}, priority=0, max_attempts=1
+        created, _ = jobs.enqueue_job(
+            scope.ADMIN,
+            jobs.build_job(
+                scope.ADMIN, "debate", {"question": f"Q{n}?"}, priority=0, max_attempts=1
             ),
             **job,
         )

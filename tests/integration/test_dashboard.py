@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 import pytest
 from django.test import Client
 
-from queue_app import services
 from queue_app.queue import create_redis_queue, get_queue_config
 from queue_app.queue.redis import WorkerRegistry
+from queue_app.services import jobs, scope
 from tests.api_support import make_user
 from tests.queue_ops import process_jobs, start_jobs
 
@@ -36,10 +36,10 @@ def staff(redis_url: str) -> Client:
 
 def enqueue(count: int, queue: str = "debates", delay_seconds: float = 0) -> None:
     for n in range(count):
-        job = services.build_job(
-            services.ADMIN, "debate", {"question": f"Q{n}"}, priority=0, max_attempts=1
+        job = jobs.build_job(
+            scope.ADMIN, "debate", {"question": f"Q{n}"}, priority=0, max_attempts=1
         )
-        services.enqueue_job(services.ADMIN, job, queue=queue, delay_seconds=delay_seconds)
+        jobs.enqueue_job(scope.ADMIN, job, queue=queue, delay_seconds=delay_seconds)
 
 
 async def _register(worker_id: str) -> None:

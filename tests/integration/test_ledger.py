@@ -20,10 +20,10 @@ from asgiref.sync import sync_to_async
 from django.db import connection
 from django.utils import timezone
 
-from queue_app.ledger import LedgerWriter, prune, store_events
 from queue_app.models import JobRecord, WebhookDelivery, WebhookEndpoint
 from queue_app.queue import Job, JobStatus, QueueConfig, RedisStreamsQueue, create_redis_queue
 from queue_app.queue.redis import LedgerEvent, LedgerReader
+from queue_app.stores.ledger_writer import LedgerWriter, prune, store_events
 from tests.queue_ops import take
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,7 +123,7 @@ async def test_ledger_survives_database_error_and_catches_up(
     table = JobRecord._meta.db_table
     await _rename_ledger_table(table, "ledger_away")
     try:
-        with caplog.at_level(logging.INFO, logger="queue_app.ledger"):
+        with caplog.at_level(logging.INFO, logger="queue_app.stores.ledger_writer"):
             assert await writer.drain_once() == 0
             await _enqueue(queue, 1)  # jobs go on while the database is down
             assert await writer.drain_once() == 0
@@ -134,7 +134,7 @@ async def test_ledger_survives_database_error_and_catches_up(
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "database unavailable" in warnings[0].getMessage()
 
-    with caplog.at_level(logging.INFO, logger="queue_app.ledger"):
+    with caplog.at_level(logging.INFO, logger="queue_app.stores.ledger_writer"):
         stored = 0
         while drained := await writer.drain_once():
             stored += drained

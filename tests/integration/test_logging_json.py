@@ -11,7 +11,7 @@ from pathlib import Path
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from queue_app.logformat import JsonFormatter, TextFormatter
+from queue_app.observability.logformat import JsonFormatter, TextFormatter
 from queue_app.queue import Job
 from tests.obs_support import ROOT, base_env, enqueue, start_worker, wait_for, wait_ready
 from workers.middleware import log_extra

@@ -16,16 +16,8 @@ from django.tasks.signals import task_enqueued, task_finished, task_started
 from django.utils import timezone
 
 from queue_app import wiring
-from queue_app.example_tasks import (
-    add,
-    describe_attempt,
-    divide,
-    greet,
-    require_positive,
-)
 from queue_app.queue import Job, JobStatus, QueueError, RetryPolicy
-from queue_app.task_runner import tasks_kind
-from queue_app.tasks_backend import (
+from queue_app.tasks.backend import (
     TASK_STATUS,
     RedisStreamsTaskBackend,
     TaskCancelled,
@@ -33,6 +25,14 @@ from queue_app.tasks_backend import (
     task_error,
     task_failure,
 )
+from queue_app.tasks.examples import (
+    add,
+    describe_attempt,
+    divide,
+    greet,
+    require_positive,
+)
+from queue_app.tasks.runner import tasks_kind
 from tests.integration.conftest import QueueFactory
 from workers import BaseWorker, LoggingMiddleware, MiddlewareChain, WorkerOptions
 
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 #: The worker closes old database connections around each task, so tests may touch the database.
 pytestmark = pytest.mark.django_db
 
-BACKEND = "queue_app.tasks_backend.RedisStreamsTaskBackend"
+BACKEND = "queue_app.tasks.backend.RedisStreamsTaskBackend"
 PREFIX = "aragora:queue:"
 FAST_RETRY = RetryPolicy(base_delay_seconds=0.05, max_delay_seconds=0.2, jitter=False)
 
@@ -108,7 +108,7 @@ def test_enqueue_writes_a_task_job(store: redis.Redis) -> None:
     assert (data["status"], data["queue"], data["priority"]) == ("pending", "tasks", "0")
     assert data["max_attempts"] == "3"
     assert json.loads(data["payload"]) == {
-        "module_path": "queue_app.example_tasks.describe_attempt",
+        "module_path": "queue_app.tasks.examples.describe_attempt",
         "args": [],
         "kwargs": {"note": "hi"},
         "takes_context": True,
@@ -322,7 +322,7 @@ async def test_retryable_failures_run_again_until_attempts_run_out(
 async def test_worker_fails_jobs_whose_task_cannot_be_loaded(make_queue: QueueFactory) -> None:
     queue = await make_queue()
     job = Job(
-        payload={"module_path": "queue_app.example_tasks.missing", "args": [], "kwargs": {}},
+        payload={"module_path": "queue_app.tasks.examples.missing", "args": [], "kwargs": {}},
         metadata={"job_type": "django_task", "backend": "default", "queue_name": "default"},
     )
     await queue.enqueue(job, 0, "tasks")

@@ -20,8 +20,8 @@ from werkzeug import Request, Response
 from queue_app.models import CircuitBreakerState, WebhookDelivery, WebhookEndpoint
 from queue_app.queue import Job, JobStatus, RedisStreamsQueue, RetryPolicy
 from queue_app.queue.tracing import job_trace_id
-from queue_app.sinks import DjangoEndpointStore, change_circuit, record_delivery
-from queue_app.webhooks import emit_event
+from queue_app.services.webhook_events import emit_event
+from queue_app.stores.endpoints import DjangoEndpointStore, change_circuit, record_delivery
 from queue_app.wiring import build_kind
 from tests.api_support import make_user, token_client
 from tests.conftest import free_port

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from queue_app.ledger import LedgerWriter
+from queue_app.stores.ledger_writer import LedgerWriter
 
 
 class Command(BaseCommand):

@@ -10,9 +10,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from queue_app.observability.telemetry import setup_telemetry
 from queue_app.queue import QueueConnectionError
 from queue_app.queue.redis.core import default_consumer_name
-from queue_app.telemetry import setup_telemetry
 from queue_app.wiring import UnknownQueue, build_worker
 from workers import BaseWorker, WorkerOptions
 
@@ -97,7 +97,7 @@ def _serve_metrics(worker: BaseWorker, port: int) -> None:
 
 async def _run_ledger(stop: asyncio.Event) -> None:
     try:
-        from queue_app.ledger import LedgerWriter
+        from queue_app.stores.ledger_writer import LedgerWriter
     except ImportError:
         return
     with contextlib.suppress(asyncio.CancelledError):

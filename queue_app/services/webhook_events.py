@@ -13,9 +13,9 @@ from typing import Any
 
 from django.db.models import Q
 
-from queue_app.clients import get_clients
 from queue_app.models import EVENT_TYPES, WebhookEndpoint
 from queue_app.queue import InvalidJob, Job, inject_trace_context
+from queue_app.services.bridge import get_bridge
 from workers.webhook_events import DEFAULT_MAX_ATTEMPTS, WEBHOOKS_QUEUE, create_webhook_job
 
 logger = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def emit_event(
     for job in jobs:
         # The queue's loop runs on another thread: carry this thread's trace context along.
         inject_trace_context(job.metadata)
-    clients = get_clients()
+    clients = get_bridge()
     clients.call(clients.queue.enqueue_many(jobs, WEBHOOKS_QUEUE))
     logger.info(
         "event %s: %d webhook deliveries enqueued",

@@ -5,7 +5,7 @@ task's dotted path, its JSON-normalised arguments and ``takes_context``; its met
 alias, Django's queue name and ``run_after``. Django's priority (-100..100) is the job's priority
 as is; the library orders by its sign (three streams: > 0 first, then 0, then < 0). Django's
 ``default`` queue runs on the Redis queue ``tasks``, any other queue name on the queue of that
-name. ``manage.py queue_worker --queues tasks`` runs the jobs (``queue_app.task_runner``).
+name. ``manage.py queue_worker --queues tasks`` runs the jobs (``queue_app.tasks.runner``).
 
 A ``TaskResult`` is read back from the job's status hash through ``TASK_STATUS``, the one table
 from ``JobStatus`` to ``TaskResultStatus``. The library stores one error string per job, so a
@@ -38,11 +38,11 @@ from django.utils import timezone
 from django.utils.json import normalize_json
 from django.utils.module_loading import import_string
 
-from queue_app.clients import get_clients
 from queue_app.queue import InvalidJob, Job, JobStatus, QueueError, get_queue_config
 from queue_app.queue.config import RANGES
 from queue_app.queue.redis.core import check_queue_name
 from queue_app.queue.retry import is_retryable_error
+from queue_app.services.bridge import get_bridge
 
 #: ``Job.metadata["job_type"]`` of task jobs (the worker's handler key).
 TASK_JOB_TYPE = "django_task"
@@ -259,7 +259,7 @@ class RedisStreamsTaskBackend(BaseTaskBackend):
             QueueConnectionError: Redis is unreachable.
         """
         self.validate_task(task)
-        clients = get_clients()
+        clients = get_bridge()
         job = Job(
             payload={
                 "module_path": task.module_path,
@@ -289,7 +289,7 @@ class RedisStreamsTaskBackend(BaseTaskBackend):
             TaskResultDoesNotExist: no such job, expired, or not a task job.
             QueueConnectionError: Redis is unreachable.
         """
-        clients = get_clients()
+        clients = get_bridge()
         job = clients.call(clients.tracker.get_job(result_id))
         if job is None or job.job_type != TASK_JOB_TYPE:
             raise TaskResultDoesNotExist(result_id)

@@ -31,7 +31,7 @@ from queue_app.queue.redis import LedgerReader, WorkerRegistry
 CALL_TIMEOUT_SECONDS = 10.0
 
 
-class QueueClients:
+class LibraryBridge:
     """Queue, tracker, registry and ledger reader of this process, served by one loop thread."""
 
     def __init__(self, config: QueueConfig) -> None:
@@ -80,10 +80,10 @@ class QueueClients:
 
 
 _lock = threading.Lock()
-_current: QueueClients | None = None
+_current: LibraryBridge | None = None
 
 
-def get_clients() -> QueueClients:
+def get_bridge() -> LibraryBridge:
     """Return this process's clients for the installed queue config, built on first use.
 
     They are built again after a fork (gunicorn workers) and whenever the config object is
@@ -98,7 +98,7 @@ def get_clients() -> QueueClients:
             return current
         if current is not None and current.pid == os.getpid():
             stale = current
-        _current = QueueClients(config)
+        _current = LibraryBridge(config)
         fresh = _current
     if stale is not None:
         stale.close()

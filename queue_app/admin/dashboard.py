@@ -15,8 +15,8 @@ from django.urls import path, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from queue_app import services
 from queue_app.queue import QueueConnectionError
+from queue_app.services import stats
 
 #: Seconds between two refreshes of the page (``?refresh=`` picks 1 to 60).
 REFRESH_SECONDS = 5
@@ -25,7 +25,7 @@ REFRESH_SECONDS = 5
 def _snapshot() -> tuple[dict[str, Any] | None, str]:
     """Return the dashboard data, or None and why the queue could not be read."""
     try:
-        return services.dashboard_snapshot(), ""
+        return stats.dashboard_snapshot(), ""
     except QueueConnectionError as error:
         return None, f"Queue unavailable: {error}"
 

@@ -1,14 +1,12 @@
-"""Use cases of the API and the admin: enqueue, status, cancel, retry, list, stats, workers.
+"""Job use cases of the API and the admin: enqueue, status, cancel, retry, list.
 
 Every function is sync (Django views and the admin are) and reaches Redis through
-``queue_app.clients``. Callers pass a ``Scope``: staff see every job, other users only the jobs
-of their organization (or, without one, their own). A job outside the scope is reported as
-missing, so that ids of other organizations cannot be probed.
+``queue_app.services.bridge``. Callers pass a ``Scope`` (``queue_app.services.scope``); a job
+outside the scope is reported as missing, so that ids of other organizations cannot be probed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Callable
@@ -18,8 +16,7 @@ from typing import Any
 from django.db.models import F
 from django.utils import timezone
 
-from queue_app.clients import QueueClients, get_clients
-from queue_app.models import JobRecord, OrganizationMembership, job_record_fields
+from queue_app.models import JobRecord, job_record_fields
 from queue_app.queue import (
     InvalidJob,
     Job,
@@ -28,14 +25,14 @@ from queue_app.queue import (
     QueueError,
     create_debate_job,
 )
+from queue_app.services.bridge import LibraryBridge, get_bridge
+from queue_app.services.scope import ADMIN, Scope
 
 logger = logging.getLogger(__name__)
 
 #: Jobs read per round when filtering a listing by organization, and the most read in all.
 SCAN_CHUNK = 200
 SCAN_LIMIT = 5000
-#: Minutes of history in the dashboard chart.
-CHART_MINUTES = 60
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("5f0c1d2e-8a4b-4c6d-9e7f-a1b2c3d4e5f6")
 
 
@@ -45,43 +42,6 @@ class JobStateConflict(QueueError):
 
 class IdempotencyConflict(QueueError):
     """This Idempotency-Key was used before for a different request."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Scope:
-    """Whose jobs a caller may see: its user id, its organization, and whether it is staff."""
-
-    user_id: str
-    organization: str = ""
-    is_staff: bool = False
-
-    @classmethod
-    def of(cls, user: Any) -> Scope:
-        """Return the scope of an authenticated Django user."""
-        try:
-            membership = user.queue_membership
-        except OrganizationMembership.DoesNotExist:
-            membership = None
-        return cls(
-            user_id=str(user.pk),
-            organization=membership.organization if membership else "",
-            is_staff=bool(user.is_staff),
-        )
-
-    def allows(self, owner: str, organization: str) -> bool:
-        """Tell whether something owned by ``owner`` in ``organization`` is visible."""
-        if self.is_staff or owner == self.user_id:
-            return True
-        return bool(self.organization) and organization == self.organization
-
-    def allows_job(self, job: Job) -> bool:
-        """Tell whether ``job`` is visible (owner and organization come from its metadata)."""
-        meta = job.metadata
-        return self.allows(str(meta.get("owner") or ""), str(meta.get("organization") or ""))
-
-
-#: Staff scope for the admin, whose pages are staff-only anyway.
-ADMIN = Scope(user_id="", is_staff=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +107,7 @@ def enqueue_job(
     Raises:
         IdempotencyConflict: the key was used for another job type or payload.
     """
-    clients = get_clients()
+    clients = get_bridge()
     if idempotency_key:
         job.id = idempotent_job_id(scope, idempotency_key)
         first = clients.call(clients.tracker.get_job(job.id))
@@ -168,7 +128,7 @@ def get_job(scope: Scope, job_id: str) -> Job:
     Raises:
         JobNotFound: unknown, expired, or outside the caller's scope.
     """
-    clients = get_clients()
+    clients = get_bridge()
     job = clients.call(clients.tracker.get_job(job_id))
     if job is None or not scope.allows_job(job):
         raise JobNotFound(f"no job {job_id}")
@@ -183,7 +143,7 @@ def cancel_job(scope: Scope, job_id: str) -> Job:
         JobStateConflict: the job already finished.
     """
     job = get_job(scope, job_id)
-    clients = get_clients()
+    clients = get_bridge()
     if not clients.call(clients.queue.cancel(job_id)):
         raise JobStateConflict(f"job is {job.status.value}; only unfinished jobs can be cancelled")
     job = get_job(scope, job_id)
@@ -200,7 +160,7 @@ def retry_job(scope: Scope, job_id: str) -> Job:
         JobStateConflict: the job is neither failed nor cancelled.
     """
     job = get_job(scope, job_id)
-    clients = get_clients()
+    clients = get_bridge()
     if not clients.call(clients.queue.revive(job_id)):
         raise JobStateConflict(
             f"job is {job.status.value}; only failed or cancelled jobs can be retried"
@@ -256,12 +216,6 @@ def _show_status(job: Job) -> None:
     JobRecord.objects.filter(job_id=job.id).update(status=job.status.value, attempts=job.attempts)
 
 
-def dead_letters(limit: int = 20) -> list[Job]:
-    """Return the newest dead-lettered jobs of every queue (they can be retried)."""
-    clients = get_clients()
-    return clients.call(clients.tracker.list_dead_letters(limit=limit))
-
-
 # -- listings and statistics ----------------------------------------------------------------------
 
 
@@ -273,7 +227,7 @@ def list_jobs(
     offset: int = 0,
 ) -> JobPage:
     """Return the jobs in the caller's scope, newest first, from Redis."""
-    clients = get_clients()
+    clients = get_bridge()
     if scope.is_staff:
         jobs = clients.call(clients.tracker.list_jobs(status, queue, limit + 1, offset))
         counts = clients.call(clients.tracker.get_counts_by_status(queue))
@@ -283,7 +237,7 @@ def list_jobs(
 
 
 async def _scan_scoped(
-    clients: QueueClients,
+    clients: LibraryBridge,
     scope: Scope,
     status: JobStatus | None,
     queue: str | None,
@@ -302,63 +256,3 @@ async def _scan_scoped(
         if len(matches) > offset + limit:
             break
     return JobPage(matches[offset : offset + limit], None, len(matches) > offset + limit)
-
-
-def queue_stats() -> dict[str, dict[str, int]]:
-    """Return the library's statistics of every queue, by queue name."""
-    clients = get_clients()
-    return clients.call(_queue_stats(clients))
-
-
-async def _queue_stats(clients: QueueClients) -> dict[str, dict[str, int]]:
-    names = await clients.tracker.queue_names()
-    stats = await asyncio.gather(*(clients.queue.get_queue_stats(name) for name in names))
-    return dict(zip(names, stats, strict=True))
-
-
-def list_workers() -> list[dict[str, Any]]:
-    """Return the live workers with their heartbeat age."""
-    clients = get_clients()
-    return clients.call(clients.registry.list_workers())
-
-
-def dashboard_snapshot() -> dict[str, Any]:
-    """Return what the admin dashboard shows: queues, workers, per-minute chart, ledger lag."""
-    clients = get_clients()
-    return clients.call(_dashboard_snapshot(clients))
-
-
-async def _dashboard_snapshot(clients: QueueClients) -> dict[str, Any]:
-    stats = await _queue_stats(clients)
-    rows = await asyncio.gather(
-        *(clients.tracker.throughput(name, CHART_MINUTES) for name in stats)
-    )
-    queues = [
-        {
-            "name": name,
-            "depth": max(0, s["stream_length"] - s["pending_in_group"]),
-            "in_flight": s["processing"],
-            "delayed": s["delayed"],
-            "dead_letters": s["dead_letters"],
-            "counts": {status.value: s[status.value] for status in JobStatus},
-        }
-        for name, s in stats.items()
-    ]
-    return {
-        "generated_at": timezone.now().isoformat(),
-        "queues": queues,
-        "workers": await clients.registry.list_workers(),
-        "chart": _chart(rows),
-        "ledger_backlog": await clients.ledger.backlog(list(stats)),
-    }
-
-
-def _chart(per_queue: list[list[dict[str, int]]]) -> dict[str, list[int]]:
-    """Sum per-minute rows of every queue into processed (completed) and failed series."""
-    minutes = [row["minute"] for row in per_queue[0]] if per_queue else []
-    processed, failed = [0] * len(minutes), [0] * len(minutes)
-    for rows in per_queue:
-        for i, row in enumerate(rows):
-            processed[i] += row["completed"]
-            failed[i] += row["failed"]
-    return {"minutes": [m * 60 for m in minutes], "processed": processed, "failed": failed}

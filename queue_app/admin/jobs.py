@@ -1,8 +1,7 @@
-"""Admin: job ledger and failures (retry, cancel), webhook endpoints and deliveries.
+"""Admin of the job ledger and failures (retry, cancel, dead letters) and organization members.
 
 Actions call ``queue_app.services``: Redis stays the source of truth, the ledger rows show the
-change once their event is drained (at once for the status the action set). The queue
-dashboard lives in ``queue_app.dashboard`` and is linked from the admin index.
+change once their event is drained (at once for the status the action set).
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -19,19 +17,14 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from queue_app import services
 from queue_app.models import (
-    EVENT_TYPES,
-    MIN_SECRET_LENGTH,
-    CircuitBreakerState,
     JobFailure,
     JobRecord,
     OrganizationMembership,
-    WebhookDelivery,
-    WebhookEndpoint,
     from_timestamp,
 )
 from queue_app.queue import JobNotFound, JobStatus, QueueConnectionError
+from queue_app.services import jobs, scope, stats
 
 #: Most jobs one action touches (each one is a Redis round trip).
 ACTION_LIMIT = 500
@@ -54,7 +47,7 @@ def _each_job(
         for record in records[:ACTION_LIMIT]:
             try:
                 job_id = act(record)
-            except (services.JobStateConflict, JobNotFound) as error:
+            except (jobs.JobStateConflict, JobNotFound) as error:
                 refused.append(f"{record.job_id}: {error}")
                 continue
             done += 1
@@ -125,7 +118,7 @@ class JobRecordAdmin(admin.ModelAdmin):
     @admin.action(description="Retry selected jobs (new run from attempt 0)", permissions=["retry"])
     def retry_jobs(self, request: HttpRequest, queryset: QuerySet[JobRecord]) -> None:
         """Run failed or cancelled jobs again; re-enqueue a copy of jobs Redis forgot."""
-        _each_job(self, request, queryset, "retried", services.retry_record)
+        _each_job(self, request, queryset, "retried", jobs.retry_record)
 
     @admin.action(description="Cancel selected jobs", permissions=["retry"])
     def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[JobRecord]) -> None:
@@ -135,7 +128,7 @@ class JobRecordAdmin(admin.ModelAdmin):
             request,
             queryset,
             "cancelled",
-            lambda record: services.cancel_job(services.ADMIN, record.job_id).id,
+            lambda record: jobs.cancel_job(scope.ADMIN, record.job_id).id,
         )
 
 
@@ -170,7 +163,7 @@ class JobFailureAdmin(JobRecordAdmin):
         try:
             context["dead_letters"] = [
                 {"job": job, "failed_at": from_timestamp(job.completed_at)}
-                for job in services.dead_letters()
+                for job in stats.dead_letters()
             ]
         except QueueConnectionError as error:
             context["dead_letters_error"] = str(error)
@@ -189,148 +182,12 @@ class JobFailureAdmin(JobRecordAdmin):
             self.message_user(request, "You may not retry jobs.", messages.ERROR)
             return back
         try:
-            services.retry_job(services.ADMIN, job_id)
-        except (services.JobStateConflict, JobNotFound, QueueConnectionError) as error:
+            jobs.retry_job(scope.ADMIN, job_id)
+        except (jobs.JobStateConflict, JobNotFound, QueueConnectionError) as error:
             self.message_user(request, f"Not retried: {error}", messages.WARNING)
         else:
             self.message_user(request, f"Retried {job_id}.", messages.SUCCESS)
         return back
-
-
-class WebhookEndpointForm(forms.ModelForm):
-    """Endpoint form whose secret field is write-only: never rendered, blank keeps the old one."""
-
-    new_secret = forms.CharField(
-        label="Signing secret",
-        required=False,
-        min_length=MIN_SECRET_LENGTH,
-        max_length=255,
-        strip=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Write-only: it is never shown again. Leave blank to keep the current secret.",
-    )
-    event_types = forms.MultipleChoiceField(
-        choices=[(event, event) for event in EVENT_TYPES], widget=forms.CheckboxSelectMultiple
-    )
-
-    class Meta:
-        model = WebhookEndpoint
-        fields = ("url", "event_types", "is_active", "owner", "organization")
-
-    def clean_new_secret(self) -> str:
-        """Require a secret for a new endpoint."""
-        secret: str = self.cleaned_data.get("new_secret") or ""
-        if not secret and self.instance._state.adding:
-            raise forms.ValidationError("A new endpoint needs a signing secret.")
-        return secret
-
-    def save(self, commit: bool = True) -> WebhookEndpoint:
-        """Store the new secret, if one was given."""
-        if self.cleaned_data.get("new_secret"):
-            self.instance.secret = self.cleaned_data["new_secret"]
-        return super().save(commit)
-
-
-class CircuitInline(admin.StackedInline):
-    """The endpoint's circuit breaker, read-only (reset it with the action)."""
-
-    model = CircuitBreakerState
-    can_delete = False
-    max_num = 1
-    readonly_fields = ("state", "failure_count", "opened_at", "next_attempt_at", "updated_at")
-    fields = readonly_fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Refuse: every endpoint gets its circuit when it is created."""
-        return False
-
-
-@admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
-    """Webhook endpoints with their health and circuit state; the secret is write-only."""
-
-    form = WebhookEndpointForm
-    inlines = (CircuitInline,)
-    list_display = (
-        "url",
-        "organization",
-        "is_active",
-        "circuit_state",
-        "consecutive_failures",
-        "success_count",
-        "failure_count",
-        "last_success_at",
-        "last_failure_at",
-    )
-    list_filter = ("is_active", "circuit__state", "organization")
-    search_fields = ("url", "organization")
-    list_select_related = ("circuit",)
-    readonly_fields = (
-        "consecutive_failures",
-        "success_count",
-        "failure_count",
-        "last_success_at",
-        "last_failure_at",
-        "created_at",
-        "updated_at",
-    )
-    fieldsets = (
-        (None, {"fields": ("url", "new_secret", "event_types", "is_active")}),
-        ("Ownership", {"fields": ("owner", "organization")}),
-        ("Health", {"fields": readonly_fields}),
-    )
-    actions = ("reset_circuits",)
-
-    @admin.display(description="circuit", ordering="circuit__state")
-    def circuit_state(self, endpoint: WebhookEndpoint) -> str:
-        """Return the circuit breaker state."""
-        circuit = getattr(endpoint, "circuit", None)
-        return circuit.get_state_display() if circuit else "-"
-
-    @admin.action(description="Reset circuit (close it, forget failures)", permissions=["change"])
-    def reset_circuits(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
-        """Close the circuit of each selected endpoint."""
-        for endpoint in queryset:
-            endpoint.reset_circuit()
-            self.log_change(request, endpoint, "Reset circuit.")
-        self.message_user(request, f"Reset {queryset.count()} circuit(s).", messages.SUCCESS)
-
-
-@admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
-    """The delivery log, read-only."""
-
-    list_display = (
-        "delivered_at",
-        "endpoint",
-        "event",
-        "job_id",
-        "attempt",
-        "status_code",
-        "duration_seconds",
-        "short_error",
-    )
-    list_filter = ("event", "status_code", "endpoint")
-    search_fields = ("=job_id",)
-    date_hierarchy = "delivered_at"
-    list_select_related = ("endpoint",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        """Refuse: deliveries are written by the delivery worker."""
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Refuse: the log is read-only."""
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Refuse: old deliveries go with the ledger retention."""
-        return False
-
-    @admin.display(description="error")
-    def short_error(self, delivery: WebhookDelivery) -> str:
-        """Return the first 120 characters of the error."""
-        return delivery.error[:120]
 
 
 @admin.register(OrganizationMembership)

@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.json import normalize_json
 
 from queue_app.queue import Job, RetryPolicy
-from queue_app.tasks_backend import (
+from queue_app.tasks.backend import (
     TASK_JOB_TYPE,
     TaskFailed,
     TaskFailedPermanently,

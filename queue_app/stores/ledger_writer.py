@@ -15,13 +15,12 @@ import os
 import random
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from queue_app.models import JobRecord, WebhookDelivery, job_record_fields
@@ -34,6 +33,7 @@ from queue_app.queue import (
     get_queue_config,
 )
 from queue_app.queue.redis import LedgerEvent, LedgerReader
+from queue_app.stores.db_thread import in_db_thread
 
 logger = logging.getLogger(__name__)
 
@@ -113,20 +113,6 @@ def prune(retention_days: int) -> int:
     return deleted
 
 
-def _in_db_thread[**P, R](function: Callable[P, R]) -> Callable[P, Awaitable[R]]:
-    """Run ``function`` in asgiref's database thread as Django runs a request there: stale or
-    broken connections (after a database outage) are dropped before, and closed after."""
-
-    def unit_of_work(*args: P.args, **kwargs: P.kwargs) -> R:
-        close_old_connections()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            close_old_connections()
-
-    return sync_to_async(unit_of_work)
-
-
 class LedgerWriter:
     """Store job events as ledger rows: upsert a batch in one transaction, then acknowledge it.
 
@@ -188,7 +174,7 @@ class LedgerWriter:
         if not events:
             return 0
         try:
-            await _in_db_thread(store_events)(events)
+            await in_db_thread(store_events)(events)
         except DatabaseError as error:
             self._failed("database", error, len(events))
             reader.rewind()  # the next read returns these unacknowledged events again
@@ -199,7 +185,7 @@ class LedgerWriter:
 
     async def prune(self) -> int:
         """Delete rows past the retention period now; return how many."""
-        return await _in_db_thread(prune)(self.retention_days)
+        return await in_db_thread(prune)(self.retention_days)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Drain until ``stop`` is set, sweeping old rows hourly; back off while anything fails.

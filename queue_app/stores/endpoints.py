@@ -15,8 +15,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from queue_app.ledger import _in_db_thread
 from queue_app.models import CircuitBreakerState, WebhookDelivery, WebhookEndpoint, from_timestamp
+from queue_app.stores.db_thread import in_db_thread
 from workers.sinks import (
     BreakerState,
     CircuitChange,
@@ -122,18 +122,18 @@ class DjangoEndpointStore:
 
     async def get_endpoint(self, endpoint_id: str) -> EndpointView | None:
         """Return the endpoint's URL, secret, active flag and event types, or None."""
-        return await _in_db_thread(endpoint_view)(endpoint_id)
+        return await in_db_thread(endpoint_view)(endpoint_id)
 
     async def get_circuit(self, endpoint_id: str) -> CircuitState:
         """Return the endpoint's stored circuit."""
-        return await _in_db_thread(circuit_of)(endpoint_id)
+        return await in_db_thread(circuit_of)(endpoint_id)
 
     async def update_circuit(
         self, endpoint_id: str, change: CircuitChange
     ) -> tuple[CircuitState, CircuitState]:
         """Apply ``change`` to the endpoint's circuit under a row lock; return before and after."""
-        return await _in_db_thread(change_circuit)(endpoint_id, change)
+        return await in_db_thread(change_circuit)(endpoint_id, change)
 
     async def record_delivery(self, attempt: DeliveryAttempt) -> None:
         """Record the attempt and the endpoint's health."""
-        await _in_db_thread(record_delivery)(attempt)
+        await in_db_thread(record_delivery)(attempt)

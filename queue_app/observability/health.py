@@ -10,7 +10,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from queue_app.metrics import run_coroutine
+from queue_app.observability.queue_gauges import run_coroutine
 from queue_app.queue import QueueConnectionError, get_queue_config
 from queue_app.queue.redis.observe import connect, ping
 

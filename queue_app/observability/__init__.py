@@ -1,0 +1,2 @@
+"""Observability of the web process: scrape-time queue gauges, OpenTelemetry setup, log format,
+health probes."""

@@ -1,0 +1,2 @@
+"""ORM implementations of the worker-side interfaces: the webhook endpoint store and the job
+ledger writer."""
