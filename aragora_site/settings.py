@@ -139,10 +139,26 @@ ARAGORA_QUEUE = {
     "ledger_max_len": os.environ.get("ARAGORA_QUEUE_LEDGER_MAXLEN"),
 }
 
+#: Dotted path of a debate executor factory; empty: the built-in executor (workers.debate).
+ARAGORA_DEBATE_EXECUTOR = os.environ.get("ARAGORA_DEBATE_EXECUTOR") or None
+#: Provider variables of the built-in debate executor (README, "Workers"), read here only.
+ARAGORA_AGENT_ENV = {
+    name: os.environ[name]
+    for name in (
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "ARAGORA_ANTHROPIC_MODEL",
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "ARAGORA_OPENAI_MODEL",
+        "ARAGORA_AGENT_CONNECT_TIMEOUT",
+        "ARAGORA_AGENT_READ_TIMEOUT",
+        "ARAGORA_AGENT_MAX_TOKENS",
+    )
+    if name in os.environ
+}
 #: Django layer of the queue (README, "Configuration"): ledger rows older than this many days are
 #: deleted; larger REST request bodies get 413; private webhook targets are refused unless allowed.
-#: Dotted path of a debate executor factory; empty: the built-in executor (workers.executor).
-ARAGORA_DEBATE_EXECUTOR = os.environ.get("ARAGORA_DEBATE_EXECUTOR") or None
 ARAGORA_LEDGER_RETENTION_DAYS = _env_int("ARAGORA_LEDGER_RETENTION_DAYS", 30)
 ARAGORA_API_MAX_BODY_BYTES = _env_int("ARAGORA_API_MAX_BODY_BYTES", 256 * 1024)
 ARAGORA_WEBHOOK_ALLOW_PRIVATE = _env_bool("ARAGORA_WEBHOOK_ALLOW_PRIVATE", default=False)

@@ -23,6 +23,8 @@ class QueueAppConfig(AppConfig):
 
     def ready(self) -> None:
         """Install the queue config and rebuild it whenever a queue setting is overridden."""
+        from queue_app import checks  # noqa: F401  registers the system checks
+
         set_queue_config(build_config())
         setting_changed.connect(_rebuild_config, dispatch_uid="queue_app.rebuild_config")
         # Queue gauges on the /metrics that django-prometheus serves (read at scrape time).

@@ -1,28 +1,29 @@
-"""Composition root: the only module that names concrete queue, worker and middleware classes."""
+"""Composition root: the only module that names concrete queue, worker and store classes."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 from django.conf import settings
 
-from queue_app.queue import QueueConfig, get_queue_config
+from queue_app.queue import QueueConfig
 from queue_app.queue.redis import RedisStreamsQueue, WorkerRegistry, create_redis_queue
 from queue_app.stores.endpoints import DjangoEndpointStore
 from queue_app.tasks.backend import task_queue_names
-from queue_app.tasks.runner import tasks_kind
+from queue_app.tasks.runner import TaskWorker
 from workers import (
     WORKER_KINDS,
     BaseWorker,
-    KindOptions,
+    KindContext,
     LoggingMiddleware,
     Middleware,
     MiddlewareChain,
     TracingMiddleware,
+    WorkerGroup,
     WorkerKind,
     WorkerOptions,
 )
-from workers.runtime import Handler
+from workers.metrics import MetricsMiddleware
 
 
 class UnknownQueue(ValueError):
@@ -31,55 +32,80 @@ class UnknownQueue(ValueError):
 
 def worker_middleware() -> list[Middleware]:
     """Return the worker middleware, outermost first: tracing, logging, then metrics."""
-    chain: list[Middleware] = [TracingMiddleware(), LoggingMiddleware()]
-    try:
-        from workers.metrics import MetricsMiddleware
-    except ImportError:
-        return chain
-    return [*chain, MetricsMiddleware()]
+    return [TracingMiddleware(), LoggingMiddleware(), MetricsMiddleware()]
 
 
-async def build_queue(consumer_name: str, config: QueueConfig | None = None) -> RedisStreamsQueue:
+async def build_queue(consumer_name: str, config: QueueConfig) -> RedisStreamsQueue:
     """Connect a queue for ``consumer_name`` (raises QueueConnectionError when Redis is down)."""
     return await create_redis_queue(consumer_name=consumer_name, config=config)
 
 
-def worker_kinds() -> dict[str, Callable[[KindOptions], Awaitable[WorkerKind]]]:
-    """Return the worker kinds by queue name: ``WORKER_KINDS`` and the django.tasks queues."""
-    return {**dict.fromkeys(task_queue_names(), tasks_kind), **WORKER_KINDS}
+def worker_kinds() -> dict[str, WorkerKind]:
+    """Return the worker kind of each queue: ``WORKER_KINDS`` and the django.tasks queues."""
+    return {**dict.fromkeys(task_queue_names(), TaskWorker), **WORKER_KINDS}
 
 
-async def build_kind(queues: Sequence[str]) -> WorkerKind:
-    """Merge the worker kinds that serve ``queues`` into one set of handlers and closers."""
-    options = KindOptions(
+def kinds_of(queues: Sequence[str]) -> list[tuple[WorkerKind, tuple[str, ...]]]:
+    """Group ``queues`` by the worker kind serving them, in the order first named.
+
+    Raises:
+        UnknownQueue: a queue no worker kind serves.
+    """
+    kinds = worker_kinds()
+    grouped: dict[WorkerKind, list[str]] = {}
+    for name in queues:
+        kind = kinds.get(name)
+        if kind is None:
+            known = ", ".join(sorted(kinds))
+            raise UnknownQueue(f"no worker kind serves queue {name!r} (known: {known})")
+        grouped.setdefault(kind, []).append(name)
+    return [(kind, tuple(names)) for kind, names in grouped.items()]
+
+
+def kind_context(registry: WorkerRegistry | None = None) -> KindContext:
+    """Return the production context of worker kinds: middleware, store and settings."""
+    return KindContext(
+        middleware=MiddlewareChain(worker_middleware()),
+        registry=registry,
         executor_path=settings.ARAGORA_DEBATE_EXECUTOR,
+        agent_env=settings.ARAGORA_AGENT_ENV,
         webhook_allow_private=settings.ARAGORA_WEBHOOK_ALLOW_PRIVATE,
         endpoint_store=DjangoEndpointStore(),
     )
-    handlers: dict[str, Handler] = {}
-    closers: list[Callable[[], Awaitable[None]]] = []
-    kinds = worker_kinds()
-    for name in queues:
-        factory = kinds.get(name)
-        if factory is None:
-            known = ", ".join(sorted(kinds))
-            raise UnknownQueue(f"no worker kind serves queue {name!r} (known: {known})")
-        kind = await factory(options)
-        handlers.update(kind.handlers)
-        closers.extend(kind.closers)
-    return WorkerKind(handlers, tuple(closers))
 
 
-async def build_worker(options: WorkerOptions, config: QueueConfig | None = None) -> BaseWorker:
-    """Build a worker for ``options`` with its handlers, middleware and registry."""
-    config = config or get_queue_config()
-    kind = await build_kind(options.queues)
+async def build_kind(kind: WorkerKind, options: WorkerOptions, config: QueueConfig) -> BaseWorker:
+    """Build the worker of ``kind`` exactly as ``queue_worker`` runs it, on its own client."""
     queue = await build_queue(options.worker_id, config)
-    return BaseWorker(
-        queue,
-        kind.handlers,
-        options,
-        middleware=MiddlewareChain(worker_middleware()),
-        registry=WorkerRegistry(queue.redis, config),
-        closers=kind.closers,
-    )
+    try:
+        context = kind_context(WorkerRegistry(queue.redis, config))
+        return await kind.build(queue, options, context)
+    except BaseException:
+        await queue.close()
+        raise
+
+
+async def build_workers(options: WorkerOptions, config: QueueConfig) -> WorkerGroup:
+    """Build one worker per kind serving ``options.queues``, as one group.
+
+    With one kind the worker keeps ``options.worker_id``; with several each gets
+    ``<worker_id>/<kind queue>`` (each is its own Redis consumer and registry entry).
+    """
+    kinds = kinds_of(options.queues)
+    workers: list[BaseWorker] = []
+    try:
+        for kind, queues in kinds:
+            worker_id = options.worker_id if len(kinds) == 1 else f"{options.worker_id}/{queues[0]}"
+            kind_options = WorkerOptions(
+                worker_id=worker_id,
+                queues=queues,
+                max_concurrent=options.max_concurrent,
+                shutdown_timeout=options.shutdown_timeout,
+                burst=options.burst,
+            )
+            workers.append(await build_kind(kind, kind_options, config))
+    except BaseException:
+        for worker in workers:
+            await worker.queue.close()
+        raise
+    return WorkerGroup(workers)

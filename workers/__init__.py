@@ -1,29 +1,42 @@
-"""Worker runtime and worker kinds; imports the queue library, never Django."""
+"""Worker runtime and worker kinds; imports the queue library, never Django.
+
+Each worker kind is one class (``DebateWorker``, ``WebhookDeliveryWorker``, ...), and
+``WORKER_KINDS`` maps each queue name to it: ``manage.py queue_worker`` builds exactly these
+classes through their ``build`` class method.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from .debate import DebateWorker, debate_kind
-from .diagnostics import DIAGNOSTICS_QUEUE, diagnostics_kind
-from .executor import DebateExecutor, create_default_executor, load_executor
-from .middleware import LoggingMiddleware, Middleware, MiddlewareChain, TracingMiddleware
+from .debate import (
+    DebateExecutor,
+    DebateWorker,
+    ExecutorSettings,
+    create_default_executor,
+    load_executor,
+)
+from .diagnostics import DIAGNOSTICS_QUEUE, DiagnosticsWorker
 from .runtime import (
     BaseWorker,
     Defer,
     Handler,
-    KindOptions,
+    KindContext,
+    LoggingMiddleware,
+    Middleware,
+    MiddlewareChain,
+    TracingMiddleware,
     UnknownJobType,
+    WorkerGroup,
     WorkerKind,
     WorkerOptions,
+    report_progress,
 )
-from .webhook_delivery import webhook_kind
+from .webhooks import WEBHOOKS_QUEUE, WebhookDeliveryWorker, enqueue_webhook_delivery
 
-#: Worker kinds by queue name: each builds the handlers (by job type) of its queue.
-WORKER_KINDS: dict[str, Callable[[KindOptions], Awaitable[WorkerKind]]] = {
-    "debates": debate_kind,
-    DIAGNOSTICS_QUEUE: diagnostics_kind,
-    "webhooks": webhook_kind,
+#: Worker kinds by queue name.
+WORKER_KINDS: dict[str, WorkerKind] = {
+    DebateWorker.QUEUE_NAME: DebateWorker,
+    DIAGNOSTICS_QUEUE: DiagnosticsWorker,
+    WEBHOOKS_QUEUE: WebhookDeliveryWorker,
 }
 
 __all__ = [
@@ -32,15 +45,21 @@ __all__ = [
     "DebateExecutor",
     "DebateWorker",
     "Defer",
+    "DiagnosticsWorker",
+    "ExecutorSettings",
     "Handler",
-    "KindOptions",
+    "KindContext",
     "LoggingMiddleware",
     "Middleware",
     "MiddlewareChain",
     "TracingMiddleware",
     "UnknownJobType",
+    "WebhookDeliveryWorker",
+    "WorkerGroup",
     "WorkerKind",
     "WorkerOptions",
     "create_default_executor",
+    "enqueue_webhook_delivery",
     "load_executor",
+    "report_progress",
 ]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, ClassVar
 
-from queue_app.queue import Job
+from queue_app.queue import Job, JobQueue
 
-from .runtime import KindOptions, WorkerKind
+from .runtime import BaseWorker, KindContext, WorkerOptions
 
 #: Queue served by the diagnostics handlers.
 DIAGNOSTICS_QUEUE = "diagnostics"
@@ -37,6 +37,20 @@ async def fail(job: Job) -> dict[str, Any]:
     raise DiagnosticFailure(str(job.payload.get("message", "diagnostic failure")))
 
 
-async def diagnostics_kind(options: KindOptions | None = None) -> WorkerKind:
-    """Return the diagnostics handlers by job type."""
-    return WorkerKind({"noop": noop, "sleep": sleep, "fail": fail})
+#: Handlers of the diagnostics queue, by job type.
+HANDLERS = {"noop": noop, "sleep": sleep, "fail": fail}
+
+
+class DiagnosticsWorker(BaseWorker):
+    """Worker for the ``diagnostics`` queue: ``noop``, ``sleep`` and ``fail`` jobs."""
+
+    QUEUE_NAME: ClassVar[str] = DIAGNOSTICS_QUEUE
+
+    @classmethod
+    async def build(
+        cls, queue: JobQueue, options: WorkerOptions, context: KindContext
+    ) -> DiagnosticsWorker:
+        """Build the worker with the production middleware of ``context``."""
+        return cls(
+            queue, HANDLERS, options, middleware=context.middleware, registry=context.registry
+        )

@@ -47,12 +47,12 @@ from prometheus_client.registry import Collector
 from queue_app.queue import Job
 
 from .metrics_server import MetricsServer
-from .middleware import CallNext, Middleware
+from .runtime.middleware import CallNext, Middleware
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
-    from .runtime import BaseWorker
+    from .runtime import WorkerGroup
 
 #: Registry served on the worker's metrics port (the web's queue gauges never leak into it).
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -74,6 +74,7 @@ OUTCOME_COUNTERS = {
     "failed": "Jobs failed for good (moved to dead letters).",
     "retried": "Attempts that failed and were scheduled for a retry.",
     "cancelled": "Running jobs cancelled cooperatively.",
+    "deferred": "Attempts deferred by their handler (run again later, no attempt used).",
 }
 
 STALE_CLAIMS = Counter(
@@ -276,12 +277,12 @@ def set_circuit_state(endpoint: str, state: str) -> None:
     CIRCUIT_STATE.labels(endpoint).set(CIRCUIT_STATES[state])
 
 
-def serve_metrics(port: int, worker: BaseWorker, host: str = "0.0.0.0") -> MetricsServer:
-    """Serve ``/metrics``, ``/healthz`` and ``/readyz`` for ``worker`` on the running event loop.
+def serve_metrics(port: int, workers: WorkerGroup, host: str = "0.0.0.0") -> MetricsServer:
+    """Serve ``/metrics``, ``/healthz`` and ``/readyz`` for ``workers`` on the running loop.
 
     The port is bound before this returns (``OSError`` when it is taken). Requests are answered
     on the worker's loop, so ``/readyz`` pings Redis through the worker's own queue client.
     """
-    server = MetricsServer(worker, REGISTRY)
+    server = MetricsServer(workers, REGISTRY)
     server.start(host, port)
     return server

@@ -14,10 +14,9 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from queue_app.queue import QueueConnectionError
-from queue_app.queue.redis.observe import ping
 
 if TYPE_CHECKING:
-    from .runtime import BaseWorker
+    from .runtime import WorkerGroup
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +31,8 @@ class MetricsServer:
     #: Servers started in this process: the loop only keeps weak references to tasks.
     running: ClassVar[set[MetricsServer]] = set()
 
-    def __init__(self, worker: BaseWorker, registry: CollectorRegistry) -> None:
-        self.worker = worker
+    def __init__(self, workers: WorkerGroup, registry: CollectorRegistry) -> None:
+        self.workers = workers
         self.registry = registry
         self.port = 0
         self._task: asyncio.Task[None] | None = None
@@ -103,13 +102,14 @@ class MetricsServer:
 
     async def _redis_check(self) -> str:
         try:
-            await asyncio.wait_for(ping(self.worker.queue.redis), READ_TIMEOUT)
+            await asyncio.wait_for(self.workers.ping(), READ_TIMEOUT)
         except (TimeoutError, QueueConnectionError) as error:
             return f"unreachable ({type(error).__name__})"
         return "ok"
 
     def _worker_check(self) -> str:
-        return "ok" if self.worker.is_running else "not running"
+        problems = self.workers.problems
+        return "; ".join(problems) if problems else "ok"
 
 
 async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str]]:

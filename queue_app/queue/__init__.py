@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Job, JobQueue, JobStatus
+from .base import Job, JobQueue, JobStatus, OutcomeRow
 from .config import QueueConfig, get_queue_config, set_queue_config
 from .errors import ConfigError, InvalidJob, JobNotFound, QueueConnectionError, QueueError
 from .payloads import DebateJobPayload, DebateResult, create_debate_job, get_debate_payload
@@ -20,6 +20,7 @@ __all__ = [
     "JobQueue",
     "JobStatus",
     "JobStatusTracker",
+    "OutcomeRow",
     "QueueConfig",
     "QueueConnectionError",
     "QueueError",

@@ -5,10 +5,14 @@ from __future__ import annotations
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from .config import QueueConfig
+from .retry import RetryPolicy
 
 
 class JobStatus(StrEnum):
@@ -142,8 +146,24 @@ def _float_or_none(value: Any) -> float | None:
     return None if value in (None, "") else float(value)
 
 
+#: One outcome for ``JobQueue.finish_many``: job id, outcome, data (result JSON or error text)
+#: and delay in ms (retry, defer). Outcomes: completed, failed, cancelled, retry, defer, requeue.
+OutcomeRow = tuple[str, str, str, int]
+
+
 class JobQueue(ABC):
-    """Move jobs in and out of a store and change their status atomically."""
+    """Move jobs in and out of a store and change their status atomically.
+
+    The first group of methods is the reference's API; the second is what the worker runtime
+    (``workers.runtime``) uses: batched reads and outcomes, heartbeat, takeover and promotion.
+    """
+
+    #: Settings of this queue (block time, takeover threshold, retention).
+    config: QueueConfig
+    #: Retry policy built from ``config`` (the worker asks it whether and when to retry).
+    retry_policy: RetryPolicy
+    #: Entries dead-lettered while reading (undecodable, expired, poison pills), by queue.
+    dead_lettered: Counter[str]
 
     @abstractmethod
     async def enqueue(
@@ -200,3 +220,40 @@ class JobQueue(ABC):
     @abstractmethod
     async def fail(self, job_id: str, error: str, requeue: bool = False) -> bool:
         """Record a failed run: retry later when ``requeue`` and attempts remain."""
+
+    # -- what the worker runtime uses ---------------------------------------------------------
+
+    @property
+    @abstractmethod
+    def running(self) -> Mapping[str, object]:
+        """Return the deliveries this consumer started and has not finished, by job id."""
+
+    @abstractmethod
+    async def dequeue_many(
+        self,
+        worker_id: str,
+        count: int,
+        timeout_ms: int = 5000,
+        queue_names: Sequence[str] | None = None,
+    ) -> list[Job]:
+        """Start up to ``count`` jobs from the queues; block up to ``timeout_ms`` for the first."""
+
+    @abstractmethod
+    async def finish_many(self, outcomes: Sequence[OutcomeRow]) -> list[bool]:
+        """Record the outcomes of running jobs; False for a delivery that is no longer ours."""
+
+    @abstractmethod
+    async def set_progress(self, job_id: str, progress: Any) -> bool:
+        """Record JSON ``progress`` of a running job; False when it is no longer ours."""
+
+    @abstractmethod
+    async def heartbeat(self) -> list[str]:
+        """Keep running deliveries ours; return the ids of those cancelled or taken over."""
+
+    @abstractmethod
+    async def promote(self, queue_names: Sequence[str] | None = None) -> int:
+        """Move due delayed and retrying jobs into their queues; return how many."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Check that the store answers (raises ``QueueConnectionError`` when it does not)."""

@@ -16,7 +16,7 @@ from django.db.models import Q
 from queue_app.models import EVENT_TYPES, WebhookEndpoint
 from queue_app.queue import InvalidJob, Job, inject_trace_context
 from queue_app.services.bridge import get_bridge
-from workers.webhook_events import DEFAULT_MAX_ATTEMPTS, WEBHOOKS_QUEUE, create_webhook_job
+from workers.webhooks.events import DEFAULT_MAX_ATTEMPTS, WEBHOOKS_QUEUE, create_webhook_job
 
 logger = logging.getLogger(__name__)
 

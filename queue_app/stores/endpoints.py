@@ -2,7 +2,7 @@
 
 Each call runs in asgiref's database thread as one unit of work (stale connections dropped
 before and after, as for a request). Circuit changes lock the circuit row, so that the pure
-transitions of ``workers.sinks.CircuitState`` apply one at a time across worker processes
+transitions of ``workers.webhooks.CircuitState`` apply one at a time across worker processes
 (PostgreSQL: ``SELECT ... FOR UPDATE``; SQLite serialises writers anyway). Health counters
 change with ``F()`` expressions, never read-modify-write.
 """
@@ -17,13 +17,8 @@ from django.utils import timezone
 
 from queue_app.models import CircuitBreakerState, WebhookDelivery, WebhookEndpoint, from_timestamp
 from queue_app.stores.db_thread import in_db_thread
-from workers.sinks import (
-    BreakerState,
-    CircuitChange,
-    CircuitState,
-    DeliveryAttempt,
-    EndpointView,
-)
+from workers.webhooks.circuit import BreakerState, CircuitChange, CircuitState
+from workers.webhooks.store import DeliveryAttempt, EndpointView
 
 
 def endpoint_view(endpoint_id: str) -> EndpointView | None:

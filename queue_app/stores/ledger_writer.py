@@ -30,7 +30,6 @@ from queue_app.queue import (
     QueueConnectionError,
     RedisStreamsQueue,
     create_redis_queue,
-    get_queue_config,
 )
 from queue_app.queue.redis import LedgerEvent, LedgerReader
 from queue_app.stores.db_thread import in_db_thread
@@ -126,11 +125,11 @@ class LedgerWriter:
         redis_client: Any = None,
         *,
         consumer_name: str | None = None,
-        config: QueueConfig | None = None,
+        config: QueueConfig,
         batch_size: int = 500,
         block_ms: int = 1000,
     ) -> None:
-        self.config = config or get_queue_config()
+        self.config = config
         self.consumer_name = consumer_name or f"ledger-{socket.gethostname()}-{os.getpid()}"
         self.batch_size = batch_size
         self.block_ms = block_ms

@@ -3,7 +3,7 @@
 A call ``add.enqueue(2, 3)`` becomes one ``Job`` of type ``django_task``: its payload holds the
 task's dotted path, its JSON-normalised arguments and ``takes_context``; its metadata the backend
 alias, Django's queue name and ``run_after``. Django's priority (-100..100) is the job's priority
-as is; the library orders by its sign (three streams: > 0 first, then 0, then < 0). Django's
+as is; the library keeps one stream per priority in use and reads the highest first. Django's
 ``default`` queue runs on the Redis queue ``tasks``, any other queue name on the queue of that
 name. ``manage.py queue_worker --queues tasks`` runs the jobs (``queue_app.tasks.runner``).
 
@@ -216,7 +216,7 @@ class RedisStreamsTaskBackend(BaseTaskBackend):
     supports_defer = True
     supports_async_task = True
     supports_get_result = True
-    #: By sign only: the queue has a high, a normal and a low stream, each first in, first out.
+    #: Exact: one stream per priority in use, read from the highest down, each first in first out.
     supports_priority = True
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:

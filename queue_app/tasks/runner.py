@@ -1,6 +1,6 @@
-"""The worker kind of ``django.tasks``: run the ``@task`` jobs of ``RedisStreamsTaskBackend``.
+"""The worker kind of ``django.tasks``: ``TaskWorker`` runs the ``@task`` jobs of the backend.
 
-``wiring`` registers ``tasks_kind`` for every Redis queue a task backend enqueues on, so that
+``wiring`` registers ``TaskWorker`` for every Redis queue a task backend enqueues on, so that
 ``manage.py queue_worker --queues tasks`` runs them. Async task functions are awaited on the
 worker's loop; sync ones run in the loop's thread pool (``sync_to_async(thread_sensitive=False)``),
 so a slow sync task does not stall the others. A thread cannot be stopped: a sync task whose job
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from inspect import iscoroutinefunction
-from typing import Any
+from typing import Any, ClassVar
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
@@ -21,7 +21,7 @@ from django.tasks.signals import task_finished, task_started
 from django.utils import timezone
 from django.utils.json import normalize_json
 
-from queue_app.queue import Job, RetryPolicy
+from queue_app.queue import Job, JobQueue, RetryPolicy
 from queue_app.tasks.backend import (
     TASK_JOB_TYPE,
     TaskFailed,
@@ -29,12 +29,26 @@ from queue_app.tasks.backend import (
     task_failure,
     task_result,
 )
-from workers import KindOptions, WorkerKind
+from workers import BaseWorker, KindContext, WorkerOptions
 
 
-async def tasks_kind(options: KindOptions | None = None) -> WorkerKind:
-    """Return the handler of task jobs (it needs no options)."""
-    return WorkerKind({TASK_JOB_TYPE: run_task})
+class TaskWorker(BaseWorker):
+    """Worker for the queues of ``RedisStreamsTaskBackend``: each job runs one ``@task`` call."""
+
+    QUEUE_NAME: ClassVar[str] = "tasks"
+
+    @classmethod
+    async def build(
+        cls, queue: JobQueue, options: WorkerOptions, context: KindContext
+    ) -> TaskWorker:
+        """Build the worker with the production middleware of ``context``."""
+        return cls(
+            queue,
+            {TASK_JOB_TYPE: run_task},
+            options,
+            middleware=context.middleware,
+            registry=context.registry,
+        )
 
 
 async def run_task(job: Job) -> Any:

@@ -15,7 +15,7 @@ from pytest_httpserver import HTTPServer
 
 from queue_app.queue import QueueConfig, create_redis_queue
 from tests.obs_support import ROOT, base_env
-from workers.webhook_events import enqueue_webhook_delivery, verify_signature
+from workers.webhooks.events import enqueue_webhook_delivery, verify_signature
 
 SECRET = "whsec-acceptance-0123456789"
 CREATE_ENDPOINT = (

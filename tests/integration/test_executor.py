@@ -22,14 +22,14 @@ from queue_app.queue import (
     create_debate_job,
     is_retryable_error,
 )
-from workers.agents import (
+from workers.debate.agents import (
     SYSTEM_PROMPT,
     AgentRejected,
     AgentUnavailable,
     DemoAgent,
     parse_reply,
 )
-from workers.executor import (
+from workers.debate.executor import (
     ANTHROPIC_DEFAULTS,
     OPENAI_DEFAULTS,
     DefaultDebateExecutor,
@@ -374,7 +374,7 @@ async def test_load_executor_builds_from_sync_factory(custom_executors: str) -> 
     assert result.consensus_reached
 
 
-@pytest.mark.parametrize("path", [None, "", "workers.executor.create_default_executor"])
+@pytest.mark.parametrize("path", [None, "", "workers.debate.executor.create_default_executor"])
 async def test_load_executor_builds_default_executor(path: str | None) -> None:
     executor = await load_executor(path)
     assert isinstance(executor, DefaultDebateExecutor)
@@ -386,8 +386,8 @@ async def test_load_executor_builds_default_executor(path: str | None) -> None:
     [
         ("executor", "is not of the form"),
         ("no_such_package_x.factory", "cannot import module 'no_such_package_x'"),
-        ("workers.executor.no_such_factory", "has no callable 'no_such_factory'"),
-        ("workers.executor.logger", "has no callable 'logger'"),
+        ("workers.debate.executor.no_such_factory", "has no callable 'no_such_factory'"),
+        ("workers.debate.executor.logger", "has no callable 'logger'"),
     ],
 )
 async def test_load_executor_rejects_bad_path(path: str, message: str) -> None:

@@ -14,7 +14,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from queue_app.observability.logformat import JsonFormatter, TextFormatter
 from queue_app.queue import Job
 from tests.obs_support import ROOT, base_env, enqueue, start_worker, wait_for, wait_ready
-from workers.middleware import log_extra
+from workers.runtime.middleware import log_extra
 
 TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
 SPAN_ID = 0x00F067AA0BA902B7

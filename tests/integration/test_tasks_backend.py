@@ -16,7 +16,7 @@ from django.tasks.signals import task_enqueued, task_finished, task_started
 from django.utils import timezone
 
 from queue_app import wiring
-from queue_app.queue import Job, JobStatus, QueueError, RetryPolicy
+from queue_app.queue import Job, JobStatus, QueueConfig, QueueError, RetryPolicy
 from queue_app.tasks.backend import (
     TASK_STATUS,
     RedisStreamsTaskBackend,
@@ -32,9 +32,9 @@ from queue_app.tasks.examples import (
     greet,
     require_positive,
 )
-from queue_app.tasks.runner import tasks_kind
+from queue_app.tasks.runner import TaskWorker
 from tests.integration.conftest import QueueFactory
-from workers import BaseWorker, LoggingMiddleware, MiddlewareChain, WorkerOptions
+from workers import BaseWorker, DiagnosticsWorker, KindContext, MiddlewareChain, WorkerOptions
 
 if TYPE_CHECKING:
     from pytest_django.fixtures import SettingsWrapper
@@ -72,9 +72,8 @@ async def run_worker(make_queue: QueueFactory, *queues: str, concurrency: int = 
     options = WorkerOptions(
         worker_id="w-test", queues=queues or ("tasks",), max_concurrent=concurrency, burst=True
     )
-    kind = await tasks_kind()
-    chain = MiddlewareChain([LoggingMiddleware()])
-    worker = BaseWorker(queue, kind.handlers, options, retry_policy=FAST_RETRY, middleware=chain)
+    context = KindContext(middleware=MiddlewareChain(wiring.worker_middleware()))
+    worker = await TaskWorker.build(queue, options, context)
     await asyncio.wait_for(worker.start(), 20)
     return worker
 
@@ -147,7 +146,7 @@ def test_other_queue_names_run_on_their_own_redis_queue(
     assert store.xlen(f"{PREFIX}emails:stream") == 1
     assert add.get_result(result.id).task.queue_name == "emails"
     kinds = wiring.worker_kinds()
-    assert kinds["tasks"] is tasks_kind and kinds["emails"] is tasks_kind
+    assert kinds["tasks"] is TaskWorker and kinds["emails"] is TaskWorker
 
 
 # -- validation and checks ----------------------------------------------------------------------
@@ -391,7 +390,16 @@ def test_task_failed_text_names_the_class_then_the_traceback() -> None:
     assert task_error(text).traceback == traceback
 
 
-async def test_tasks_kind_serves_build_kind(tasks_settings: Callable[..., None]) -> None:
+async def test_build_workers_groups_task_queues_into_one_task_worker(
+    tasks_settings: Callable[..., None], queue_config: QueueConfig
+) -> None:
     tasks_settings(["default", "emails"])
-    kind = await wiring.build_kind(["emails", "diagnostics"])
-    assert {"django_task", "noop"} <= set(kind.handlers)
+    options = WorkerOptions(worker_id="w", queues=("emails", "diagnostics", "tasks"))
+    group = await wiring.build_workers(options, queue_config)
+    try:
+        tasks, diagnostics = group.workers
+        assert isinstance(tasks, TaskWorker) and tasks.options.queues == ("emails", "tasks")
+        assert isinstance(diagnostics, DiagnosticsWorker)
+        assert (tasks.worker_id, diagnostics.worker_id) == ("w/emails", "w/diagnostics")
+    finally:
+        await group.close()

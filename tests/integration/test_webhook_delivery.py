@@ -18,22 +18,24 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from queue_app.models import CircuitBreakerState, WebhookDelivery, WebhookEndpoint
-from queue_app.queue import Job, JobStatus, RedisStreamsQueue, RetryPolicy
+from queue_app.queue import Job, JobStatus, QueueConfig, RedisStreamsQueue, RetryPolicy
 from queue_app.queue.tracing import job_trace_id
 from queue_app.services.webhook_events import emit_event
 from queue_app.stores.endpoints import DjangoEndpointStore, change_circuit, record_delivery
-from queue_app.wiring import build_kind
+from queue_app.wiring import build_workers, worker_middleware
 from tests.api_support import make_user, token_client
 from tests.conftest import free_port
-from workers import LoggingMiddleware, MiddlewareChain, TracingMiddleware
-from workers.sinks import BreakerState, CircuitPolicy, CircuitState, DeliveryAttempt
-from workers.webhook_delivery import DeliveryOptions, WebhookDeliveryWorker
-from workers.webhook_events import (
+from workers import MiddlewareChain, TracingMiddleware, WorkerOptions
+from workers.webhooks.circuit import BreakerState, CircuitPolicy, CircuitState
+from workers.webhooks.delivery import DeliveryOptions
+from workers.webhooks.events import (
     WEBHOOKS_QUEUE,
     create_webhook_job,
     enqueue_webhook_delivery,
     verify_signature,
 )
+from workers.webhooks.store import DeliveryAttempt
+from workers.webhooks.worker import WebhookDeliveryWorker
 
 if TYPE_CHECKING:
     from pytest_django.fixtures import SettingsWrapper
@@ -109,7 +111,7 @@ async def deliver(
         store=DjangoEndpointStore(),
         options=options,
         retry_policy=retry_policy,
-        middleware=middleware or MiddlewareChain([LoggingMiddleware()]),
+        middleware=middleware or MiddlewareChain(worker_middleware()),
         burst=True,
     )
     await asyncio.wait_for(worker.start(), 30)
@@ -236,7 +238,7 @@ async def test_webhook_circuit_opens_after_failures_and_half_opens_after_its_tim
     endpoint: WebhookEndpoint,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="workers.webhook_delivery")
+    caplog.set_level(logging.INFO, logger="workers.webhooks")
     codes = iter([500, 500, 200])
     receiver.expect_request("/hook").respond_with_handler(lambda _: Response("", next(codes)))
     # Open long enough that the next burst run's first attempt always meets the open circuit.
@@ -292,17 +294,19 @@ async def test_webhook_private_target_is_refused_unless_allowed(
 
 @pytest.mark.parametrize("allowed", [False, True])
 async def test_wiring_builds_the_webhook_kind_from_settings(
-    settings: SettingsWrapper, allowed: bool
+    settings: SettingsWrapper, allowed: bool, queue_config: QueueConfig
 ) -> None:
     settings.ARAGORA_WEBHOOK_ALLOW_PRIVATE = allowed
-    kind = await build_kind([WEBHOOKS_QUEUE])
+    options = WorkerOptions(worker_id="w", queues=(WEBHOOKS_QUEUE,))
+    group = await build_workers(options, queue_config)
     try:
-        deliverer: Any = kind.handlers["webhook"]
-        assert deliverer.options.allow_private is allowed
-        assert isinstance(deliverer.store, DjangoEndpointStore)
+        [worker] = group.workers
+        assert isinstance(worker, WebhookDeliveryWorker)
+        assert worker.deliverer.options.allow_private is allowed
+        assert isinstance(worker.deliverer.store, DjangoEndpointStore)
     finally:
-        for close in kind.closers:
-            await close()
+        await worker.deliverer.aclose()
+        await group.close()
 
 
 @pytest.mark.parametrize("change", [{"is_active": False}, {"event_types": ["job.failed"]}])

@@ -29,7 +29,7 @@ from workers import (
     MiddlewareChain,
     WorkerOptions,
 )
-from workers.diagnostics import diagnostics_kind
+from workers.diagnostics import HANDLERS as DIAGNOSTICS
 from workers.runtime import report_progress
 
 FAST_RETRY = RetryPolicy(base_delay_seconds=0.05, max_delay_seconds=0.2, jitter=False)
@@ -40,7 +40,7 @@ def diag(job_type: str, **payload: Any) -> Job:
 
 
 async def make_worker(queue: RedisStreamsQueue, **options: Any) -> BaseWorker:
-    handlers = options.pop("handlers", None) or (await diagnostics_kind()).handlers
+    handlers = options.pop("handlers", None) or DIAGNOSTICS
     worker_options = WorkerOptions(
         worker_id=options.pop("worker_id", "w-test"),
         queues=("diagnostics",),
@@ -232,7 +232,7 @@ async def test_worker_registers_and_unregisters(queue: RedisStreamsQueue) -> Non
     registry = WorkerRegistry(queue.redis, queue.config)
     worker = BaseWorker(
         queue,
-        (await diagnostics_kind()).handlers,
+        DIAGNOSTICS,
         WorkerOptions(worker_id="reg-1", queues=("diagnostics",)),
         registry=registry,
     )

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from workers.sinks import (
-    BreakerState,
-    CircuitPolicy,
-    CircuitState,
-    DeliveryAttempt,
-    EndpointView,
-    InMemoryEndpointStore,
-)
+from workers.webhooks.circuit import BreakerState, CircuitPolicy, CircuitState
+from workers.webhooks.store import DeliveryAttempt, EndpointView, InMemoryEndpointStore
 
 POLICY = CircuitPolicy(failure_threshold=3, open_seconds=60.0)
 LEASE = 35.0

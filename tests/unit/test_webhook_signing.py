@@ -11,14 +11,14 @@ import httpx
 import pytest
 
 from queue_app.queue import InvalidJob, Job
-from workers.webhook_delivery import (
+from workers.webhooks.delivery import (
     TargetRefused,
     classify,
     is_public_address,
     resolve_target,
     trace_headers,
 )
-from workers.webhook_events import (
+from workers.webhooks.events import (
     MAX_EVENT_BYTES,
     WEBHOOK_JOB_TYPE,
     WebhookPayload,

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from queue_app.queue import get_queue_config
 from queue_app.stores.ledger_writer import LedgerWriter
 
 
@@ -29,7 +30,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Build the writer and run it."""
-        writer = LedgerWriter(consumer_name=options["consumer"], batch_size=options["batch_size"])
+        writer = LedgerWriter(
+            consumer_name=options["consumer"],
+            config=get_queue_config(),
+            batch_size=options["batch_size"],
+        )
         if options["prune"]:
             deleted = asyncio.run(writer.prune())
             self.stdout.write(f"deleted {deleted} rows older than {writer.retention_days} days")

@@ -11,10 +11,12 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from queue_app.observability.telemetry import setup_telemetry
-from queue_app.queue import QueueConnectionError
+from queue_app.queue import QueueConfig, QueueConnectionError, get_queue_config
 from queue_app.queue.redis.core import default_consumer_name
-from queue_app.wiring import UnknownQueue, build_worker
-from workers import BaseWorker, WorkerOptions
+from queue_app.stores.ledger_writer import LedgerWriter
+from queue_app.wiring import UnknownQueue, build_workers
+from workers import WorkerGroup, WorkerOptions
+from workers.metrics import serve_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -57,19 +59,23 @@ class Command(BaseCommand):
             burst=options["burst"],
         )
         setup_telemetry("aragora-worker")
-        asyncio.run(_serve(worker_options, options["metrics_port"], not options["no_ledger"]))
+        config = get_queue_config()
+        metrics_port, with_ledger = options["metrics_port"], not options["no_ledger"]
+        asyncio.run(_serve(worker_options, config, metrics_port, with_ledger))
 
 
-async def _serve(options: WorkerOptions, metrics_port: int | None, with_ledger: bool) -> None:
+async def _serve(
+    options: WorkerOptions, config: QueueConfig, metrics_port: int | None, with_ledger: bool
+) -> None:
     try:
-        worker = await build_worker(options)
+        workers = await build_workers(options, config)
     except UnknownQueue as error:
         raise CommandError(str(error), returncode=2) from error
     except QueueConnectionError as error:
         raise CommandError(f"cannot start worker: {error}") from error
-    worker.install_signal_handlers()
+    workers.install_signal_handlers()
     if metrics_port is not None:
-        _serve_metrics(worker, metrics_port)
+        _serve_metrics(workers, metrics_port)
     logger.info(
         "worker %s reading %s with concurrency %d",
         options.worker_id,
@@ -77,31 +83,26 @@ async def _serve(options: WorkerOptions, metrics_port: int | None, with_ledger: 
         options.max_concurrent,
     )
     stop = asyncio.Event()
-    ledger = asyncio.create_task(_run_ledger(stop)) if with_ledger else None
+    ledger = asyncio.create_task(_run_ledger(stop, config)) if with_ledger else None
     try:
-        await worker.start()
+        await workers.start()
     finally:
         stop.set()
         if ledger is not None:
             await ledger
-        await worker.queue.close()
+        await workers.close()
 
 
-def _serve_metrics(worker: BaseWorker, port: int) -> None:
+def _serve_metrics(workers: WorkerGroup, port: int) -> None:
     try:
-        from workers.metrics import serve_metrics
-    except ImportError as error:
-        raise CommandError("--metrics-port needs workers.metrics") from error
-    serve_metrics(port, worker)
+        serve_metrics(port, workers)
+    except OSError as error:
+        raise CommandError(f"cannot serve metrics on port {port}: {error}") from error
 
 
-async def _run_ledger(stop: asyncio.Event) -> None:
-    try:
-        from queue_app.stores.ledger_writer import LedgerWriter
-    except ImportError:
-        return
+async def _run_ledger(stop: asyncio.Event, config: QueueConfig) -> None:
     with contextlib.suppress(asyncio.CancelledError):
-        await LedgerWriter().run(stop)
+        await LedgerWriter(config=config).run(stop)
 
 
 def _positive_int(raw: str) -> int:

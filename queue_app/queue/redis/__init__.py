@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .keys import Keys
-from .ledger import LedgerEvent, LedgerReader
+from .ledger_feed import LedgerEvent, LedgerReader
 from .registry import WorkerRegistry
 from .status import JobStatusTracker
 from .streams import RedisStreamsQueue, create_redis_queue

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ..config import QueueConfig, get_queue_config
+from ..config import QueueConfig
 from ..errors import InvalidJob, QueueConnectionError
 from ..retry import RetryPolicy
 from .keys import Keys
@@ -70,10 +70,10 @@ def dumps(value: Any, what: str) -> str:
 class QueueCore:
     """State shared by the queue's parts: client, config, keys, scripts and owned deliveries."""
 
-    def __init__(self, redis_client: Any, consumer_name: str, config: QueueConfig | None = None):
+    def __init__(self, redis_client: Any, consumer_name: str, config: QueueConfig):
         self._redis = redis_client
         self.consumer_name = consumer_name
-        self.config = config or get_queue_config()
+        self.config = config
         self.keys = Keys(self.config.key_prefix, self.config.cluster_keys)
         self.tracker = JobStatusTracker(redis_client, self.config)
         self.retry_policy = RetryPolicy(

@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from ..config import QueueConfig, get_queue_config
+from ..config import QueueConfig
 from .core import translate_errors
 from .keys import Keys
 from .status import text
@@ -15,9 +15,9 @@ from .status import text
 class WorkerRegistry:
     """Register, refresh, list and remove live workers."""
 
-    def __init__(self, redis_client: Any, config: QueueConfig | None = None) -> None:
+    def __init__(self, redis_client: Any, config: QueueConfig) -> None:
         self._redis = redis_client
-        self.config = config or get_queue_config()
+        self.config = config
         self.keys = Keys(self.config.key_prefix, self.config.cluster_keys)
 
     @translate_errors

@@ -13,7 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ..base import Job, JobQueue, JobStatus
+from ..base import Job, JobQueue, JobStatus, OutcomeRow
 from ..config import QueueConfig, get_queue_config
 from ..errors import InvalidJob, QueueConnectionError
 from ..tracing import (
@@ -124,7 +124,7 @@ class RedisStreamsQueue(QueueConsumer, JobQueue):
     # -- outcomes ---------------------------------------------------------------------------
 
     @translate_errors
-    async def finish_many(self, outcomes: Sequence[tuple[str, str, str, int]]) -> list[bool]:
+    async def finish_many(self, outcomes: Sequence[OutcomeRow]) -> list[bool]:
         """Record ``(job_id, outcome, data, delay_ms)`` for running jobs, pipelined per queue.
 
         Outcomes are ``completed``, ``failed``, ``cancelled``, ``retry`` and ``requeue``. A job
@@ -288,6 +288,11 @@ class RedisStreamsQueue(QueueConsumer, JobQueue):
         for job_id in lost:
             self._running.pop(job_id, None)
         return lost
+
+    @translate_errors
+    async def ping(self) -> None:
+        """Check that Redis answers (raises ``QueueConnectionError`` when it does not)."""
+        await self._redis.ping()
 
     @translate_errors
     async def close(self) -> None:

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ClassVar
 
-from queue_app.queue import Job, RetryPolicy
+from queue_app.queue import Job, JobQueue, RetryPolicy
 from queue_app.queue.payloads import DEBATE_JOB_TYPE
-from queue_app.queue.redis import RedisStreamsQueue, WorkerRegistry
 
-from .executor import DebateExecutor, load_executor
-from .middleware import MiddlewareChain
-from .runtime import BaseWorker, KindOptions, WorkerKind, WorkerOptions
+from ..runtime import BaseWorker, KindContext, MiddlewareChain, Registry, WorkerOptions
+from .executor import DebateExecutor, ExecutorSettings, load_executor
 
 
 class DebateWorker(BaseWorker):
     """Worker for the ``debates`` queue: each job runs ``executor(job)``."""
 
+    QUEUE_NAME: ClassVar[str] = "debates"
+
     def __init__(
         self,
-        queue: RedisStreamsQueue,
+        queue: JobQueue,
         worker_id: str,
         executor: DebateExecutor,
         max_concurrent: int = 3,
@@ -26,9 +27,10 @@ class DebateWorker(BaseWorker):
         *,
         queues: tuple[str, ...] = ("debates",),
         middleware: MiddlewareChain | None = None,
-        registry: WorkerRegistry | None = None,
+        registry: Registry | None = None,
         shutdown_timeout: float = 30.0,
         burst: bool = False,
+        closers: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
         self.executor = executor
         options = WorkerOptions(
@@ -45,20 +47,31 @@ class DebateWorker(BaseWorker):
             retry_policy=retry_policy,
             middleware=middleware,
             registry=registry,
+            closers=closers,
+        )
+
+    @classmethod
+    async def build(
+        cls, queue: JobQueue, options: WorkerOptions, context: KindContext
+    ) -> DebateWorker:
+        """Build the worker around the executor of ``context`` (the default one if unset)."""
+        settings = ExecutorSettings.from_env(context.agent_env)
+        executor = await load_executor(context.executor_path, settings)
+        aclose = getattr(executor, "aclose", None)
+        return cls(
+            queue,
+            options.worker_id,
+            executor,
+            options.max_concurrent,
+            queues=options.queues,
+            middleware=context.middleware,
+            registry=context.registry,
+            shutdown_timeout=options.shutdown_timeout,
+            burst=options.burst,
+            closers=(aclose,) if aclose else (),
         )
 
     async def run_debate(self, job: Job) -> dict[str, Any]:
         """Run the executor and return the result as JSON data."""
         result = await self.executor(job)
         return result.to_dict()
-
-
-async def debate_kind(options: KindOptions) -> WorkerKind:
-    """Build the debate handler around the executor of ``options`` (the default one if unset)."""
-    executor = await load_executor(options.executor_path)
-
-    async def run_debate(job: Job) -> dict[str, Any]:
-        return (await executor(job)).to_dict()
-
-    aclose = getattr(executor, "aclose", None)
-    return WorkerKind({DEBATE_JOB_TYPE: run_debate}, (aclose,) if aclose else ())

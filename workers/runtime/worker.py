@@ -1,9 +1,13 @@
-"""BaseWorker: read loop, bounded concurrency, job timeouts, batched outcomes, graceful drain."""
+"""BaseWorker: read loop, bounded concurrency, job timeouts and graceful drain.
+
+Outcomes are written by ``OutcomeWriter`` and the background loops run in ``Maintenance``;
+the worker reads, dispatches each job to the handler of its type through the middleware
+chain, and turns what the handler did into an ``Outcome``.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import json
 import logging
 import os
@@ -13,57 +17,22 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
-from queue_app.queue import Job, QueueConnectionError, RetryPolicy
-from queue_app.queue.redis import RedisStreamsQueue, WorkerRegistry
+from queue_app.queue import Job, JobQueue, QueueConnectionError, RetryPolicy
 
-from .maintenance import Maintenance, Outage
-from .middleware import MiddlewareChain, log_extra
-from .sinks import EndpointStore
+from .backoff import Outage
+from .maintenance import Maintenance, Registry
+from .middleware import MiddlewareChain
+from .outcomes import Outcome, OutcomeWriter
+from .progress import bind_job
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Job], Awaitable[Any]]
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KindOptions:
-    """Settings a worker kind may need to build its handlers."""
-
-    #: Dotted path of a debate executor factory (None: the default executor).
-    executor_path: str | None = None
-    #: Deliver webhooks to private, loopback and link-local addresses (development, tests).
-    webhook_allow_private: bool = False
-    #: Webhook endpoints, circuits and delivery log (needed by the ``webhooks`` queue).
-    endpoint_store: EndpointStore | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerKind:
-    """The handlers of one queue's job types, and what to release when the worker stops."""
-
-    handlers: Mapping[str, Handler]
-    closers: tuple[Callable[[], Awaitable[None]], ...] = ()
-
-
-#: The queue and id of the job the current task runs (for ``report_progress``).
-_current: contextvars.ContextVar[tuple[RedisStreamsQueue, str]] = contextvars.ContextVar(
-    "aragora_current_job"
-)
-
-
-async def report_progress(progress: Any) -> bool:
-    """Record JSON ``progress`` of the job the calling handler runs (False outside a job)."""
-    current = _current.get(None)
-    if current is None:
-        return False
-    queue, job_id = current
-    try:
-        return await queue.set_progress(job_id, progress)
-    except QueueConnectionError:
-        logger.warning("progress not recorded: Redis unreachable", extra={"job_id": job_id})
-        return False
+#: Seconds the read loop pauses while outcomes cannot be written (back-pressure).
+WRITE_STALL_PAUSE_SECONDS = 0.2
 
 
 class Defer(Exception):
@@ -80,7 +49,7 @@ class UnknownJobType(ValueError):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WorkerOptions:
-    """How one worker process runs."""
+    """How one worker runs."""
 
     worker_id: str
     #: Queues read by this worker, in the order their jobs are preferred.
@@ -92,29 +61,21 @@ class WorkerOptions:
     burst: bool = False
 
 
-@dataclass(slots=True)
-class Outcome:
-    """The end of one attempt, waiting to be written in the next batch."""
-
-    job: Job
-    row: tuple[str, str, str, int]
-    kind: str
-    duration: float
-    error: BaseException | None
-
-
 class BaseWorker:
-    """Run jobs from Redis Streams with handlers chosen by job type."""
+    """Run jobs from the queue with handlers chosen by job type."""
+
+    #: The queue a worker kind reads by default (subclasses set it).
+    QUEUE_NAME: ClassVar[str] = "debates"
 
     def __init__(
         self,
-        queue: RedisStreamsQueue,
+        queue: JobQueue,
         handlers: Mapping[str, Handler],
         options: WorkerOptions,
         *,
         retry_policy: RetryPolicy | None = None,
         middleware: MiddlewareChain | None = None,
-        registry: WorkerRegistry | None = None,
+        registry: Registry | None = None,
         closers: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
         if options.max_concurrent < 1:
@@ -124,22 +85,18 @@ class BaseWorker:
         self.retry_policy = retry_policy or queue.retry_policy
         self.chain = middleware or MiddlewareChain()
         self.registry = registry
+        self.outage = Outage(self.chain)
+        self.outcomes = OutcomeWriter(queue, self.chain, self.outage)
         self._closers = list(closers)
         self._handlers = dict(handlers)
         self._call = self.chain.wrap(self._dispatch)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._lost: set[str] = set()
-        self._outcomes: list[Outcome] = []
-        self._flush_wanted = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._stop_requested = False
         self._finished = asyncio.Event()
         self._started_at: float | None = None
         self._dead_letters_seen: Counter[str] = Counter(queue.dead_lettered)
-        self.outage = Outage(self.chain)
-        self.counters = dict.fromkeys(
-            ("completed", "failed", "retried", "cancelled", "deferred"), 0
-        )
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -158,11 +115,17 @@ class BaseWorker:
         """Return how many jobs run right now."""
         return len(self._tasks)
 
+    @property
+    def counters(self) -> dict[str, int]:
+        """Return the written outcomes of this worker by kind."""
+        return self.outcomes.counters
+
     def get_stats(self) -> dict[str, Any]:
         """Return counters and state for health reports."""
         uptime = time.time() - self._started_at if self._started_at else 0.0
         return {
             "worker_id": self.worker_id,
+            "is_running": self.is_running,
             "active_jobs": self.active_jobs,
             "jobs_processed": self.counters["completed"],
             "jobs_failed": self.counters["failed"],
@@ -186,14 +149,21 @@ class BaseWorker:
         """Run until ``stop()`` (or, in burst mode, until the queues are empty), then drain."""
         self._started_at = time.time()
         self._finished.clear()
-        maintenance = Maintenance(self)
-        flusher = asyncio.create_task(self._flush_loop(), name=f"{self.worker_id}-flush")
+        maintenance = Maintenance(
+            self.queue,
+            self.options.queues,
+            self.chain,
+            on_lost=self.cancel_lost,
+            describe=self.info,
+            registry=self.registry,
+        )
+        writer = asyncio.create_task(self.outcomes.run(), name=f"{self.worker_id}-outcomes")
         self.chain.emit("on_worker_start", self)
         try:
             await maintenance.start()
             await self._read_loop()
         finally:
-            await asyncio.shield(self._drain(maintenance, flusher))
+            await asyncio.shield(self._drain(maintenance, writer))
 
     async def stop(self, timeout: float = 30.0) -> None:
         """Stop reading, wait ``timeout`` s for in-flight jobs, leave the rest for takeover."""
@@ -209,9 +179,7 @@ class BaseWorker:
 
     def install_signal_handlers(self) -> None:
         """First SIGTERM/SIGINT: graceful stop. Second: exit at once."""
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, self._on_signal, signum)
+        install_signal_handlers(self.request_stop)
 
     def cancel_lost(self, job_ids: list[str]) -> None:
         """Cancel tasks whose delivery is no longer ours (job cancelled or taken over)."""
@@ -223,13 +191,6 @@ class BaseWorker:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def _on_signal(self, signum: int) -> None:
-        if self._stop_requested:
-            logger.warning("second %s: exiting now", signal.Signals(signum).name)
-            os._exit(1)
-        logger.info("%s: finishing in-flight jobs", signal.Signals(signum).name)
-        self.request_stop()
-
     async def _read_loop(self) -> None:
         block_ms = min(self.queue.config.worker_block_ms, 1000)
         while not self._stop_requested:
@@ -237,6 +198,9 @@ class BaseWorker:
             if free <= 0:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
+                continue
+            if self.outcomes.failing:
+                await asyncio.sleep(WRITE_STALL_PAUSE_SECONDS)
                 continue
             try:
                 jobs = await self.queue.dequeue_many(
@@ -260,7 +224,7 @@ class BaseWorker:
                 self.chain.emit("on_dead_letter", count, queue)
 
     async def _queues_empty(self) -> bool:
-        if self._tasks or self._outcomes or self.queue.running:
+        if self._tasks or self.outcomes.pending or self.queue.running:
             return False
         for name in self.options.queues:
             stats = await self.queue.get_queue_stats(name)
@@ -290,7 +254,7 @@ class BaseWorker:
             return await handler(job)
 
     async def _process(self, job: Job) -> None:
-        _current.set((self.queue, job.id))
+        bind_job(self.queue, job.id)
         started = time.perf_counter()
         try:
             result = await self._call(job)
@@ -302,11 +266,10 @@ class BaseWorker:
         except Defer as defer:
             row = (job.id, "defer", str(defer), round(defer.seconds * 1000))
             outcome = Outcome(job, row, "deferred", 0.0, None)
-        except Exception as error:
+        except Exception as error:  # job boundary: any handler error is the job's outcome
             outcome = self._failure(job, error)
         outcome.duration = time.perf_counter() - started
-        self._outcomes.append(outcome)
-        self._flush_wanted.set()
+        self.outcomes.add(outcome)
 
     def _failure(self, job: Job, error: Exception) -> Outcome:
         policy = replace(self.retry_policy, max_attempts=job.max_attempts)
@@ -324,57 +287,39 @@ class BaseWorker:
             self.counters["cancelled"] += 1
         self.chain.emit("on_outcome", job, kind, duration, None)
 
-    # -- writing outcomes ---------------------------------------------------------------------
-
-    async def _flush_loop(self) -> None:
-        while True:
-            await self._flush_wanted.wait()
-            self._flush_wanted.clear()
-            await self._flush()
-
-    async def _flush(self) -> None:
-        """Write every buffered outcome in one batch; keep them on a Redis outage."""
-        while self._outcomes:
-            batch, self._outcomes = self._outcomes, []
-            try:
-                written = await self.queue.finish_many([o.row for o in batch])
-            except QueueConnectionError as error:
-                self._outcomes = batch + self._outcomes
-                await self.outage.wait(error)
-                continue
-            self.outage.recovered()
-            for outcome, ok in zip(batch, written, strict=True):
-                self._report(outcome, ok)
-
-    def _report(self, outcome: Outcome, written: bool) -> None:
-        if not written:
-            extra = log_extra(outcome.job, "job.fenced")
-            logger.warning("outcome discarded: job was cancelled or taken over", extra=extra)
-            return
-        self.counters[outcome.kind] += 1
-        self.chain.emit("on_outcome", outcome.job, outcome.kind, outcome.duration, outcome.error)
-
     # -- stopping -----------------------------------------------------------------------------
 
-    async def _drain(self, maintenance: Maintenance, flusher: asyncio.Task[None]) -> None:
+    async def _drain(self, maintenance: Maintenance, writer: asyncio.Task[None]) -> None:
         tasks = list(self._tasks.values())
         if tasks:
             _, late = await asyncio.wait(tasks, timeout=self.options.shutdown_timeout)
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
-        flusher.cancel()
-        await asyncio.gather(flusher, return_exceptions=True)
-        try:
-            await asyncio.wait_for(self._flush(), timeout=max(self.options.shutdown_timeout, 1))
-        except TimeoutError:
-            unwritten = len(self._outcomes)
-            logger.error("Redis unreachable at shutdown: %d outcomes not written", unwritten)
-        await maintenance.stop()
+        await self.outcomes.close(writer, max(self.options.shutdown_timeout, 1.0))
+        await maintenance.stop(self.worker_id)
         for close in self._closers:
             await close()
         self.chain.emit("on_worker_stop", self)
         self._finished.set()
+
+
+def install_signal_handlers(request_stop: Callable[[], None]) -> None:
+    """First SIGTERM/SIGINT calls ``request_stop`` (graceful stop); a second exits at once."""
+    loop = asyncio.get_running_loop()
+    received: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        name = signal.Signals(signum).name
+        if received:
+            logger.warning("second %s: exiting now", name)
+            os._exit(1)
+        received.append(signum)
+        logger.info("%s: finishing in-flight jobs", name)
+        request_stop()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
 
 
 def _timeout_of(job: Job) -> float | None:

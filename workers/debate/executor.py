@@ -10,7 +10,6 @@ import asyncio
 import importlib
 import inspect
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,9 +29,9 @@ from queue_app.queue import (
     is_retryable_error,
 )
 
+from ..runtime import report_progress
 from .agents import Agent, AgentReply, ProviderSettings, Turn, resolve_agent
 from .consensus import NO_VOTES, decide
-from .runtime import report_progress
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -76,15 +75,18 @@ class ExecutorSettings:
                 raise ConfigError(f"{name} must be positive")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ExecutorSettings:
-        """Read the settings from ``environ`` (default ``os.environ``); unset values keep defaults.
+    def from_env(cls, environ: Mapping[str, str]) -> ExecutorSettings:
+        """Read the settings from the variables ``environ`` holds; unset values keep defaults.
+
+        The worker never reads the environment itself: ``aragora_site/settings.py`` collects
+        these variables into ``ARAGORA_AGENT_ENV`` (a library user passes ``os.environ``).
 
         Variables: ``ANTHROPIC_API_KEY``, ``ANTHROPIC_BASE_URL``, ``ARAGORA_ANTHROPIC_MODEL``,
         ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``ARAGORA_OPENAI_MODEL``,
         ``ARAGORA_AGENT_CONNECT_TIMEOUT``, ``ARAGORA_AGENT_READ_TIMEOUT`` (seconds) and
         ``ARAGORA_AGENT_MAX_TOKENS``.
         """
-        env = os.environ if environ is None else environ
+        env = environ
         return cls(
             anthropic=_provider_from_env(env, "ANTHROPIC", ANTHROPIC_DEFAULTS),
             openai=_provider_from_env(env, "OPENAI", OPENAI_DEFAULTS),
@@ -240,11 +242,16 @@ def _token_usage(transcript: list[Turn]) -> dict[str, int]:
 async def create_default_executor(
     settings: ExecutorSettings | None = None,
 ) -> DefaultDebateExecutor:
-    """Build the default executor; without ``settings`` read ``ExecutorSettings.from_env()``."""
-    return DefaultDebateExecutor(ExecutorSettings.from_env() if settings is None else settings)
+    """Build the default executor (without ``settings``: defaults, no provider keys).
+
+    Pass ``ExecutorSettings.from_env(os.environ)`` to take provider keys from the environment.
+    """
+    return DefaultDebateExecutor(ExecutorSettings() if settings is None else settings)
 
 
-async def load_executor(dotted_path: str | None = None) -> DebateExecutor:
+async def load_executor(
+    dotted_path: str | None = None, settings: ExecutorSettings | None = None
+) -> DebateExecutor:
     """Build the executor made by the factory at ``dotted_path``, or the default one.
 
     The factory takes no arguments and returns an executor, or an awaitable of one.
@@ -254,7 +261,7 @@ async def load_executor(dotted_path: str | None = None) -> DebateExecutor:
         TypeError: the factory did not return a callable executor.
     """
     if not dotted_path:
-        return await create_default_executor()
+        return await create_default_executor(settings)
     executor = _import_factory(dotted_path)()
     if inspect.isawaitable(executor):
         executor = await executor

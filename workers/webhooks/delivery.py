@@ -1,7 +1,7 @@
-"""WebhookDeliveryWorker: guard the target, keep a circuit breaker, POST, classify the reply.
+"""Deliver one webhook event: guard the target, keep a circuit breaker, POST, classify the reply.
 
 The worker reads the job's endpoint (URL, secret, active, event types) through an
-``EndpointStore`` and POSTs the signed body of ``workers.webhook_events`` with the headers
+``EndpointStore`` and POSTs the signed body of ``workers.webhooks.events`` with the headers
 ``X-Aragora-Signature``, ``X-Aragora-Delivery`` (the same on every retry: receivers deduplicate
 by it), ``X-Aragora-Event``, ``X-Aragora-Attempt`` and ``traceparent`` of the job's trace.
 
@@ -9,8 +9,8 @@ by it), ``X-Aragora-Event``, ``X-Aragora-Attempt`` and ``traceparent`` of the jo
 the job's ``max_attempts``, 5 by default); any other status fails the job at once. Hostnames are
 resolved once and the request goes to the vetted address, so private, loopback, link-local,
 multicast and reserved targets are refused unless ``allow_private``. Each endpoint has a circuit
-breaker (``workers.sinks.CircuitState``): a delivery meeting an open circuit is deferred, without
-using up an attempt, until the circuit lets a trial through.
+breaker (``workers.webhooks.circuit.CircuitState``): a delivery meeting an open circuit is
+deferred, without using up an attempt, until the circuit lets a trial through.
 """
 
 from __future__ import annotations
@@ -27,24 +27,14 @@ from typing import Any
 import httpx
 from opentelemetry import propagate
 
-from queue_app.queue import ConfigError, Job, QueueError, RetryPolicy
-from queue_app.queue.redis import RedisStreamsQueue, WorkerRegistry
+from queue_app.queue import Job, QueueError
 from queue_app.queue.tracing import TRACE_CONTEXT_KEY
 
-from .metrics import record_webhook_delivery, set_circuit_state
-from .middleware import MiddlewareChain
-from .runtime import BaseWorker, Defer, KindOptions, WorkerKind, WorkerOptions
-from .sinks import (
-    BreakerState,
-    CircuitChange,
-    CircuitPolicy,
-    CircuitState,
-    DeliveryAttempt,
-    EndpointStore,
-    EndpointView,
-)
-from .webhook_events import SIGNATURE_HEADER, WEBHOOK_JOB_TYPE, WEBHOOKS_QUEUE, WebhookPayload, sign
-from .webhook_events import enqueue_webhook_delivery as enqueue_webhook_delivery  # reference API
+from ..metrics import record_webhook_delivery, set_circuit_state
+from ..runtime import Defer
+from .circuit import BreakerState, CircuitChange, CircuitPolicy, CircuitState
+from .events import SIGNATURE_HEADER, WebhookPayload, sign
+from .store import DeliveryAttempt, EndpointStore, EndpointView
 
 logger = logging.getLogger(__name__)
 
@@ -336,55 +326,3 @@ def trace_headers(job: Job) -> dict[str, str]:
         stored = job.metadata.get(TRACE_CONTEXT_KEY)
         carrier = {str(k): str(v) for k, v in stored.items()} if isinstance(stored, dict) else {}
     return {name: carrier[name] for name in TRACE_HEADERS if carrier.get(name)}
-
-
-# -- worker -----------------------------------------------------------------------------------
-
-
-async def webhook_kind(options: KindOptions) -> WorkerKind:
-    """Build the ``webhook`` handler over ``options.endpoint_store``."""
-    if options.endpoint_store is None:
-        raise ConfigError("the webhooks queue needs KindOptions.endpoint_store")
-    deliverer = WebhookDeliverer(
-        options.endpoint_store, DeliveryOptions(allow_private=options.webhook_allow_private)
-    )
-    return WorkerKind({WEBHOOK_JOB_TYPE: deliverer}, (deliverer.aclose,))
-
-
-class WebhookDeliveryWorker(BaseWorker):
-    """Worker for the ``webhooks`` queue: each job delivers one event to one endpoint."""
-
-    def __init__(
-        self,
-        queue: RedisStreamsQueue,
-        worker_id: str,
-        max_concurrent: int = 10,
-        request_timeout: float = 10.0,
-        retry_policy: RetryPolicy | None = None,
-        *,
-        store: EndpointStore,
-        options: DeliveryOptions | None = None,
-        queues: tuple[str, ...] = (WEBHOOKS_QUEUE,),
-        middleware: MiddlewareChain | None = None,
-        registry: WorkerRegistry | None = None,
-        shutdown_timeout: float = 30.0,
-        burst: bool = False,
-    ) -> None:
-        self.deliverer = WebhookDeliverer(
-            store, options or DeliveryOptions(read_timeout=request_timeout)
-        )
-        super().__init__(
-            queue,
-            {WEBHOOK_JOB_TYPE: self.deliverer},
-            WorkerOptions(
-                worker_id=worker_id,
-                queues=queues,
-                max_concurrent=max_concurrent,
-                shutdown_timeout=shutdown_timeout,
-                burst=burst,
-            ),
-            retry_policy=retry_policy,
-            middleware=middleware,
-            registry=registry,
-            closers=(self.deliverer.aclose,),
-        )

@@ -12,7 +12,7 @@ from queue_app.queue import Job
 from queue_app.queue.tracing import consumer_span, job_trace_id, tracing_enabled
 
 if TYPE_CHECKING:
-    from .runtime import BaseWorker
+    from .worker import BaseWorker
 
 logger = logging.getLogger(__name__)
 

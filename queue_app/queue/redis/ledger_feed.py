@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 from redis.exceptions import ResponseError
 
 from ..base import Job
-from ..config import QueueConfig, get_queue_config
+from ..config import QueueConfig
 from .core import translate_errors
 from .keys import Keys
 from .status import JobStatusTracker, job_from_hash, pairs_to_dict, text
@@ -37,10 +37,10 @@ class LedgerReader:
     delays the ledger but loses no event (another reader takes them over after ``claim_idle_ms``).
     """
 
-    def __init__(self, redis_client: Any, consumer_name: str, config: QueueConfig | None = None):
+    def __init__(self, redis_client: Any, consumer_name: str, config: QueueConfig):
         self._redis = redis_client
         self.consumer_name = consumer_name
-        self.config = config or get_queue_config()
+        self.config = config
         self.keys = Keys(self.config.key_prefix, self.config.cluster_keys)
         self._tracker = JobStatusTracker(redis_client, self.config)
         self._grouped: set[str] = set()

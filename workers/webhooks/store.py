@@ -1,92 +1,25 @@
-"""What workers need from the Django layer, as Protocols, with in-memory implementations.
+"""What the webhook worker needs from its host (Django or not): the ``EndpointStore`` Protocol.
 
 ``EndpointStore`` is how the webhook delivery worker reads an endpoint (URL, secret, active flag,
 event types), keeps the endpoint's circuit breaker, and records each attempt with the endpoint's
 health. ``queue_app.stores.endpoints.DjangoEndpointStore`` implements it over the ORM;
 ``InMemoryEndpointStore`` serves library users without Django and tests of pure logic.
 
-The circuit breaker's rules live here once, as pure transitions of the frozen ``CircuitState``;
-a store only applies a transition atomically (``update_circuit``).
+The circuit breaker's rules live in ``workers.webhooks.circuit``; a store only applies a
+transition atomically (``update_circuit``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Protocol
+
+from .circuit import CircuitChange, CircuitState
 
 #: Outcomes of one delivery attempt (the ``outcome`` label of the deliveries metric).
 DELIVERY_OUTCOMES = ("delivered", "retry", "failed", "circuit_open", "refused")
-
-
-class BreakerState(StrEnum):
-    """States of an endpoint's circuit breaker (values as stored and as metric names)."""
-
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CircuitPolicy:
-    """When a circuit opens and how long it stays open."""
-
-    #: Consecutive failures that open a closed circuit.
-    failure_threshold: int = 5
-    #: Seconds an open circuit refuses deliveries before it lets one trial through.
-    open_seconds: float = 60.0
-
-    def __post_init__(self) -> None:
-        if self.failure_threshold < 1:
-            raise ValueError("failure_threshold must be at least 1")
-        if self.open_seconds <= 0:
-            raise ValueError("open_seconds must be positive")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CircuitState:
-    """The circuit breaker of one endpoint; transitions return a new state."""
-
-    state: BreakerState = BreakerState.CLOSED
-    #: Failures in a row (reset by a success).
-    failure_count: int = 0
-    #: Unix time the circuit last opened.
-    opened_at: float | None = None
-    #: Open: when a trial may go. Half open: when the running trial's lease ends.
-    next_attempt_at: float | None = None
-
-    def admits(self, now: float) -> bool:
-        """Tell whether a delivery may go now (closed, or a trial is due)."""
-        if self.state is BreakerState.CLOSED:
-            return True
-        return self.next_attempt_at is None or now >= self.next_attempt_at
-
-    def admitting(self, now: float, lease_seconds: float) -> CircuitState:
-        """Return the state once a delivery asked to go: a due trial takes a lease."""
-        if self.state is BreakerState.CLOSED or not self.admits(now):
-            return self
-        # The lease lets exactly one trial run; if its worker dies, the next one goes after it.
-        return replace(self, state=BreakerState.HALF_OPEN, next_attempt_at=now + lease_seconds)
-
-    def after_success(self) -> CircuitState:
-        """Return the state after the endpoint answered: closed, no failures."""
-        return CircuitState()
-
-    def after_failure(self, now: float, policy: CircuitPolicy) -> CircuitState:
-        """Return the state after the endpoint was unavailable: open past the threshold."""
-        count = self.failure_count + 1
-        if self.state is BreakerState.OPEN:
-            return replace(self, failure_count=count)
-        if self.state is BreakerState.HALF_OPEN or count >= policy.failure_threshold:
-            return CircuitState(
-                state=BreakerState.OPEN,
-                failure_count=count,
-                opened_at=now,
-                next_attempt_at=now + policy.open_seconds,
-            )
-        return replace(self, failure_count=count)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,10 +66,6 @@ class DeliveryAttempt:
     def succeeded(self) -> bool:
         """Tell whether the endpoint took the event."""
         return self.outcome == "delivered"
-
-
-#: A pure change of a circuit, applied atomically by ``EndpointStore.update_circuit``.
-CircuitChange = Callable[[CircuitState], CircuitState]
 
 
 class EndpointStore(Protocol):

@@ -1,0 +1,87 @@
+"""System checks of the queue settings (``manage.py check``; run before every command).
+
+Ids: ``aragora.E001`` queue settings (``REDIS_URL``, ``ARAGORA_QUEUE_*``) invalid,
+``E002`` ``REDIS_URL`` not a redis URL, ``E003`` ledger retention, ``E004`` REST body limit,
+``E005`` debate executor path, ``E006`` debate agent variables, ``W001`` no ``TASKS`` backend on
+this queue. ``TASKS`` options and queue names are checked by the backend itself
+(``queue_app.tasks.E001``-``E004``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from queue_app.conf import build_config
+from queue_app.queue import ConfigError
+from workers import ExecutorSettings
+
+#: URL schemes redis-py connects with.
+REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
+BACKEND = "queue_app.tasks.backend.RedisStreamsTaskBackend"
+
+
+@checks.register(checks.Tags.compatibility)
+def check_queue_settings(**kwargs: Any) -> list[checks.CheckMessage]:
+    """Check ``REDIS_URL`` and the ``ARAGORA_QUEUE_*`` values as the library reads them."""
+    errors: list[checks.CheckMessage] = []
+    scheme = urlsplit(str(settings.REDIS_URL)).scheme
+    if scheme not in REDIS_SCHEMES:
+        # The URL is not echoed: it may carry a password.
+        msg = f"REDIS_URL must start with redis://, rediss:// or unix://, not {scheme or '?'}://"
+        errors.append(checks.Error(msg, id="aragora.E002"))
+    try:
+        build_config()
+    except ImproperlyConfigured as error:
+        errors.append(checks.Error(str(error), id="aragora.E001"))
+    return errors
+
+
+@checks.register(checks.Tags.compatibility)
+def check_django_layer_settings(**kwargs: Any) -> list[checks.CheckMessage]:
+    """Check the ledger retention, the REST body limit and the debate executor settings."""
+    errors: list[checks.CheckMessage] = []
+    for name, check_id in (
+        ("ARAGORA_LEDGER_RETENTION_DAYS", "aragora.E003"),
+        ("ARAGORA_API_MAX_BODY_BYTES", "aragora.E004"),
+    ):
+        value = getattr(settings, name)
+        if type(value) is not int or value < 1:
+            errors.append(checks.Error(f"{name} must be a positive integer", id=check_id))
+    errors.extend(_check_executor())
+    return errors
+
+
+@checks.register(checks.Tags.compatibility)
+def check_tasks_backend(**kwargs: Any) -> list[checks.CheckMessage]:
+    """Warn when no ``TASKS`` backend enqueues on this queue (``queue_worker`` has no tasks)."""
+    backends = getattr(settings, "TASKS", {}) or {}
+    if any(conf.get("BACKEND") == BACKEND for conf in backends.values()):
+        return []
+    msg = f"no TASKS backend is {BACKEND}: @task calls will not reach the Redis queue"
+    return [checks.Warning(msg, id="aragora.W001")]
+
+
+def _check_executor() -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    path = settings.ARAGORA_DEBATE_EXECUTOR
+    if path:
+        try:
+            factory = import_string(path)
+        except ImportError as error:
+            msg = f"ARAGORA_DEBATE_EXECUTOR cannot be imported: {error}"
+            errors.append(checks.Error(msg, id="aragora.E005"))
+        else:
+            if not callable(factory):
+                msg = "ARAGORA_DEBATE_EXECUTOR must name a callable executor factory"
+                errors.append(checks.Error(msg, id="aragora.E005"))
+    try:
+        ExecutorSettings.from_env(settings.ARAGORA_AGENT_ENV)
+    except (ConfigError, ValueError) as error:
+        errors.append(checks.Error(f"debate agent settings: {error}", id="aragora.E006"))
+    return errors

@@ -1,0 +1,47 @@
+"""System checks of the queue settings: each bad value gives its error id, good ones none."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from django.core import checks
+
+if TYPE_CHECKING:
+    from pytest_django.fixtures import SettingsWrapper
+
+
+def ids() -> list[str]:
+    messages = checks.run_checks(tags=[checks.Tags.compatibility])
+    return sorted(m.id for m in messages if m.id and m.id.startswith("aragora"))
+
+
+def test_default_settings_pass_every_check() -> None:
+    assert ids() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("REDIS_URL", "http://127.0.0.1:6379", "aragora.E002"),
+        ("ARAGORA_QUEUE", {"claim_idle_ms": "5"}, "aragora.E001"),
+        ("ARAGORA_QUEUE", {"no_such_key": "1"}, "aragora.E001"),
+        ("ARAGORA_LEDGER_RETENTION_DAYS", 0, "aragora.E003"),
+        ("ARAGORA_API_MAX_BODY_BYTES", "big", "aragora.E004"),
+        ("ARAGORA_DEBATE_EXECUTOR", "no_such_module.factory", "aragora.E005"),
+        ("ARAGORA_DEBATE_EXECUTOR", "workers.debate.executor.logger", "aragora.E005"),
+        ("ARAGORA_AGENT_ENV", {"ARAGORA_AGENT_MAX_TOKENS": "-1"}, "aragora.E006"),
+        ("TASKS", {}, "aragora.W001"),
+    ],
+)
+def test_bad_setting_gives_its_check_id(
+    settings: SettingsWrapper, name: str, value: Any, expected: str
+) -> None:
+    if name == "ARAGORA_QUEUE":
+        value = {**settings.ARAGORA_QUEUE, **value}
+    try:
+        setattr(settings, name, value)
+    except Exception as error:  # the app rebuilds its config on change and refuses it at once
+        assert expected == "aragora.E001", error
+        return
+    assert expected in ids()

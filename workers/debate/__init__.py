@@ -1,0 +1,21 @@
+"""The debate worker kind: ``DebateWorker``, its executor, agents and consensus rules."""
+
+from __future__ import annotations
+
+from .executor import (
+    DebateExecutor,
+    DefaultDebateExecutor,
+    ExecutorSettings,
+    create_default_executor,
+    load_executor,
+)
+from .worker import DebateWorker
+
+__all__ = [
+    "DebateExecutor",
+    "DebateWorker",
+    "DefaultDebateExecutor",
+    "ExecutorSettings",
+    "create_default_executor",
+    "load_executor",
+]

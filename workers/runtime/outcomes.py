@@ -1,0 +1,109 @@
+"""OutcomeWriter: buffer the ends of attempts and write them to the queue in batches.
+
+Handlers finish one by one; their outcomes are written together in one ``finish_many`` call
+(one script call per queue), by one writer task. A batch that cannot be written stays in the
+buffer and is tried again after a backoff, whatever the error: an outcome is never dropped
+while the worker runs, and at shutdown the writer finishes the batch it is writing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from queue_app.queue import Job, JobQueue, OutcomeRow, QueueConnectionError, QueueError
+
+from .backoff import Outage
+from .middleware import MiddlewareChain, log_extra
+
+logger = logging.getLogger(__name__)
+
+#: Outcomes counted by the writer once written (``get_stats``).
+COUNTED = ("completed", "failed", "retried", "cancelled", "deferred")
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The end of one attempt, waiting to be written in the next batch."""
+
+    job: Job
+    row: OutcomeRow
+    #: ``completed``, ``failed``, ``retried`` or ``deferred`` (the ``on_outcome`` name).
+    kind: str
+    duration: float
+    error: BaseException | None
+
+
+class WriteError(QueueError):
+    """A batch of outcomes could not be written for a reason other than a lost connection."""
+
+
+class OutcomeWriter:
+    """Write outcomes in batches from one task; keep them through Redis errors."""
+
+    def __init__(self, queue: JobQueue, chain: MiddlewareChain, outage: Outage) -> None:
+        self.queue = queue
+        self.chain = chain
+        self.outage = outage
+        self.pending: list[Outcome] = []
+        self.counters = dict.fromkeys(COUNTED, 0)
+        #: True while the last write failed: the worker stops taking jobs until one succeeds.
+        self.failing = False
+        self._wanted = asyncio.Event()
+        self._closing = False
+
+    def add(self, outcome: Outcome) -> None:
+        """Buffer ``outcome`` for the next batch."""
+        self.pending.append(outcome)
+        self._wanted.set()
+
+    async def run(self) -> None:
+        """Write batches as outcomes arrive, until ``close()`` and the buffer is empty."""
+        while not (self._closing and not self.pending):
+            await self._wanted.wait()
+            self._wanted.clear()
+            await self.flush()
+
+    async def close(self, task: asyncio.Task[None], timeout: float) -> None:
+        """Let ``task`` (running ``run()``) write what is buffered, for up to ``timeout`` s."""
+        self._closing = True
+        self._wanted.set()
+        done, _ = await asyncio.wait([task], timeout=timeout)
+        if not done:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            unwritten = len(self.pending)
+            logger.error("Redis unreachable at shutdown: %d outcomes not written", unwritten)
+
+    async def flush(self) -> None:
+        """Write every buffered outcome in one batch; keep them and back off on any error."""
+        while self.pending:
+            batch, self.pending = self.pending, []
+            try:
+                written = await self.queue.finish_many([o.row for o in batch])
+            except QueueConnectionError as error:
+                await self._keep(batch, error)
+                continue
+            except Exception as error:  # any other refusal (OOM, script error): keep, retry
+                await self._keep(batch, WriteError(f"{type(error).__name__}: {error}"))
+                continue
+            self.failing = False
+            self.outage.recovered()
+            for outcome, ok in zip(batch, written, strict=True):
+                self._report(outcome, ok)
+
+    async def _keep(self, batch: list[Outcome], error: QueueError) -> None:
+        if not isinstance(error, QueueConnectionError) and not self.failing:
+            logger.error("outcomes not written, will retry: %s", error)
+        self.failing = True
+        self.pending = batch + self.pending
+        await self.outage.wait(error)
+
+    def _report(self, outcome: Outcome, written: bool) -> None:
+        if not written:
+            extra = log_extra(outcome.job, "job.fenced")
+            logger.warning("outcome discarded: job was cancelled or taken over", extra=extra)
+            return
+        self.counters[outcome.kind] += 1
+        self.chain.emit("on_outcome", outcome.job, outcome.kind, outcome.duration, outcome.error)
