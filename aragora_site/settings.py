@@ -7,6 +7,7 @@ This is the only module of the Django project that reads the environment (see RE
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -35,10 +36,11 @@ def _env_list(name: str, default: str) -> list[str]:
 
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
-    try:
-        return int(raw) if raw else default
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+    if not raw:
+        return default
+    if not re.fullmatch(r"-?[0-9]+", raw):  # plain digits: int() would also take "1_0"
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}")
+    return int(raw)
 
 
 def _database_url() -> str:
@@ -137,6 +139,13 @@ ARAGORA_QUEUE = {
     "consumer_group": os.environ.get("ARAGORA_QUEUE_CONSUMER_GROUP"),
     "cluster_keys": os.environ.get("ARAGORA_QUEUE_CLUSTER_KEYS"),
     "ledger_max_len": os.environ.get("ARAGORA_QUEUE_LEDGER_MAXLEN"),
+    "socket_timeout": os.environ.get("ARAGORA_QUEUE_SOCKET_TIMEOUT"),
+    "connect_timeout": os.environ.get("ARAGORA_QUEUE_CONNECT_TIMEOUT"),
+    "health_check_interval": os.environ.get("ARAGORA_QUEUE_HEALTH_CHECK_INTERVAL"),
+    "debate_max_rounds": os.environ.get("ARAGORA_DEBATE_MAX_ROUNDS"),
+    "debate_max_agents": os.environ.get("ARAGORA_DEBATE_MAX_AGENTS"),
+    "debate_max_question_chars": os.environ.get("ARAGORA_DEBATE_MAX_QUESTION_CHARS"),
+    "debate_timeout_seconds": os.environ.get("ARAGORA_DEBATE_TIMEOUT_SECONDS"),
 }
 
 #: Dotted path of a debate executor factory; empty: the built-in executor (workers.debate).
@@ -187,6 +196,12 @@ SPECTACULAR_SETTINGS = {
 }
 
 #: Observability (README, "Observability"): log lines as JSON (default) or plain text.
+ARAGORA_LOG_LEVEL = (os.environ.get("ARAGORA_LOG_LEVEL") or "INFO").strip().upper()
+if ARAGORA_LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(
+        "ARAGORA_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, "
+        f"got {os.environ.get('ARAGORA_LOG_LEVEL')!r}"
+    )
 ARAGORA_LOG_FORMAT = (os.environ.get("ARAGORA_LOG_FORMAT") or "json").strip().lower()
 if ARAGORA_LOG_FORMAT not in {"json", "text"}:
     raise ImproperlyConfigured(
@@ -205,7 +220,7 @@ LOGGING = {
     },
     "root": {
         "handlers": ["console"],
-        "level": os.environ.get("ARAGORA_LOG_LEVEL") or "INFO",
+        "level": ARAGORA_LOG_LEVEL,
     },
     # httpx logs every request URL at INFO; webhook URLs may carry secrets in their path.
     "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},

@@ -37,7 +37,9 @@ async def measure(url: str) -> None:
     done = 0
     while done < N:
         jobs = await queue.dequeue_many("bench", 100, timeout_ms=1000)
-        await queue.finish_many([(job.id, "completed", "null", 0) for job in jobs])
+        await queue.finish_many(
+            [(job.id, job.delivery_token or "", "completed", "null", 0) for job in jobs]
+        )
         done += len(jobs)
     report("dequeue_many(100)+finish_many, jobs", N, started)
     await queue.redis.flushall()
@@ -46,7 +48,9 @@ async def measure(url: str) -> None:
 
 async def drain(queue) -> None:
     while jobs := await queue.dequeue_many("bench", 500, timeout_ms=0):
-        await queue.finish_many([(job.id, "completed", "null", 0) for job in jobs])
+        await queue.finish_many(
+            [(job.id, job.delivery_token or "", "completed", "null", 0) for job in jobs]
+        )
 
 
 def report(name: str, count: int, started: float) -> None:

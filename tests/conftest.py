@@ -35,12 +35,14 @@ def free_port() -> int:
 class RedisServer:
     """A private ``redis-server`` subprocess on a loopback port, with its own data directory."""
 
-    def __init__(self, directory: Path, *, appendonly: bool = False) -> None:
+    def __init__(
+        self, directory: Path, *, appendonly: bool = False, port: int | None = None
+    ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed: run `make setup`")
         #: TCP port on 127.0.0.1; kept across restart().
-        self.port = free_port()
+        self.port = port or free_port()
         self.directory = directory
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
@@ -104,8 +106,11 @@ def redis_server_factory(
     """Start extra private servers for fault tests; each is killed when the test ends."""
     servers: list[RedisServer] = []
 
-    def start(*, appendonly: bool = False, directory: Path | None = None) -> RedisServer:
-        server = RedisServer(directory or tmp_path_factory.mktemp("redis"), appendonly=appendonly)
+    def start(
+        *, appendonly: bool = False, directory: Path | None = None, port: int | None = None
+    ) -> RedisServer:
+        directory = directory or tmp_path_factory.mktemp("redis")
+        server = RedisServer(directory, appendonly=appendonly, port=port)
         servers.append(server)
         return server
 

@@ -87,6 +87,11 @@ REDIS_RECONNECTS = Counter(
     "Redis connections restored after an outage.",
     registry=REGISTRY,
 )
+UNWRITTEN_OUTCOMES = Gauge(
+    "aragora_queue_unwritten_outcomes",
+    "Outcomes of finished attempts waiting because writing them to Redis fails.",
+    registry=REGISTRY,
+)
 WEBHOOK_DELIVERIES = Counter(
     "aragora_queue_webhook_deliveries",
     "Webhook delivery attempts by outcome: delivered, retry, failed, circuit_open, refused.",
@@ -261,6 +266,10 @@ class MetricsMiddleware(Middleware):
     def on_reconnect(self) -> None:
         """Count a restored Redis connection."""
         REDIS_RECONNECTS.inc()
+
+    def on_unwritten_outcomes(self, count: int) -> None:
+        """Publish how many outcomes wait for Redis to take them."""
+        UNWRITTEN_OUTCOMES.set(count)
 
     def _dead_letter(self, queue: str, reason: str, count: int) -> None:
         dead = self.collector.dead_letters

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Job, JobQueue, JobStatus, OutcomeRow
+from .base import FinishResult, Job, JobQueue, JobStatus, OutcomeRow
 from .config import QueueConfig, get_queue_config, set_queue_config
 from .errors import ConfigError, InvalidJob, JobNotFound, QueueConnectionError, QueueError
 from .payloads import DebateJobPayload, DebateResult, create_debate_job, get_debate_payload
@@ -14,6 +14,7 @@ __all__ = [
     "ConfigError",
     "DebateJobPayload",
     "DebateResult",
+    "FinishResult",
     "InvalidJob",
     "Job",
     "JobNotFound",

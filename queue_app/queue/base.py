@@ -65,6 +65,9 @@ class Job:
     queue: str | None = None
     #: JSON progress reported by the running handler (``RedisStreamsQueue.set_progress``).
     progress: Any = None
+    #: Fencing token of the delivery this object was started from (set by dequeue, not stored):
+    #: an outcome written with it is refused once the job was cancelled or delivered again.
+    delivery_token: str | None = field(default=None, repr=False, compare=False)
 
     def mark_processing(self, worker_id: str) -> None:
         """Record that ``worker_id`` started the job."""
@@ -146,9 +149,26 @@ def _float_or_none(value: Any) -> float | None:
     return None if value in (None, "") else float(value)
 
 
-#: One outcome for ``JobQueue.finish_many``: job id, outcome, data (result JSON or error text)
+#: One outcome for ``JobQueue.finish_many``: job id, delivery token (``Job.delivery_token``;
+#: empty: the consumer's current delivery of the job), outcome, data (result JSON or error text)
 #: and delay in ms (retry, defer). Outcomes: completed, failed, cancelled, retry, defer, requeue.
-OutcomeRow = tuple[str, str, str, int]
+OutcomeRow = tuple[str, str, str, str, int]
+
+
+class FinishResult(StrEnum):
+    """What ``finish_many`` did with one outcome."""
+
+    #: Recorded now.
+    WRITTEN = "written"
+    #: Recorded before under the same token (a retried write after a lost reply).
+    APPLIED = "applied"
+    #: Refused: the token is not the job's current delivery (cancelled or taken over).
+    FENCED = "fenced"
+
+    @property
+    def recorded(self) -> bool:
+        """Tell whether the outcome is the job's recorded one (written now or before)."""
+        return self is not FinishResult.FENCED
 
 
 class JobQueue(ABC):
@@ -239,8 +259,12 @@ class JobQueue(ABC):
         """Start up to ``count`` jobs from the queues; block up to ``timeout_ms`` for the first."""
 
     @abstractmethod
-    async def finish_many(self, outcomes: Sequence[OutcomeRow]) -> list[bool]:
-        """Record the outcomes of running jobs; False for a delivery that is no longer ours."""
+    def wake(self) -> None:
+        """Make a ``dequeue_many`` waiting in this process return soon (a worker stops)."""
+
+    @abstractmethod
+    async def finish_many(self, outcomes: Sequence[OutcomeRow]) -> list[FinishResult]:
+        """Record the outcomes of running jobs, each under the token of its delivery."""
 
     @abstractmethod
     async def set_progress(self, job_id: str, progress: Any) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -17,6 +18,13 @@ RANGES: dict[str, tuple[float, float]] = {
     "retry_base_delay": (0.1, 60.0),
     "retry_max_delay": (1.0, 3600.0),
     "worker_block_ms": (1000, 30_000),
+    "socket_timeout": (1.0, 300.0),
+    "connect_timeout": (0.1, 60.0),
+    "health_check_interval": (0, 3600),
+    "debate_max_rounds": (1, 1000),
+    "debate_max_agents": (1, 100),
+    "debate_max_question_chars": (1, 1_000_000),
+    "debate_timeout_seconds": (1, 86_400),
 }
 
 #: Environment variable for each field.
@@ -32,6 +40,13 @@ ENV_VARS: dict[str, str] = {
     "consumer_group": "ARAGORA_QUEUE_CONSUMER_GROUP",
     "cluster_keys": "ARAGORA_QUEUE_CLUSTER_KEYS",
     "ledger_max_len": "ARAGORA_QUEUE_LEDGER_MAXLEN",
+    "socket_timeout": "ARAGORA_QUEUE_SOCKET_TIMEOUT",
+    "connect_timeout": "ARAGORA_QUEUE_CONNECT_TIMEOUT",
+    "health_check_interval": "ARAGORA_QUEUE_HEALTH_CHECK_INTERVAL",
+    "debate_max_rounds": "ARAGORA_DEBATE_MAX_ROUNDS",
+    "debate_max_agents": "ARAGORA_DEBATE_MAX_AGENTS",
+    "debate_max_question_chars": "ARAGORA_DEBATE_MAX_QUESTION_CHARS",
+    "debate_timeout_seconds": "ARAGORA_DEBATE_TIMEOUT_SECONDS",
 }
 
 
@@ -58,6 +73,18 @@ class QueueConfig:
     default_queue: str = "debates"
     #: Approximate cap of each queue's ledger event stream; 0 turns the ledger feed off.
     ledger_max_len: int = 1_000_000
+    #: Seconds a Redis reply may take (above the longest blocking read, which is 0.5 s).
+    socket_timeout: float = 10.0
+    #: Seconds to open a Redis connection.
+    connect_timeout: float = 5.0
+    #: Seconds of idleness after which a pooled connection is checked (PING) before use; 0: never.
+    health_check_interval: int = 30
+    #: Bounds of a debate job: rounds, agents, question length, and the timeout of a debate
+    #: whose payload sets none.
+    debate_max_rounds: int = 20
+    debate_max_agents: int = 10
+    debate_max_question_chars: int = 10_000
+    debate_timeout_seconds: int = 1800
 
     def __post_init__(self) -> None:
         for name, (low, high) in RANGES.items():
@@ -90,7 +117,29 @@ class QueueConfig:
             if raw is None or raw.strip() == "":
                 continue
             values[field.name] = _convert(field.name, var or field.name, raw.strip())
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ConfigError as error:  # name the variable, not the field
+            name, _, rest = str(error).partition(" ")
+            raise ConfigError(f"{ENV_VARS.get(name, name)} {rest}") from None
+
+
+INTEGER = re.compile(r"-?[0-9]+")
+NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def _to_int(raw: str) -> int:
+    """Parse a plain integer (no ``_`` separators, no sign tricks beyond a leading ``-``)."""
+    if not INTEGER.fullmatch(raw):
+        raise ValueError(raw)
+    return int(raw)
+
+
+def _to_float(raw: str) -> float:
+    """Parse a plain decimal number (``1``, ``0.5``; not ``1_0``, ``1e3``, ``nan`` or ``inf``)."""
+    if not NUMBER.fullmatch(raw):
+        raise ValueError(raw)
+    return float(raw)
 
 
 def _to_bool(raw: str) -> bool:
@@ -103,14 +152,21 @@ def _to_bool(raw: str) -> bool:
 
 
 _CONVERTERS: dict[str, Callable[[str], Any]] = {
-    "retry_max_attempts": int,
-    "claim_idle_ms": int,
-    "max_job_ttl_days": int,
-    "worker_block_ms": int,
-    "retry_base_delay": float,
-    "retry_max_delay": float,
+    "retry_max_attempts": _to_int,
+    "claim_idle_ms": _to_int,
+    "max_job_ttl_days": _to_int,
+    "worker_block_ms": _to_int,
+    "retry_base_delay": _to_float,
+    "retry_max_delay": _to_float,
     "cluster_keys": _to_bool,
-    "ledger_max_len": int,
+    "ledger_max_len": _to_int,
+    "socket_timeout": _to_float,
+    "connect_timeout": _to_float,
+    "health_check_interval": _to_int,
+    "debate_max_rounds": _to_int,
+    "debate_max_agents": _to_int,
+    "debate_max_question_chars": _to_int,
+    "debate_timeout_seconds": _to_int,
 }
 
 
@@ -119,8 +175,12 @@ def _convert(name: str, var: str, raw: str) -> Any:
     try:
         return converter(raw)
     except ValueError:
-        kind = {int: "an integer", float: "a number", _to_bool: "true or false"}[converter]
-        raise ConfigError(f"{var} must be {kind}, got {raw!r}") from None
+        kinds: dict[Callable[[str], Any], str] = {
+            _to_int: "an integer",
+            _to_float: "a number",
+            _to_bool: "true or false",
+        }
+        raise ConfigError(f"{var} must be {kinds[converter]}, got {raw!r}") from None
 
 
 _config: QueueConfig | None = None

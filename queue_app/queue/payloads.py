@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .base import Job
+from .config import get_queue_config
 from .errors import InvalidJob
 
 CONSENSUS_MODES = ("majority", "unanimous", "judge")
@@ -62,12 +63,15 @@ class DebateResult:
 
 
 def _validate(payload: DebateJobPayload) -> None:
+    limits = get_queue_config()
     if not isinstance(payload.question, str) or not payload.question.strip():
         raise InvalidJob("question must be a non-empty string")
+    if len(payload.question) > limits.debate_max_question_chars:
+        raise InvalidJob(f"question must be at most {limits.debate_max_question_chars} characters")
     if isinstance(payload.rounds, bool) or not isinstance(payload.rounds, int):
         raise InvalidJob("rounds must be an integer")
-    if payload.rounds < 1:
-        raise InvalidJob("rounds must be at least 1")
+    if not 1 <= payload.rounds <= limits.debate_max_rounds:
+        raise InvalidJob(f"rounds must be between 1 and {limits.debate_max_rounds}")
     if payload.consensus not in CONSENSUS_MODES:
         raise InvalidJob(f"consensus must be one of {', '.join(CONSENSUS_MODES)}")
     if (
@@ -76,6 +80,8 @@ def _validate(payload: DebateJobPayload) -> None:
         or not all(isinstance(a, str) and a for a in payload.agents)
     ):
         raise InvalidJob("agents must be a non-empty list of agent names")
+    if len(payload.agents) > limits.debate_max_agents:
+        raise InvalidJob(f"agents must list at most {limits.debate_max_agents} agents")
     if payload.timeout_seconds is not None and payload.timeout_seconds <= 0:
         raise InvalidJob("timeout_seconds must be positive")
 
@@ -94,9 +100,15 @@ def create_debate_job(
     organization_id: str | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> Job:
-    """Build a debate job; invalid input raises ``ValueError`` (``InvalidJob``)."""
+    """Build a debate job; invalid input raises ``ValueError`` (``InvalidJob``).
+
+    Rounds, agents and question length are bounded by the config (``debate_max_*``); a job
+    without ``timeout_seconds`` gets ``debate_timeout_seconds``.
+    """
     if max_attempts < 1:
         raise InvalidJob("max_attempts must be at least 1")
+    if timeout_seconds is None:
+        timeout_seconds = get_queue_config().debate_timeout_seconds
     payload = DebateJobPayload(
         question=question,
         agents=list(agents) if agents is not None else list(DEFAULT_AGENTS),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 import redis
 
 from queue_app.queue import Job, QueueConfig, create_redis_queue
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 STREAM = "aragora:queue:diagnostics:stream"
@@ -210,3 +212,40 @@ def test_bad_options_are_one_line_and_exit_code_two(flags: list[str], line: str)
     assert result.returncode == 2
     [printed] = result.stderr.strip().splitlines()
     assert printed.startswith(line)
+
+
+def test_worker_started_while_redis_is_down_waits_for_it(
+    redis_server_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    workers = Workers(url, tmp_path)
+    try:
+        process = workers.start("patient", "--burst")
+        time.sleep(2)  # it keeps retrying instead of exiting
+        assert process.poll() is None
+        server = redis_server_factory(port=port)
+        assert server.url == url
+        [job_id] = asyncio.run(enqueue_sleepers(url, 1, 0.01))
+        assert process.wait(timeout=30) == 0
+        assert sync_client(url).hget(f"aragora:queue:job:{job_id}", "status") == "completed"
+        log = (tmp_path / "patient.log").read_text()
+        assert log.count("Redis unreachable at start") == 1
+    finally:
+        workers.stop_all()
+
+
+def test_worker_exits_one_line_when_redis_is_down_and_told_not_to_wait(tmp_path: Path) -> None:
+    env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    flags = ["--queues", "diagnostics", "--exit-if-unreachable", "--no-ledger"]
+    result = subprocess.run(
+        [sys.executable, "manage.py", "queue_worker", *flags],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if "CommandError" in line]
+    assert len(errors) == 1 and "cannot start worker: Redis unreachable" in errors[0]

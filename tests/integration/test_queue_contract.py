@@ -13,7 +13,7 @@ STREAM = "aragora:queue:debates:stream"
 GROUP = "debate-workers"
 
 
-async def test_enqueue_records_pending_job_with_ttl(queue: RedisStreamsQueue) -> None:
+async def test_enqueue_records_pending_job_without_ttl(queue: RedisStreamsQueue) -> None:
     job = Job(payload={"n": 1})
     job_id = await queue.enqueue(job)
     r = queue.redis
@@ -21,7 +21,7 @@ async def test_enqueue_records_pending_job_with_ttl(queue: RedisStreamsQueue) ->
     assert await r.xlen(STREAM) == 1
     data = await r.hgetall(f"aragora:queue:job:{job_id}")
     assert data["status"] == "pending" and data["queue"] == "debates"
-    assert 0 < await r.ttl(f"aragora:queue:job:{job_id}") <= 7 * 86400
+    assert await r.ttl(f"aragora:queue:job:{job_id}") == -1  # retention starts once terminal
     assert (await queue.get_queue_stats())["pending"] == 1
 
 
@@ -253,18 +253,38 @@ async def test_stats_have_reference_keys_and_exact_counts(queue: RedisStreamsQue
     assert {key: stats[key] for key in expected} == expected
 
 
-async def test_every_job_key_has_a_ttl(queue: RedisStreamsQueue) -> None:
-    ids = [await queue.enqueue(Job(payload={"i": i})) for i in range(4)]
-    await queue.enqueue(Job(payload={}), delay_seconds=60)
-    for _ in range(3):
+async def test_retention_starts_when_a_job_is_terminal(queue: RedisStreamsQueue) -> None:
+    """Waiting jobs (pending, delayed, retrying, running) never expire; finished ones do."""
+    ids = [await queue.enqueue(Job(payload={"i": i})) for i in range(5)]
+    delayed = await queue.enqueue(Job(payload={}), delay_seconds=60)
+    for _ in range(4):
         await queue.dequeue("w", timeout_ms=100)
     await queue.complete(ids[0])
     await queue.fail(ids[1], "x", requeue=True)
-    await queue.cancel(ids[3])
-    keys = [key async for key in queue.redis.scan_iter("aragora:queue:job:*")]
-    assert len(keys) == 5
-    for key in keys:
-        assert await queue.redis.ttl(key) > 0, key
+    await queue.fail(ids[2], "x")
+    await queue.cancel(ids[4])
+    ttl = queue.config.job_ttl_seconds
+    expected = {ids[0]: ttl, ids[1]: -1, ids[2]: ttl, ids[3]: -1, ids[4]: ttl, delayed: -1}
+    for job_id, want in expected.items():
+        got = await queue.redis.ttl(f"aragora:queue:job:{job_id}")
+        assert (got == -1) if want == -1 else (0 < got <= want), (job_id, got)
+    revived = await queue.revive(ids[2])
+    assert revived and await queue.redis.ttl(f"aragora:queue:job:{ids[2]}") == -1
+
+
+async def test_waiting_index_entries_outlive_the_retention(
+    queue: RedisStreamsQueue,
+) -> None:
+    """Promotion prunes index entries older than the retention only for terminal statuses."""
+    pending = await queue.enqueue(Job(payload={}))
+    done = await queue.enqueue(Job(payload={}))
+    old = 1  # score in ms: far older than any retention
+    r = queue.redis
+    await r.zadd("aragora:queue:debates:idx:pending", {pending: old})
+    await r.zadd("aragora:queue:debates:idx:completed", {done: old})
+    await queue.promote(["debates"])
+    assert await r.zscore("aragora:queue:debates:idx:pending", pending) == old
+    assert await r.zscore("aragora:queue:debates:idx:completed", done) is None
 
 
 async def test_cluster_keys_are_hash_tagged_and_status_needs_no_queue(

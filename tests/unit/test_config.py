@@ -79,7 +79,7 @@ def test_from_env_reads_every_variable() -> None:
 def test_from_env_names_the_malformed_variable() -> None:
     with pytest.raises(ValueError, match="ARAGORA_QUEUE_CLAIM_IDLE_MS must be an integer"):
         QueueConfig.from_env({"ARAGORA_QUEUE_CLAIM_IDLE_MS": "soon"})
-    with pytest.raises(ValueError, match="claim_idle_ms must be between"):
+    with pytest.raises(ValueError, match="ARAGORA_QUEUE_CLAIM_IDLE_MS must be between"):
         QueueConfig.from_env({"ARAGORA_QUEUE_CLAIM_IDLE_MS": "5"})
 
 

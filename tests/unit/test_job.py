@@ -55,7 +55,9 @@ def test_create_debate_job_builds_payload_and_metadata() -> None:
     assert (job.priority, job.max_attempts) == (2, 5)
     assert job.metadata == {"t": 1, "job_type": "debate"}
     payload = get_debate_payload(job)
-    assert payload == DebateJobPayload(question="Should we?", agents=["demo"], rounds=3)
+    assert payload == DebateJobPayload(
+        question="Should we?", agents=["demo"], rounds=3, timeout_seconds=1800
+    )
     assert create_debate_job("q").payload["agents"] == ["anthropic-api", "openai-api"]
 
 

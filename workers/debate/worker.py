@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar
 
@@ -72,6 +73,12 @@ class DebateWorker(BaseWorker):
         )
 
     async def run_debate(self, job: Job) -> dict[str, Any]:
-        """Run the executor and return the result as JSON data."""
-        result = await self.executor(job)
-        return result.to_dict()
+        """Run the executor and return the result as JSON data.
+
+        A payload without ``timeout_seconds`` (enqueued before debates had a default) still
+        runs at most the config's ``debate_timeout_seconds``.
+        """
+        if job.payload.get("timeout_seconds"):
+            return (await self.executor(job)).to_dict()
+        async with asyncio.timeout(self.queue.config.debate_timeout_seconds):
+            return (await self.executor(job)).to_dict()

@@ -7,7 +7,7 @@ import logging
 import random
 import time
 
-from queue_app.queue import QueueError
+from queue_app.queue import QueueConnectionError, QueueError
 
 from .middleware import MiddlewareChain
 
@@ -40,8 +40,10 @@ class Outage:
         if not self.active:
             self.active = True
             self._logged = time.monotonic() - self._restored_at > self.FLAP_SECONDS
-            if self._logged:
+            if self._logged and isinstance(error, QueueConnectionError):
                 logger.warning("Redis connection lost, reconnecting: %s", error)
+            elif self._logged:
+                logger.error("Redis refused a call, retrying: %s", error)
         await asyncio.sleep(self._delay * random.uniform(0.5, 1.5))
         self._delay = min(self._delay * 2, MAX_BACKOFF_SECONDS)
 

@@ -50,6 +50,7 @@ class Maintenance:
         chain: middleware whose ``on_claim`` hooks observe takeovers.
         on_lost: called with the ids of running jobs no longer ours (cancelled, taken over).
         describe: returns the worker's registration record.
+        free_slots: returns how many more jobs the worker can run now (the most it claims).
         registry: where the worker registers, or None.
     """
 
@@ -60,6 +61,7 @@ class Maintenance:
         chain: MiddlewareChain,
         on_lost: Callable[[list[str]], None],
         describe: Callable[[], dict[str, Any]],
+        free_slots: Callable[[], int],
         registry: Registry | None = None,
     ) -> None:
         self.queue = queue
@@ -67,6 +69,7 @@ class Maintenance:
         self.chain = chain
         self.on_lost = on_lost
         self.describe = describe
+        self.free_slots = free_slots
         self.registry = registry
         self.interval = heartbeat_interval(queue.config.claim_idle_ms)
         self._tasks: list[asyncio.Task[None]] = []
@@ -104,8 +107,12 @@ class Maintenance:
             await self.registry.register(self.describe(), ttl)
 
     async def claim(self) -> None:
-        """Take over deliveries of dead workers; the read loop starts them."""
-        count = await self.queue.claim_stale_jobs(self.queue.config.claim_idle_ms, self.queue_names)
+        """Take over deliveries of dead workers, at most the free slots; the read loop runs them."""
+        free = self.free_slots()
+        if free <= 0:
+            return
+        idle_ms = self.queue.config.claim_idle_ms
+        count = await self.queue.claim_stale_jobs(idle_ms, self.queue_names, limit=free)
         if count:
             logger.info("took over %d stale deliveries", count)
             self.chain.emit("on_claim", count)

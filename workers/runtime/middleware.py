@@ -43,6 +43,9 @@ class Middleware:
     def on_reconnect(self) -> None:
         """Observe a restored Redis connection."""
 
+    def on_unwritten_outcomes(self, count: int) -> None:
+        """Observe outcomes waiting because writing them failed (0 once written again)."""
+
     def on_worker_start(self, worker: BaseWorker) -> None:
         """Observe the worker starting."""
 

@@ -12,7 +12,14 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from queue_app.queue import Job, JobQueue, OutcomeRow, QueueConnectionError, QueueError
+from queue_app.queue import (
+    FinishResult,
+    Job,
+    JobQueue,
+    OutcomeRow,
+    QueueConnectionError,
+    QueueError,
+)
 
 from .backoff import Outage
 from .middleware import MiddlewareChain, log_extra
@@ -33,10 +40,6 @@ class Outcome:
     kind: str
     duration: float
     error: BaseException | None
-
-
-class WriteError(QueueError):
-    """A batch of outcomes could not be written for a reason other than a lost connection."""
 
 
 class OutcomeWriter:
@@ -86,22 +89,26 @@ class OutcomeWriter:
                 await self._keep(batch, error)
                 continue
             except Exception as error:  # any other refusal (OOM, script error): keep, retry
-                await self._keep(batch, WriteError(f"{type(error).__name__}: {error}"))
+                await self._keep(batch, QueueError(f"{type(error).__name__}: {error}"))
                 continue
-            self.failing = False
+            self._stalled(False)
             self.outage.recovered()
-            for outcome, ok in zip(batch, written, strict=True):
-                self._report(outcome, ok)
+            for outcome, result in zip(batch, written, strict=True):
+                self._report(outcome, result)
 
     async def _keep(self, batch: list[Outcome], error: QueueError) -> None:
-        if not isinstance(error, QueueConnectionError) and not self.failing:
-            logger.error("outcomes not written, will retry: %s", error)
-        self.failing = True
         self.pending = batch + self.pending
+        self._stalled(True)
         await self.outage.wait(error)
 
-    def _report(self, outcome: Outcome, written: bool) -> None:
-        if not written:
+    def _stalled(self, failing: bool) -> None:
+        """Record whether writes fail; tell the middleware how many outcomes wait meanwhile."""
+        if failing or self.failing:
+            self.chain.emit("on_unwritten_outcomes", len(self.pending) if failing else 0)
+        self.failing = failing
+
+    def _report(self, outcome: Outcome, result: FinishResult) -> None:
+        if not result.recorded:
             extra = log_extra(outcome.job, "job.fenced")
             logger.warning("outcome discarded: job was cancelled or taken over", extra=extra)
             return

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
-from queue_app.queue import Job, JobQueue, QueueConnectionError, RetryPolicy
+from queue_app.queue import Job, JobQueue, QueueConnectionError, QueueError, RetryPolicy
 
 from .backoff import Outage
 from .maintenance import Maintenance, Registry
@@ -33,6 +33,8 @@ Handler = Callable[[Job], Awaitable[Any]]
 
 #: Seconds the read loop pauses while outcomes cannot be written (back-pressure).
 WRITE_STALL_PAUSE_SECONDS = 0.2
+#: Longest wait for a job in burst mode, before checking whether the queues are empty.
+BURST_BLOCK_MS = 500
 
 
 class Defer(Exception):
@@ -155,6 +157,7 @@ class BaseWorker:
             self.chain,
             on_lost=self.cancel_lost,
             describe=self.info,
+            free_slots=self._free_slots,
             registry=self.registry,
         )
         writer = asyncio.create_task(self.outcomes.run(), name=f"{self.worker_id}-outcomes")
@@ -176,6 +179,7 @@ class BaseWorker:
         """Ask the read loop to stop (signal-handler safe)."""
         self._stop_requested = True
         self._slot_freed.set()
+        self.queue.wake()
 
     def install_signal_handlers(self) -> None:
         """First SIGTERM/SIGINT: graceful stop. Second: exit at once."""
@@ -191,30 +195,44 @@ class BaseWorker:
 
     # -- reading ------------------------------------------------------------------------------
 
+    def _free_slots(self) -> int:
+        return self.options.max_concurrent - len(self._tasks)
+
     async def _read_loop(self) -> None:
-        block_ms = min(self.queue.config.worker_block_ms, 1000)
         while not self._stop_requested:
             free = self.options.max_concurrent - len(self._tasks)
             if free <= 0:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
                 continue
-            if self.outcomes.failing:
+            if self.outcomes.failing:  # back-pressure: take no job whose outcome could not land
                 await asyncio.sleep(WRITE_STALL_PAUSE_SECONDS)
                 continue
-            try:
-                jobs = await self.queue.dequeue_many(
-                    self.worker_id, free, block_ms, self.options.queues
-                )
-            except QueueConnectionError as error:
-                await self.outage.wait(error)
-                continue
-            self.outage.recovered()
-            self._report_dead_letters()
-            for job in jobs:
+            jobs = await self._take(free)
+            for job in jobs or ():
                 self._spawn(job)
-            if not jobs and self.options.burst and await self._queues_empty():
+            if jobs == [] and self.options.burst and await self._queues_empty():
                 return
+
+    async def _take(self, free: int) -> list[Job] | None:
+        """Start up to ``free`` jobs, waiting up to the block time; None after a failed call."""
+        block_ms = self.queue.config.worker_block_ms
+        try:
+            jobs = await self.queue.dequeue_many(
+                self.worker_id,
+                free,
+                BURST_BLOCK_MS if self.options.burst else block_ms,
+                self.options.queues,
+            )
+        except QueueConnectionError as error:
+            await self.outage.wait(error)
+            return None
+        except Exception as error:  # a refusal (OOM, script error): back off, keep reading
+            await self.outage.wait(QueueError(f"{type(error).__name__}: {error}"))
+            return None
+        self.outage.recovered()
+        self._report_dead_letters()
+        return jobs
 
     def _report_dead_letters(self) -> None:
         for queue, total in self.queue.dead_lettered.items():
@@ -258,14 +276,12 @@ class BaseWorker:
         started = time.perf_counter()
         try:
             result = await self._call(job)
-            row = (job.id, "completed", json.dumps(result, separators=(",", ":")), 0)
-            outcome = Outcome(job, row, "completed", 0.0, None)
+            outcome = _outcome(job, "completed", json.dumps(result, separators=(",", ":")))
         except asyncio.CancelledError:
             self._forget(job, time.perf_counter() - started)
             return
         except Defer as defer:
-            row = (job.id, "defer", str(defer), round(defer.seconds * 1000))
-            outcome = Outcome(job, row, "deferred", 0.0, None)
+            outcome = _outcome(job, "defer", str(defer), round(defer.seconds * 1000))
         except Exception as error:  # job boundary: any handler error is the job's outcome
             outcome = self._failure(job, error)
         outcome.duration = time.perf_counter() - started
@@ -276,8 +292,8 @@ class BaseWorker:
         message = f"{type(error).__name__}: {error}"
         if policy.should_retry(job.attempts, error):
             delay_ms = round(policy.get_delay(job.attempts - 1) * 1000)
-            return Outcome(job, (job.id, "retry", message, delay_ms), "retried", 0.0, error)
-        return Outcome(job, (job.id, "failed", message, 0), "failed", 0.0, error)
+            return _outcome(job, "retry", message, delay_ms, error)
+        return _outcome(job, "failed", message, 0, error)
 
     def _forget(self, job: Job, duration: float) -> None:
         """A cancelled task records nothing: the job was cancelled, or is left for takeover."""
@@ -290,18 +306,30 @@ class BaseWorker:
     # -- stopping -----------------------------------------------------------------------------
 
     async def _drain(self, maintenance: Maintenance, writer: asyncio.Task[None]) -> None:
-        tasks = list(self._tasks.values())
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=self.options.shutdown_timeout)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
-        await self.outcomes.close(writer, max(self.options.shutdown_timeout, 1.0))
-        await maintenance.stop(self.worker_id)
+        """Finish or abandon running jobs, write the last outcomes, release everything.
+
+        ``_finished`` is set whatever fails here, so that ``stop()`` always returns.
+        """
+        try:
+            tasks = list(self._tasks.values())
+            if tasks:
+                _, late = await asyncio.wait(tasks, timeout=self.options.shutdown_timeout)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
+            await self.outcomes.close(writer, max(self.options.shutdown_timeout, 1.0))
+            await maintenance.stop(self.worker_id)
+            await self._close_all()
+            self.chain.emit("on_worker_stop", self)
+        finally:
+            self._finished.set()
+
+    async def _close_all(self) -> None:
         for close in self._closers:
-            await close()
-        self.chain.emit("on_worker_stop", self)
-        self._finished.set()
+            try:
+                await close()
+            except Exception:  # one failing closer must not keep the others open
+                logger.exception("closing %r failed", close)
 
 
 def install_signal_handlers(request_stop: Callable[[], None]) -> None:
@@ -320,6 +348,23 @@ def install_signal_handlers(request_stop: Callable[[], None]) -> None:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
+
+
+#: Outcome names of ``finish_many`` -> the names ``on_outcome`` and the counters use.
+OUTCOME_KINDS = {
+    "completed": "completed",
+    "defer": "deferred",
+    "retry": "retried",
+    "failed": "failed",
+}
+
+
+def _outcome(
+    job: Job, name: str, data: str, delay_ms: int = 0, error: Exception | None = None
+) -> Outcome:
+    """Return the outcome of an attempt, written under the token of the job's delivery."""
+    row = (job.id, job.delivery_token or "", name, data, delay_ms)
+    return Outcome(job, row, OUTCOME_KINDS[name], 0.0, error)
 
 
 def _timeout_of(job: Job) -> float | None:

@@ -6,6 +6,9 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import random
+import signal
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -19,6 +22,9 @@ from workers import WorkerGroup, WorkerOptions
 from workers.metrics import serve_metrics
 
 logger = logging.getLogger(__name__)
+
+#: Longest wait between two connection attempts of a worker started while Redis is down.
+MAX_START_BACKOFF_SECONDS = 10.0
 
 
 class Command(BaseCommand):
@@ -48,6 +54,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-ledger", action="store_true", help="do not drain the ledger in this process"
         )
+        parser.add_argument(
+            "--exit-if-unreachable",
+            action="store_true",
+            help="exit 1 when Redis is unreachable at start (default: wait for it)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Build the worker and run it."""
@@ -60,22 +71,62 @@ class Command(BaseCommand):
         )
         setup_telemetry("aragora-worker")
         config = get_queue_config()
-        metrics_port, with_ledger = options["metrics_port"], not options["no_ledger"]
-        asyncio.run(_serve(worker_options, config, metrics_port, with_ledger))
+        serve = _Serve(
+            worker_options,
+            config,
+            metrics_port=options["metrics_port"],
+            with_ledger=not options["no_ledger"],
+            wait_for_redis=not options["exit_if_unreachable"],
+        )
+        asyncio.run(_serve(serve))
 
 
-async def _serve(
-    options: WorkerOptions, config: QueueConfig, metrics_port: int | None, with_ledger: bool
-) -> None:
+@dataclass(frozen=True, slots=True)
+class _Serve:
+    options: WorkerOptions
+    config: QueueConfig
+    metrics_port: int | None
+    with_ledger: bool
+    wait_for_redis: bool
+
+
+async def _connect(serve: _Serve) -> WorkerGroup | None:
+    """Build the workers; while Redis is down, wait with backoff (None: stopped meanwhile)."""
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopped.set)
+    delay, logged = 0.5, False
     try:
-        workers = await build_workers(options, config)
-    except UnknownQueue as error:
-        raise CommandError(str(error), returncode=2) from error
-    except QueueConnectionError as error:
-        raise CommandError(f"cannot start worker: {error}") from error
+        while True:
+            try:
+                return await build_workers(serve.options, serve.config)
+            except UnknownQueue as error:
+                raise CommandError(str(error), returncode=2) from error
+            except QueueConnectionError as error:
+                if not serve.wait_for_redis:
+                    raise CommandError(f"cannot start worker: {error}") from error
+                if not logged:
+                    logger.warning("Redis unreachable at start, waiting for it: %s", error)
+                    logged = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopped.wait(), delay * random.uniform(0.5, 1.5))
+                return None
+            delay = min(delay * 2, MAX_START_BACKOFF_SECONDS)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+async def _serve(serve: _Serve) -> None:
+    options, config = serve.options, serve.config
+    workers = await _connect(serve)
+    if workers is None:
+        logger.info("stopped before Redis was reachable")
+        return
     workers.install_signal_handlers()
-    if metrics_port is not None:
-        _serve_metrics(workers, metrics_port)
+    if serve.metrics_port is not None:
+        _serve_metrics(workers, serve.metrics_port)
     logger.info(
         "worker %s reading %s with concurrency %d",
         options.worker_id,
@@ -83,7 +134,7 @@ async def _serve(
         options.max_concurrent,
     )
     stop = asyncio.Event()
-    ledger = asyncio.create_task(_run_ledger(stop, config)) if with_ledger else None
+    ledger = asyncio.create_task(_run_ledger(stop, config)) if serve.with_ledger else None
     try:
         await workers.start()
     finally:

@@ -43,12 +43,17 @@ class QueueConsumer(QueueCore):
         for queue in queues:
             await self.ensure_queue(queue)
         deadline = time.monotonic() + timeout_ms / 1000
+        self._woken = False
         while True:
             jobs = await self._take(worker_id, count, queues)
             block = self._block_ms(queues, deadline)
-            if jobs or block is None:
+            if jobs or block is None or self._woken:
                 return jobs
             await self._wait_for_entry(queues, block)
+
+    def wake(self) -> None:
+        """Make a ``dequeue_many`` waiting in this process return after its current poll."""
+        self._woken = True
 
     def _block_ms(self, queues: list[str], deadline: float) -> int | None:
         remaining = int((deadline - time.monotonic()) * 1000)
@@ -164,6 +169,7 @@ class QueueConsumer(QueueCore):
         for values in replies:
             job = job_from_values(values)
             token = text(values[-1])
+            job.delivery_token = token
             entry, _, attempts = token.rpartition("/")
             level = text(values[-2]) if values[-2] else "0"
             self._running[job.id] = Delivery(

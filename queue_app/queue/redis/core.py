@@ -86,6 +86,7 @@ class QueueCore:
         self._owned: list[Delivery] = []
         self._running: dict[str, Delivery] = {}
         self._next_due_ms: dict[str, int] = {}
+        self._woken = False
         #: Entries dead-lettered while reading (undecodable, expired, poison pills), by queue.
         self.dead_lettered: Counter[str] = Counter()
 

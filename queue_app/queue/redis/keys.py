@@ -10,9 +10,9 @@ slot and every script of that queue runs on one shard.
 | `P q:stream:p<n>`| stream | deliveries of priority n jobs (n != 0)              | entries XDEL'd |
 | `P q:levels`     | zset   | priorities that have a stream; read highest first   | none           |
 | `P q:delayed`    | zset   | delayed and retrying job ids, score = due time (ms) | promoted       |
-| `P q:idx:<st>`   | zset   | ids of jobs in status <st>, score = last change (ms)| pruned at TTL  |
+| `P q:idx:<st>`   | zset   | ids of jobs in status <st>, score = last change (ms)| terminal: TTL  |
 | `P q:dead`       | zset   | dead-lettered job ids, score = time (ms), bounded   | pruned at TTL  |
-| `P job:<id>`     | hash   | status, payload, result, error, delivery token      | max_job_ttl    |
+| `P job:<id>`     | hash   | status, payload, result, error, delivery tokens     | TTL once final |
 | `P q:ledger`     | stream | job events for the database ledger (id, status)     | MAXLEN ~1e6    |
 | `P q:m:<minute>` | hash   | finished jobs per status in that minute (epoch/60)  | 2 hours        |
 | `P queues`       | set    | names of queues that ever had a job                 | none           |

@@ -13,7 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ..base import Job, JobQueue, JobStatus, OutcomeRow
+from ..base import FinishResult, Job, JobQueue, JobStatus, OutcomeRow
 from ..config import QueueConfig, get_queue_config
 from ..errors import InvalidJob, QueueConnectionError
 from ..tracing import (
@@ -124,29 +124,38 @@ class RedisStreamsQueue(QueueConsumer, JobQueue):
     # -- outcomes ---------------------------------------------------------------------------
 
     @translate_errors
-    async def finish_many(self, outcomes: Sequence[OutcomeRow]) -> list[bool]:
-        """Record ``(job_id, outcome, data, delay_ms)`` for running jobs, pipelined per queue.
+    async def finish_many(self, outcomes: Sequence[OutcomeRow]) -> list[FinishResult]:
+        """Record ``(job_id, token, outcome, data, delay_ms)`` rows, one script call per queue.
 
-        Outcomes are ``completed``, ``failed``, ``cancelled``, ``retry`` and ``requeue``. A job
-        whose delivery is no longer current (cancelled or taken over) gives False.
+        Outcomes are ``completed``, ``failed``, ``cancelled``, ``retry``, ``defer`` and
+        ``requeue``. Each row is written under its own token (an empty one means this
+        consumer's current delivery of the job): a stale attempt is FENCED, and a row written
+        before under the same token (a retry after a lost reply) is APPLIED, not written twice.
         """
-        results = dict.fromkeys((job_id for job_id, *_ in outcomes), False)
-        by_queue: dict[str, list[Any]] = {}
-        for job_id, outcome, data, delay_ms in outcomes:
+        results = [FinishResult.FENCED] * len(outcomes)
+        by_queue: dict[str, list[tuple[int, OutcomeRow]]] = {}
+        for index, (job_id, token, outcome, data, delay_ms) in enumerate(outcomes):
             delivery = self._running.get(job_id)
-            if delivery is not None:
-                row = [job_id, delivery.token, outcome, data, delay_ms]
-                by_queue.setdefault(delivery.queue, []).append(row)
+            if delivery is None:
+                continue
+            row = (job_id, token or delivery.token, outcome, data, delay_ms)
+            by_queue.setdefault(delivery.queue, []).append((index, row))
         for queue, rows in by_queue.items():
-            replies = await self._run("finish", queue, [_batch(rows)])
-            for row, reply in zip(rows, replies, strict=True):
-                results[row[0]] = bool(reply)
-        for job_id in results:
-            self._running.pop(job_id, None)
-        return list(results.values())
+            replies = await self._run("finish", queue, [_batch([row for _, row in rows])])
+            for (index, row), reply in zip(rows, replies, strict=True):
+                results[index] = FINISH_REPLIES[int(reply)]
+                self._forget_delivery(row[0], row[1])
+        return results
+
+    def _forget_delivery(self, job_id: str, token: str) -> None:
+        """Stop tracking the delivery of ``token``; a newer delivery of the job stays ours."""
+        delivery = self._running.get(job_id)
+        if delivery is not None and delivery.token == token:
+            del self._running[job_id]
 
     async def _finish(self, job_id: str, outcome: str, data: str = "", delay_ms: int = 0) -> bool:
-        return (await self.finish_many([(job_id, outcome, data, delay_ms)]))[0]
+        [result] = await self.finish_many([(job_id, "", outcome, data, delay_ms)])
+        return result.recorded
 
     async def complete(
         self, job_id: str, result: Any = None, status: JobStatus | None = None
@@ -265,8 +274,11 @@ class RedisStreamsQueue(QueueConsumer, JobQueue):
         """Take over deliveries idle past ``idle_ms``; the next ``dequeue`` starts them."""
         claimed = 0
         for queue in queue_names or [self.config.default_queue]:
+            if claimed >= limit:
+                break
             await self.ensure_queue(queue)
-            flat = await self._run("claim", queue, [self.consumer_name, int(idle_ms), limit])
+            args = [self.consumer_name, int(idle_ms), limit - claimed]
+            flat = await self._run("claim", queue, args)
             items = [text(item) for item in flat]
             self._own(
                 Delivery(queue, items[i], items[i + 1], items[i + 2])
@@ -301,6 +313,22 @@ class RedisStreamsQueue(QueueConsumer, JobQueue):
             await self._redis.aclose()
 
 
+def client_options(config: QueueConfig) -> dict[str, Any]:
+    """Return the options of every long-lived Redis client: timeouts, keepalive, health checks."""
+    return {
+        "decode_responses": True,
+        "socket_keepalive": True,
+        "socket_connect_timeout": config.connect_timeout,
+        "socket_timeout": config.socket_timeout,
+        "health_check_interval": config.health_check_interval,
+        "retry_on_timeout": False,
+    }
+
+
+#: Replies of finish.lua per row.
+FINISH_REPLIES = {0: FinishResult.FENCED, 1: FinishResult.WRITTEN, 2: FinishResult.APPLIED}
+
+
 async def create_redis_queue(
     redis_url: str | None = None,
     consumer_name: str | None = None,
@@ -308,13 +336,7 @@ async def create_redis_queue(
 ) -> RedisStreamsQueue:
     """Connect to Redis (hiredis parser when installed) and return a ready queue."""
     config = config or get_queue_config()
-    client = aioredis.from_url(
-        redis_url or config.redis_url,
-        decode_responses=True,
-        socket_keepalive=True,
-        socket_connect_timeout=5,
-        retry_on_timeout=False,
-    )
+    client = aioredis.from_url(redis_url or config.redis_url, **client_options(config))
     queue = RedisStreamsQueue(client, consumer_name or default_consumer_name(), config)
     queue.owns_client = True
     try:

@@ -1,5 +1,6 @@
 -- Add jobs. ARGV 8: JSON array of [id, priority, delay_ms, max_attempts, created_at, payload JSON,
--- metadata JSON]. Returns per job 1 (added) or 0 (id already known).
+-- metadata JSON]. Returns per job 1 (added) or 0 (id already known). A waiting job has no TTL:
+-- retention starts when it is terminal.
 local out = {}
 for _, row in ipairs(cjson.decode(ARGV[8])) do
   local id = row[1]
@@ -11,7 +12,6 @@ for _, row in ipairs(cjson.decode(ARGV[8])) do
     redis.call('HSET', jk, 'id', id, 'queue', Q, 'status', 'pending', 'priority', row[2],
       'attempts', '0', 'max_attempts', row[4], 'created_at', row[5],
       'updated_at', NOW_S, 'payload', row[6], 'metadata', row[7])
-    redis.call('EXPIRE', jk, TTL)
     if delay > 0 then
       redis.call('ZADD', delayed_key(Q), NOW_MS + delay, id)
     else

@@ -2,16 +2,19 @@
 -- delay_ms]. Outcomes: completed (data = result JSON), failed (data = error), cancelled,
 -- retry (data = error; due after delay_ms), defer (pending again after delay_ms, the attempt not
 -- counted), requeue (back to pending now).
--- Returns per job 1, or 0 when the token is not the current delivery's (fenced off).
+-- Returns per job 1 (written), 2 (written before under this token: a retried call whose reply
+-- was lost) or 0 (fenced off: the token is not the current delivery's).
+-- Retention: only terminal jobs get the TTL; a job waiting again (retry, defer, requeue) has none.
 local out = {}
 for _, row in ipairs(cjson.decode(ARGV[8])) do
   local id, token, outcome, data = row[1], row[2], row[3], row[4]
   local jk = job_key(Q, id)
-  local h = redis.call('HMGET', jk, 'token', 'status', 'stream', 'entry', 'priority')
+  local h = redis.call('HMGET', jk, 'token', 'status', 'stream', 'entry', 'priority', 'done_token')
   if h[1] ~= token then
-    out[#out + 1] = 0
+    out[#out + 1] = (h[6] == token) and 2 or 0
   else
     drop_entry(h[3], h[4])
+    redis.call('HSET', jk, 'done_token', token)
     if outcome == 'completed' then
       finish(jk, id, h[2], 'completed', 'result', data)
     elseif outcome == 'failed' then
@@ -22,7 +25,6 @@ for _, row in ipairs(cjson.decode(ARGV[8])) do
       redis.call('HSET', jk, 'status', 'retrying', 'error', data, 'updated_at', NOW_S)
       redis.call('HDEL', jk, 'token', 'entry')
       redis.call('ZADD', delayed_key(Q), NOW_MS + tonumber(row[5]), id)
-      redis.call('EXPIRE', jk, TTL)
       move_index(id, h[2], 'retrying')
       ledger(id, 'retrying')
       count_minute('retrying')
@@ -31,14 +33,12 @@ for _, row in ipairs(cjson.decode(ARGV[8])) do
       redis.call('HINCRBY', jk, 'attempts', -1)
       redis.call('HDEL', jk, 'token', 'entry')
       redis.call('ZADD', delayed_key(Q), NOW_MS + tonumber(row[5]), id)
-      redis.call('EXPIRE', jk, TTL)
       move_index(id, h[2], 'pending')
       ledger(id, 'pending')
     else
       redis.call('HSET', jk, 'status', 'pending', 'updated_at', NOW_S)
       redis.call('HDEL', jk, 'token')
       enter_stream(jk, id, h[5])
-      redis.call('EXPIRE', jk, TTL)
       move_index(id, h[2], 'pending')
     end
     out[#out + 1] = 1

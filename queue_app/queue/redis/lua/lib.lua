@@ -6,7 +6,6 @@ local TTL = tonumber(ARGV[4])
 local GROUP = ARGV[5]
 local DEAD_MAX = tonumber(ARGV[6])
 local LEDGER_MAX = tonumber(ARGV[7])
-local STATUSES = {'pending', 'processing', 'completed', 'failed', 'cancelled', 'retrying'}
 local TERMINAL = {completed = true, failed = true, cancelled = true}
 
 local function clock()
@@ -132,13 +131,13 @@ local function promote_due(limit)
     if h[1] == 'pending' or h[1] == 'retrying' then
       redis.call('HSET', jk, 'status', 'pending', 'updated_at', NOW_S)
       enter_stream(jk, id, h[2])
-      redis.call('EXPIRE', jk, TTL)
       move_index(id, h[1], 'pending')
       promoted = promoted + 1
     end
   end
+  -- Finished jobs expire TTL after they finished: drop them from their index sets too.
   local cutoff = NOW_MS - TTL * 1000
-  for _, status in ipairs(STATUSES) do
+  for status in pairs(TERMINAL) do
     redis.call('ZREMRANGEBYSCORE', index_key(Q, status), '-inf', cutoff)
   end
   redis.call('ZREMRANGEBYSCORE', dead_key(Q), '-inf', cutoff)
