@@ -15,6 +15,14 @@ from .debate import (
     load_executor,
 )
 from .diagnostics import DIAGNOSTICS_QUEUE, DiagnosticsWorker
+from .routing import (
+    JOB_TYPE_ROUTING,
+    JOB_TYPE_ROUTING_DEBATE,
+    JOB_TYPE_ROUTING_EMAIL,
+    RoutingWorker,
+    enqueue_routing_job,
+    recover_interrupted_routing,
+)
 from .runtime import (
     BaseWorker,
     Defer,
@@ -30,6 +38,15 @@ from .runtime import (
     WorkerOptions,
     report_progress,
 )
+from .transcription import (
+    JOB_TYPE_TRANSCRIPTION,
+    JOB_TYPE_TRANSCRIPTION_AUDIO,
+    JOB_TYPE_TRANSCRIPTION_VIDEO,
+    JOB_TYPE_TRANSCRIPTION_YOUTUBE,
+    TranscriptionWorker,
+    enqueue_transcription_job,
+    recover_interrupted_transcriptions,
+)
 from .webhooks import WEBHOOKS_QUEUE, WebhookDeliveryWorker, enqueue_webhook_delivery
 
 #: Worker kinds by queue name.
@@ -37,9 +54,18 @@ WORKER_KINDS: dict[str, WorkerKind] = {
     DebateWorker.QUEUE_NAME: DebateWorker,
     DIAGNOSTICS_QUEUE: DiagnosticsWorker,
     WEBHOOKS_QUEUE: WebhookDeliveryWorker,
+    TranscriptionWorker.QUEUE_NAME: TranscriptionWorker,
+    RoutingWorker.QUEUE_NAME: RoutingWorker,
 }
 
 __all__ = [
+    "JOB_TYPE_ROUTING",
+    "JOB_TYPE_ROUTING_DEBATE",
+    "JOB_TYPE_ROUTING_EMAIL",
+    "JOB_TYPE_TRANSCRIPTION",
+    "JOB_TYPE_TRANSCRIPTION_AUDIO",
+    "JOB_TYPE_TRANSCRIPTION_VIDEO",
+    "JOB_TYPE_TRANSCRIPTION_YOUTUBE",
     "WORKER_KINDS",
     "BaseWorker",
     "DebateExecutor",
@@ -52,14 +78,20 @@ __all__ = [
     "LoggingMiddleware",
     "Middleware",
     "MiddlewareChain",
+    "RoutingWorker",
     "TracingMiddleware",
+    "TranscriptionWorker",
     "UnknownJobType",
     "WebhookDeliveryWorker",
     "WorkerGroup",
     "WorkerKind",
     "WorkerOptions",
     "create_default_executor",
+    "enqueue_routing_job",
+    "enqueue_transcription_job",
     "enqueue_webhook_delivery",
     "load_executor",
+    "recover_interrupted_routing",
+    "recover_interrupted_transcriptions",
     "report_progress",
 ]

@@ -21,6 +21,9 @@ have bounded values: ``queue`` (queues the worker reads), ``job_type`` (handler 
 | `aragora_queue_redis_reconnects_total`      | counter   |                 |
 | `aragora_queue_webhook_deliveries_total`    | counter   | outcome         |
 | `aragora_queue_webhook_circuit_state`       | gauge     | endpoint        |
+| `aragora_queue_transcriptions_total`        | counter   | backend, outcome|
+| `aragora_queue_transcribed_audio_seconds_total` | counter | backend       |
+| `aragora_queue_route_deliveries_total`      | counter   | platform, outcome |
 
 The per-job metrics are plain numbers (``JobStats``) that the middleware updates on the
 worker's event loop and ``JobStatsCollector`` reads at scrape time: about 1 µs per job, against
@@ -102,6 +105,24 @@ CIRCUIT_STATE = Gauge(
     "aragora_queue_webhook_circuit_state",
     "Circuit breaker state per webhook endpoint: 0 closed, 1 half-open, 2 open.",
     ("endpoint",),
+    registry=REGISTRY,
+)
+TRANSCRIPTIONS = Counter(
+    "aragora_queue_transcriptions",
+    "Transcription attempts by backend and outcome: completed, rejected, unavailable.",
+    ("backend", "outcome"),
+    registry=REGISTRY,
+)
+TRANSCRIBED_AUDIO = Counter(
+    "aragora_queue_transcribed_audio_seconds",
+    "Seconds of audio transcribed, by backend.",
+    ("backend",),
+    registry=REGISTRY,
+)
+ROUTE_DELIVERIES = Counter(
+    "aragora_queue_route_deliveries",
+    "Result routing attempts by platform and outcome: delivered, retry, failed, circuit_open.",
+    ("platform", "outcome"),
     registry=REGISTRY,
 )
 
@@ -284,6 +305,18 @@ def record_webhook_delivery(outcome: str) -> None:
 def set_circuit_state(endpoint: str, state: str) -> None:
     """Publish the circuit breaker state (``closed``, ``half_open``, ``open``) of an endpoint."""
     CIRCUIT_STATE.labels(endpoint).set(CIRCUIT_STATES[state])
+
+
+def record_transcription(backend: str, outcome: str, audio_seconds: float = 0.0) -> None:
+    """Count one backend call of the transcription kind and the audio it transcribed."""
+    TRANSCRIPTIONS.labels(backend, outcome).inc()
+    if audio_seconds > 0:
+        TRANSCRIBED_AUDIO.labels(backend).inc(audio_seconds)
+
+
+def record_route_delivery(platform: str, outcome: str) -> None:
+    """Count one attempt of the routing kind to deliver a result to a platform."""
+    ROUTE_DELIVERIES.labels(platform, outcome).inc()
 
 
 def serve_metrics(port: int, workers: WorkerGroup, host: str = "0.0.0.0") -> MetricsServer:

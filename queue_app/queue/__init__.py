@@ -5,6 +5,7 @@ from __future__ import annotations
 from .base import FinishResult, Job, JobQueue, JobStatus, OutcomeRow
 from .config import QueueConfig, get_queue_config, set_queue_config
 from .errors import ConfigError, InvalidJob, JobNotFound, QueueConnectionError, QueueError
+from .origin import DebateOrigin
 from .payloads import DebateJobPayload, DebateResult, create_debate_job, get_debate_payload
 from .redis import JobStatusTracker, RedisStreamsQueue, create_redis_queue
 from .retry import RetryPolicy, is_retryable_error
@@ -13,6 +14,7 @@ from .tracing import inject_trace_context, traced_job
 __all__ = [
     "ConfigError",
     "DebateJobPayload",
+    "DebateOrigin",
     "DebateResult",
     "FinishResult",
     "InvalidJob",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .base import Job
 from .config import get_queue_config
 from .errors import InvalidJob
+from .origin import ORIGIN_KEY, DebateOrigin
 
 CONSENSUS_MODES = ("majority", "unanimous", "judge")
 DEFAULT_AGENTS = ("anthropic-api", "openai-api")
@@ -99,11 +101,14 @@ def create_debate_job(
     user_id: str | None = None,
     organization_id: str | None = None,
     metadata: dict[str, Any] | None = None,
+    origin: DebateOrigin | Mapping[str, Any] | None = None,
 ) -> Job:
     """Build a debate job; invalid input raises ``ValueError`` (``InvalidJob``).
 
     Rounds, agents and question length are bounded by the config (``debate_max_*``); a job
-    without ``timeout_seconds`` gets ``debate_timeout_seconds``.
+    without ``timeout_seconds`` gets ``debate_timeout_seconds``. ``origin`` (platform and
+    target, see ``queue_app.queue.origin``) is where the result is routed when the debate
+    finishes; it is kept in the job's metadata, not its payload.
     """
     if max_attempts < 1:
         raise InvalidJob("max_attempts must be at least 1")
@@ -120,11 +125,12 @@ def create_debate_job(
         user_id=user_id,
         organization_id=organization_id,
     )
+    extra = {ORIGIN_KEY: DebateOrigin.from_value(origin).to_dict()} if origin is not None else {}
     return Job(
         payload=payload.to_dict(),
         priority=priority,
         max_attempts=max_attempts,
-        metadata={**(metadata or {}), "job_type": DEBATE_JOB_TYPE},
+        metadata={**(metadata or {}), **extra, "job_type": DEBATE_JOB_TYPE},
     )
 
 

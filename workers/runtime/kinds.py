@@ -36,6 +36,15 @@ class KindContext:
     #: Webhook endpoints, circuits and delivery log: a ``workers.webhooks.EndpointStore``
     #: (typed loosely so that the runtime does not depend on one kind).
     endpoint_store: Any = None
+    #: Settings of the transcription kind: a ``workers.transcription.TranscriptionConfig``
+    #: (None: its defaults).
+    transcription: Any = None
+    #: Job events to webhook endpoints: a ``workers.transcription.EventSink``.
+    event_sink: Any = None
+    #: Settings of the routing kind: a ``workers.routing.RoutingConfig`` (None: its defaults).
+    routing: Any = None
+    #: Delivery log and mail of the routing kind: a ``workers.routing.RouteStore``.
+    route_store: Any = None
 
 
 class WorkerKind(Protocol):

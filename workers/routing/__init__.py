@@ -1,0 +1,46 @@
+"""The routing worker kind: ``RoutingWorker`` sends debate results back to where they came from."""
+
+from __future__ import annotations
+
+from .channels import DEBATE_COMPLETED_EVENT, HttpSender, Reply
+from .config import RoutingConfig
+from .jobs import (
+    JOB_TYPE_ROUTING,
+    JOB_TYPE_ROUTING_DEBATE,
+    JOB_TYPE_ROUTING_EMAIL,
+    ROUTING_QUEUE,
+    RoutingPayload,
+    create_routing_job,
+    enqueue_routing_job,
+    recover_interrupted_routing,
+    routing_job_id,
+)
+from .messages import RouteMessage
+from .middleware import OriginRoutingMiddleware
+from .store import ROUTE_OUTCOMES, EmailMessage, RouteAttempt, RouteStore
+from .worker import RouteRejected, RouteUnavailable, RoutingWorker
+
+__all__ = [
+    "DEBATE_COMPLETED_EVENT",
+    "JOB_TYPE_ROUTING",
+    "JOB_TYPE_ROUTING_DEBATE",
+    "JOB_TYPE_ROUTING_EMAIL",
+    "ROUTE_OUTCOMES",
+    "ROUTING_QUEUE",
+    "EmailMessage",
+    "HttpSender",
+    "OriginRoutingMiddleware",
+    "Reply",
+    "RouteAttempt",
+    "RouteMessage",
+    "RouteRejected",
+    "RouteStore",
+    "RouteUnavailable",
+    "RoutingConfig",
+    "RoutingPayload",
+    "RoutingWorker",
+    "create_routing_job",
+    "enqueue_routing_job",
+    "recover_interrupted_routing",
+    "routing_job_id",
+]

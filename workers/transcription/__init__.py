@@ -1,0 +1,55 @@
+"""The transcription worker kind: ``TranscriptionWorker``, its jobs, media handling, backends."""
+
+from __future__ import annotations
+
+from .backends import (
+    BackendRejected,
+    BackendUnavailable,
+    FasterWhisperBackend,
+    OpenAICompatibleBackend,
+    Segment,
+    Transcript,
+    TranscriptionBackend,
+)
+from .config import TranscriptionConfig
+from .jobs import (
+    JOB_TYPE_TRANSCRIPTION,
+    JOB_TYPE_TRANSCRIPTION_AUDIO,
+    JOB_TYPE_TRANSCRIPTION_VIDEO,
+    JOB_TYPE_TRANSCRIPTION_YOUTUBE,
+    TRANSCRIPTION_QUEUE,
+    TranscriptionRequest,
+    create_transcription_job,
+    enqueue_transcription_job,
+    recover_interrupted_transcriptions,
+)
+from .media import MediaRejected, MediaUnavailable
+from .worker import EVENT_COMPLETED, EVENT_FAILED, EVENT_STARTED, EventSink, TranscriptionWorker
+
+#: Webhook event types of the transcription kind.
+TRANSCRIPTION_EVENTS = (EVENT_STARTED, EVENT_COMPLETED, EVENT_FAILED)
+
+__all__ = [
+    "JOB_TYPE_TRANSCRIPTION",
+    "JOB_TYPE_TRANSCRIPTION_AUDIO",
+    "JOB_TYPE_TRANSCRIPTION_VIDEO",
+    "JOB_TYPE_TRANSCRIPTION_YOUTUBE",
+    "TRANSCRIPTION_EVENTS",
+    "TRANSCRIPTION_QUEUE",
+    "BackendRejected",
+    "BackendUnavailable",
+    "EventSink",
+    "FasterWhisperBackend",
+    "MediaRejected",
+    "MediaUnavailable",
+    "OpenAICompatibleBackend",
+    "Segment",
+    "Transcript",
+    "TranscriptionBackend",
+    "TranscriptionConfig",
+    "TranscriptionRequest",
+    "TranscriptionWorker",
+    "create_transcription_job",
+    "enqueue_transcription_job",
+    "recover_interrupted_transcriptions",
+]
