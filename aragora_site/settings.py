@@ -43,6 +43,14 @@ def _env_int(name: str, default: int) -> int:
     return int(raw)
 
 
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
+
+
 def _database_url() -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
@@ -171,6 +179,54 @@ ARAGORA_AGENT_ENV = {
 ARAGORA_LEDGER_RETENTION_DAYS = _env_int("ARAGORA_LEDGER_RETENTION_DAYS", 30)
 ARAGORA_API_MAX_BODY_BYTES = _env_int("ARAGORA_API_MAX_BODY_BYTES", 256 * 1024)
 ARAGORA_WEBHOOK_ALLOW_PRIVATE = _env_bool("ARAGORA_WEBHOOK_ALLOW_PRIVATE", default=False)
+
+#: Transcription worker (README, "Transcription"): backends in order, the OpenAI-compatible API
+#: (OpenAI, a self-hosted Whisper server...), a local faster-whisper model folder, input limits.
+ARAGORA_TRANSCRIPTION = {
+    "backend_order": tuple(_env_list("ARAGORA_WHISPER_BACKEND_ORDER", "openai,faster-whisper")),
+    "api_base_url": os.environ.get("ARAGORA_TRANSCRIPTION_BASE_URL")
+    or os.environ.get("OPENAI_BASE_URL")
+    or "https://api.openai.com",
+    "api_key": os.environ.get("ARAGORA_TRANSCRIPTION_API_KEY")
+    or os.environ.get("OPENAI_API_KEY")
+    or "",
+    "api_model": os.environ.get("ARAGORA_TRANSCRIPTION_MODEL") or "whisper-1",
+    "faster_whisper_model": os.environ.get("ARAGORA_FASTER_WHISPER_MODEL") or "",
+    "media_root": os.environ.get("ARAGORA_TRANSCRIPTION_MEDIA_ROOT") or "",
+    "work_dir": os.environ.get("ARAGORA_TRANSCRIPTION_WORK_DIR") or "",
+    "max_bytes": _env_int("ARAGORA_TRANSCRIPTION_MAX_BYTES", 100 * 1024 * 1024),
+    "max_duration_seconds": _env_float("ARAGORA_TRANSCRIPTION_MAX_SECONDS", 4 * 3600.0),
+    "allow_private_urls": _env_bool("ARAGORA_TRANSCRIPTION_ALLOW_PRIVATE", default=False),
+}
+#: Routing worker (README, "Routing"): links in messages, the Telegram Bot API, retry backoff.
+ARAGORA_ROUTING = {
+    "public_url": os.environ.get("ARAGORA_PUBLIC_URL") or "http://localhost:8000",
+    "telegram_base_url": os.environ.get("ARAGORA_TELEGRAM_BASE_URL") or "https://api.telegram.org",
+    "telegram_bot_token": os.environ.get("ARAGORA_TELEGRAM_BOT_TOKEN") or "",
+    "allow_private": ARAGORA_WEBHOOK_ALLOW_PRIVATE,
+    "retry_delay_seconds": _env_float("ARAGORA_ROUTING_RETRY_DELAY", 30.0),
+}
+#: Email of the routing worker (routing_email jobs, email origins): Django's mailers, SMTP unless
+#: ARAGORA_EMAIL_BACKEND names another backend (django.core.mail.backends.console.EmailBackend...).
+_EMAIL_BACKEND = (
+    os.environ.get("ARAGORA_EMAIL_BACKEND") or "django.core.mail.backends.smtp.EmailBackend"
+)
+_SMTP_OPTIONS = {
+    "host": os.environ.get("EMAIL_HOST") or "localhost",
+    "port": _env_int("EMAIL_PORT", 25),
+    "username": os.environ.get("EMAIL_HOST_USER") or "",
+    "password": os.environ.get("EMAIL_HOST_PASSWORD") or "",
+    "use_tls": _env_bool("EMAIL_USE_TLS", default=False),
+    "use_ssl": _env_bool("EMAIL_USE_SSL", default=False),
+    "timeout": _env_int("EMAIL_TIMEOUT", 10),
+}
+MAILERS = {
+    "default": {
+        "BACKEND": _EMAIL_BACKEND,
+        "OPTIONS": _SMTP_OPTIONS if _EMAIL_BACKEND.endswith("smtp.EmailBackend") else {},
+    }
+}
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL") or "aragora@localhost"
 
 #: django.tasks (README, "django.tasks"): @task calls become jobs; Django's "default" queue runs on
 #: the Redis queue "tasks" (manage.py queue_worker --queues tasks).

@@ -19,7 +19,16 @@ from django.utils import timezone
 from queue_app.queue import Job, JobStatus
 
 #: Job events a webhook endpoint can subscribe to.
-EVENT_TYPES = ("job.completed", "job.failed", "job.cancelled", "job.retrying")
+EVENT_TYPES = (
+    "job.completed",
+    "job.failed",
+    "job.cancelled",
+    "job.retrying",
+    "debate.completed",
+    "transcription.started",
+    "transcription.completed",
+    "transcription.failed",
+)
 #: Job statuses as Django choices (the values of the library's ``JobStatus``).
 STATUS_CHOICES = [(status.value, status.value.title()) for status in JobStatus]
 #: Shortest accepted webhook signing secret.
@@ -257,3 +266,30 @@ class WebhookDelivery(models.Model):
     def succeeded(self) -> bool:
         """Tell whether the endpoint answered 2xx."""
         return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class RouteDelivery(models.Model):
+    """One attempt of the routing worker to send a debate result to a channel."""
+
+    job_id = models.CharField(max_length=255, db_index=True)
+    debate_id = models.CharField(max_length=255, db_index=True)
+    platform = models.CharField(max_length=16)
+    #: Shown without secrets: a webhook URL's host, a chat id, an endpoint id, an address.
+    target = models.CharField(max_length=320)
+    attempt = models.PositiveIntegerField(default=1)
+    #: delivered, retry, failed or circuit_open.
+    outcome = models.CharField(max_length=16, db_index=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    response_excerpt = models.TextField(blank=True)
+    owner = models.CharField(max_length=64, blank=True)
+    organization = models.CharField(max_length=100, blank=True, db_index=True)
+    delivered_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ("-delivered_at",)
+        verbose_name_plural = "route deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.platform} {self.debate_id} ({self.outcome})"

@@ -6,9 +6,11 @@ from collections.abc import Sequence
 
 from django.conf import settings
 
-from queue_app.queue import QueueConfig
+from queue_app.queue import JobQueue, QueueConfig
 from queue_app.queue.redis import RedisStreamsQueue, WorkerRegistry, create_redis_queue
 from queue_app.stores.endpoints import DjangoEndpointStore
+from queue_app.stores.job_events import DjangoEventSink
+from queue_app.stores.routes import DjangoRouteStore
 from queue_app.tasks.backend import task_queue_names
 from queue_app.tasks.runner import TaskWorker
 from workers import (
@@ -24,15 +26,24 @@ from workers import (
     WorkerOptions,
 )
 from workers.metrics import MetricsMiddleware
+from workers.routing import OriginRoutingMiddleware, RoutingConfig
+from workers.transcription import TranscriptionConfig
 
 
 class UnknownQueue(ValueError):
     """No worker kind serves that queue."""
 
 
-def worker_middleware() -> list[Middleware]:
-    """Return the worker middleware, outermost first: tracing, logging, then metrics."""
-    return [TracingMiddleware(), LoggingMiddleware(), MetricsMiddleware()]
+def worker_middleware(queue: JobQueue | None = None) -> list[Middleware]:
+    """Return the worker middleware, outermost first: tracing, logging, then metrics.
+
+    With the worker's ``queue``, finished debates that have an origin get their result routed
+    (``OriginRoutingMiddleware``, innermost).
+    """
+    chain: list[Middleware] = [TracingMiddleware(), LoggingMiddleware(), MetricsMiddleware()]
+    if queue is not None:
+        chain.append(OriginRoutingMiddleware(queue))
+    return chain
 
 
 async def build_queue(consumer_name: str, config: QueueConfig) -> RedisStreamsQueue:
@@ -62,15 +73,21 @@ def kinds_of(queues: Sequence[str]) -> list[tuple[WorkerKind, tuple[str, ...]]]:
     return [(kind, tuple(names)) for kind, names in grouped.items()]
 
 
-def kind_context(registry: WorkerRegistry | None = None) -> KindContext:
-    """Return the production context of worker kinds: middleware, store and settings."""
+def kind_context(
+    registry: WorkerRegistry | None = None, queue: JobQueue | None = None
+) -> KindContext:
+    """Return the production context of worker kinds: middleware, stores and settings."""
     return KindContext(
-        middleware=MiddlewareChain(worker_middleware()),
+        middleware=MiddlewareChain(worker_middleware(queue)),
         registry=registry,
         executor_path=settings.ARAGORA_DEBATE_EXECUTOR,
         agent_env=settings.ARAGORA_AGENT_ENV,
         webhook_allow_private=settings.ARAGORA_WEBHOOK_ALLOW_PRIVATE,
         endpoint_store=DjangoEndpointStore(),
+        transcription=TranscriptionConfig(**settings.ARAGORA_TRANSCRIPTION),
+        event_sink=DjangoEventSink(),
+        routing=RoutingConfig(**settings.ARAGORA_ROUTING),
+        route_store=DjangoRouteStore(),
     )
 
 
@@ -78,7 +95,7 @@ async def build_kind(kind: WorkerKind, options: WorkerOptions, config: QueueConf
     """Build the worker of ``kind`` exactly as ``queue_worker`` runs it, on its own client."""
     queue = await build_queue(options.worker_id, config)
     try:
-        context = kind_context(WorkerRegistry(queue.redis, config))
+        context = kind_context(WorkerRegistry(queue.redis, config), queue)
         return await kind.build(queue, options, context)
     except BaseException:
         await queue.close()
