@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from queue_app.models import (
@@ -15,8 +16,12 @@ from queue_app.models import (
     from_timestamp,
     trace_id_of,
 )
-from queue_app.queue import InvalidJob, Job, JobStatus, get_queue_config
+from queue_app.queue import InvalidJob, Job, JobNotFound, JobStatus, get_queue_config
+from queue_app.queue.origin import ORIGIN_PLATFORMS, URL_PLATFORMS, DebateOrigin
 from queue_app.services import jobs
+from workers.routing.jobs import JOB_TYPES as ROUTING_JOB_TYPES
+from workers.transcription.jobs import BACKEND_NAMES
+from workers.transcription.jobs import JOB_TYPES as TRANSCRIPTION_JOB_TYPES
 
 #: Queue names the library accepts.
 QUEUE_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -37,6 +42,38 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class OriginSerializer(StrictSerializer):
+    """Where a debate came from: its result is routed back there (``queue_app.queue.origin``)."""
+
+    platform = serializers.ChoiceField(choices=ORIGIN_PLATFORMS)
+    target = serializers.CharField(
+        max_length=2000,
+        help_text="Incoming-webhook URL (slack, discord, teams), chat id (telegram), "
+        "endpoint id (webhook) or address (email).",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Check the target for its platform; a webhook endpoint must be the caller's."""
+        try:
+            DebateOrigin(platform=attrs["platform"], target=attrs["target"])
+            if attrs["platform"] in URL_PLATFORMS:
+                check_webhook_target(attrs["target"])
+        except InvalidJob as error:
+            raise serializers.ValidationError({"target": [str(error)]}) from error
+        except DjangoValidationError as error:
+            raise serializers.ValidationError({"target": error.messages}) from error
+        if attrs["platform"] == "webhook":
+            endpoint = WebhookEndpoint.objects.filter(pk=int(attrs["target"])).first()
+            scope = self.context.get("scope")
+            if (
+                endpoint is None
+                or scope is None
+                or not scope.allows(str(endpoint.owner_id or ""), endpoint.organization)
+            ):
+                raise serializers.ValidationError({"target": ["No such webhook endpoint."]})
+        return attrs
+
+
 class DebatePayloadSerializer(StrictSerializer):
     """Types of a debate payload; ``create_debate_job`` (``DebateJobPayload``) checks the values."""
 
@@ -51,10 +88,44 @@ class DebatePayloadSerializer(StrictSerializer):
     webhook_url = serializers.URLField(
         required=False, allow_null=True, validators=[check_webhook_target]
     )
+    origin = OriginSerializer(required=False)
+
+
+class TranscriptionPayloadSerializer(StrictSerializer):
+    """Types of a transcription payload; ``create_transcription_job`` checks the values."""
+
+    file_path = serializers.CharField(max_length=1000, required=False)
+    file_data = serializers.CharField(required=False, trim_whitespace=False)
+    file_extension = serializers.CharField(max_length=10, required=False)
+    url = serializers.URLField(max_length=2000, required=False)
+    language = serializers.CharField(max_length=16, required=False)
+    backend = serializers.ChoiceField(choices=BACKEND_NAMES, required=False)
+    use_cache = serializers.BooleanField(required=False)
+
+
+class RoutingPayloadSerializer(StrictSerializer):
+    """A routing payload; the debate must be one the caller may see."""
+
+    debate_id = serializers.CharField(max_length=255)
+    result = serializers.DictField(required=False)
+    include_voice = serializers.BooleanField(required=False)
+    recipient_email = serializers.EmailField(required=False)
+
+    def validate_debate_id(self, value: str) -> str:
+        """Refuse debates outside the caller's scope (as if they did not exist)."""
+        try:
+            jobs.get_job(self.context["scope"], value)
+        except JobNotFound:
+            raise serializers.ValidationError("No such debate job.") from None
+        return value
 
 
 #: Payload serializer of each job type the API accepts.
-PAYLOAD_SERIALIZERS: dict[str, type[serializers.Serializer]] = {"debate": DebatePayloadSerializer}
+PAYLOAD_SERIALIZERS: dict[str, type[serializers.Serializer]] = {
+    "debate": DebatePayloadSerializer,
+    **dict.fromkeys(TRANSCRIPTION_JOB_TYPES, TranscriptionPayloadSerializer),
+    **dict.fromkeys(ROUTING_JOB_TYPES, RoutingPayloadSerializer),
+}
 
 
 def _payload_error(message: str, fields: set[str]) -> dict[str, Any]:
@@ -66,7 +137,9 @@ def _payload_error(message: str, fields: set[str]) -> dict[str, Any]:
 class JobCreateSerializer(StrictSerializer):
     """Body of ``POST jobs/``; ``validate`` builds the job (``validated_data["job"]``)."""
 
-    job_type = serializers.CharField(max_length=64, help_text="Known types: debate.")
+    job_type = serializers.CharField(
+        max_length=64, help_text=f"Known types: {', '.join(sorted(PAYLOAD_SERIALIZERS))}."
+    )
     payload = serializers.DictField(help_text="Input of the job, checked for its job type.")
     priority = serializers.IntegerField(
         default=0, min_value=PRIORITY_RANGE[0], max_value=PRIORITY_RANGE[1]
@@ -91,7 +164,8 @@ class JobCreateSerializer(StrictSerializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """Check the payload for its job type and build the job."""
-        payload = PAYLOAD_SERIALIZERS[attrs["job_type"]](data=attrs["payload"])
+        serializer = PAYLOAD_SERIALIZERS[attrs["job_type"]]
+        payload = serializer(data=attrs["payload"], context=self.context)
         if not payload.is_valid():
             raise serializers.ValidationError({"payload": payload.errors})
         max_attempts = attrs.get("max_attempts") or get_queue_config().retry_max_attempts

@@ -82,11 +82,10 @@ def _target_problem(platform: str, target: str) -> str:
 
 
 def origin_of(job: Job) -> DebateOrigin | None:
-    """Return the origin recorded in ``job``'s metadata, or None (also when malformed)."""
+    """Return the origin recorded in ``job``'s metadata, None when there is none.
+
+    Raises:
+        InvalidJob: the recorded origin is malformed (e.g. an unknown platform).
+    """
     stored = job.metadata.get(ORIGIN_KEY)
-    if not isinstance(stored, Mapping):
-        return None
-    try:
-        return DebateOrigin.from_value(stored)
-    except InvalidJob:
-        return None
+    return None if stored is None else DebateOrigin.from_value(stored)

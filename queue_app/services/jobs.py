@@ -27,6 +27,10 @@ from queue_app.queue import (
 )
 from queue_app.services.bridge import LibraryBridge, get_bridge
 from queue_app.services.scope import ADMIN, Scope
+from workers.routing import ROUTING_QUEUE, create_routing_job
+from workers.routing.jobs import JOB_TYPES as ROUTING_JOB_TYPES
+from workers.transcription import TRANSCRIPTION_QUEUE, create_transcription_job
+from workers.transcription.jobs import JOB_TYPES as TRANSCRIPTION_JOB_TYPES
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +64,45 @@ def _build_debate(payload: dict[str, Any], **options: Any) -> Job:
     return create_debate_job(**payload, **options)
 
 
+def _transcription_builder(job_type: str) -> Callable[..., Job]:
+    def build(payload: dict[str, Any], **options: Any) -> Job:
+        return create_transcription_job(
+            job_type,
+            payload,
+            priority=options["priority"],
+            max_attempts=options["max_attempts"],
+            user_id=options["user_id"],
+            workspace_id=options["organization_id"],
+        )
+
+    return build
+
+
+def _routing_builder(job_type: str) -> Callable[..., Job]:
+    def build(payload: dict[str, Any], **options: Any) -> Job:
+        return create_routing_job(
+            job_type=job_type,
+            priority=options["priority"],
+            max_attempts=options["max_attempts"],
+            user_id=options["user_id"],
+            workspace_id=options["organization_id"],
+            **payload,
+        )
+
+    return build
+
+
 #: How each job type accepted by the API turns a payload into a job.
-JOB_BUILDERS: dict[str, Callable[..., Job]] = {"debate": _build_debate}
+JOB_BUILDERS: dict[str, Callable[..., Job]] = {
+    "debate": _build_debate,
+    **{name: _transcription_builder(name) for name in TRANSCRIPTION_JOB_TYPES},
+    **{name: _routing_builder(name) for name in ROUTING_JOB_TYPES},
+}
+#: The queue of each job type whose worker kind does not read the default queue.
+JOB_QUEUES: dict[str, str] = {
+    **dict.fromkeys(TRANSCRIPTION_JOB_TYPES, TRANSCRIPTION_QUEUE),
+    **dict.fromkeys(ROUTING_JOB_TYPES, ROUTING_QUEUE),
+}
 
 
 def build_job(
@@ -115,6 +156,7 @@ def enqueue_job(
             if first.job_type != job.job_type or first.payload != job.payload:
                 raise IdempotencyConflict()
             return first, False
+    queue = queue or JOB_QUEUES.get(job.job_type)
     clients.call(clients.queue.enqueue(job, job.priority, queue, delay_seconds))
     return job, True
 
