@@ -1,10 +1,11 @@
-"""Admin: job ledger and failures (``jobs``), webhook endpoints and deliveries (``webhooks``).
+"""Admin: job ledger and failures (``jobs``), webhook endpoints and deliveries (``webhooks``),
+the routing delivery log (``routing``).
 
 The queue dashboard lives in ``queue_app.admin.dashboard`` and is linked from the admin index.
 """
 
 from __future__ import annotations
 
-from queue_app.admin import jobs, webhooks
+from queue_app.admin import jobs, routing, webhooks
 
-__all__ = ["jobs", "webhooks"]
+__all__ = ["jobs", "routing", "webhooks"]

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from queue_app.models import JobRecord, WebhookDelivery, job_record_fields
+from queue_app.models import JobRecord, RouteDelivery, WebhookDelivery, job_record_fields
 from queue_app.queue import (
     Job,
     QueueConfig,
@@ -105,7 +105,8 @@ def prune(retention_days: int) -> int:
     """Delete ledger rows and deliveries untouched for ``retention_days``; return how many."""
     cutoff = timezone.now() - timedelta(days=retention_days)
     deleted = 0
-    for model, field in ((JobRecord, "recorded_at"), (WebhookDelivery, "delivered_at")):
+    aged = ((JobRecord, "recorded_at"), (WebhookDelivery, "delivered_at"))
+    for model, field in (*aged, (RouteDelivery, "delivered_at")):
         old = model.objects.filter(**{f"{field}__lt": cutoff})
         while ids := list(old.values_list("pk", flat=True)[:PRUNE_CHUNK]):
             deleted += model.objects.filter(pk__in=ids).delete()[0]
