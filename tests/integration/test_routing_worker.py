@@ -7,7 +7,6 @@ outcome in Redis and the delivery log rows.
 
 from __future__ import annotations
 
-import asyncio
 import email
 import json
 import time
@@ -22,11 +21,11 @@ from django.db import connection
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from queue_app import wiring
 from queue_app.models import RouteDelivery, WebhookEndpoint
 from queue_app.queue import Job, JobStatus, QueueConfig, RedisStreamsQueue, create_debate_job
 from tests.conftest import free_port
-from workers import RoutingWorker, WorkerOptions, enqueue_routing_job
+from tests.kinds_support import run_kind
+from workers import RoutingWorker, enqueue_routing_job
 from workers.routing import ROUTING_QUEUE, recover_interrupted_routing, routing_job_id
 from workers.webhooks import WEBHOOKS_QUEUE, verify_signature
 
@@ -86,17 +85,6 @@ def mailbox(settings: SettingsWrapper) -> Iterator[Mailbox]:
     }
     yield handler
     controller.stop()
-
-
-async def run_kind(queue_name: str, config: QueueConfig) -> Any:
-    options = WorkerOptions(worker_id=f"kind-{queue_name}", queues=(queue_name,), burst=True)
-    group = await wiring.build_workers(options, config)
-    try:
-        await asyncio.wait_for(group.start(), 40)
-    finally:
-        await group.close()
-    [worker] = group.workers
-    return worker
 
 
 async def debate_from(queue: RedisStreamsQueue, platform: str, target: str) -> Job:

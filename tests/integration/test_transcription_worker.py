@@ -7,7 +7,6 @@ serves media files to the URL path, which goes through yt-dlp.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import shutil
@@ -22,10 +21,10 @@ from django.db import connection
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from queue_app import wiring
 from queue_app.models import WebhookEndpoint
 from queue_app.queue import Job, JobStatus, QueueConfig, RedisStreamsQueue
-from workers import TranscriptionWorker, WorkerOptions, enqueue_transcription_job
+from tests.kinds_support import run_kind
+from workers import TranscriptionWorker, enqueue_transcription_job
 from workers.transcription import TRANSCRIPTION_QUEUE, recover_interrupted_transcriptions
 from workers.webhooks import WEBHOOKS_QUEUE
 
@@ -134,24 +133,13 @@ def folders(tmp_path: Path, settings: SettingsWrapper, httpserver: HTTPServer) -
     return {"root": root, "work": work}
 
 
-async def run_kind(config: QueueConfig) -> TranscriptionWorker:
-    options = WorkerOptions(
-        worker_id="kind-transcription", queues=(TRANSCRIPTION_QUEUE,), burst=True
-    )
-    group = await wiring.build_workers(options, config)
-    try:
-        await asyncio.wait_for(group.start(), 40)
-    finally:
-        await group.close()
-    [worker] = group.workers
+async def transcribed(queue: RedisStreamsQueue, config: QueueConfig, job: Job) -> Job:
+    """Run the transcription kind until its queue is empty; return ``job`` as it ended."""
+    worker = await run_kind(TRANSCRIPTION_QUEUE, config)
     assert isinstance(worker, TranscriptionWorker)
-    return worker
-
-
-async def finished(queue: RedisStreamsQueue, job_id: str) -> Job:
-    job = await queue.get_status(job_id)
-    assert job is not None
-    return job
+    done = await queue.get_status(job.id)
+    assert done is not None
+    return done
 
 
 async def test_transcription_by_path_posts_flac_and_returns_the_reference_result(
@@ -166,8 +154,7 @@ async def test_transcription_by_path_posts_flac_and_returns_the_reference_result
     job = await enqueue_transcription_job(
         queue, None, "transcription_audio", {"file_path": "speech.wav", "language": "en"}
     )
-    await run_kind(queue_config)
-    done = await finished(queue, job.id)
+    done = await transcribed(queue, queue_config, job)
     assert done.status is JobStatus.COMPLETED, done.error
     result = done.result
     assert result["text"] == SPOKEN and result["backend"] == "openai"
@@ -195,8 +182,7 @@ async def test_video_by_base64_has_its_audio_extracted(
     data = base64.b64encode(media["video"].read_bytes()).decode()
     payload = {"file_data": data, "file_extension": "mp4"}
     job = await enqueue_transcription_job(queue, "video-1", "transcription_video", payload)
-    await run_kind(queue_config)
-    done = await finished(queue, "video-1")
+    done = await transcribed(queue, queue_config, job)
     assert done.status is JobStatus.COMPLETED, done.error
     [sent] = server.requests
     assert streams_of(sent["audio"], tmp_path) == [("audio", "flac", 1)]  # the video is gone
@@ -216,8 +202,7 @@ async def test_media_url_is_downloaded_with_yt_dlp(
     httpserver.expect_request("/files/speech.wav").respond_with_data(wav, content_type="audio/wav")
     url = httpserver.url_for("/files/speech.wav")
     job = await enqueue_transcription_job(queue, None, "transcription", {"url": url})
-    await run_kind(queue_config)
-    done = await finished(queue, job.id)
+    done = await transcribed(queue, queue_config, job)
     assert done.status is JobStatus.COMPLETED, done.error
     assert any(request.path == "/files/speech.wav" for request, _ in httpserver.log)
     assert len(server.requests) == 1 and done.result["text"] == SPOKEN
@@ -252,8 +237,7 @@ async def test_limits_fail_at_once_without_calling_the_api(
     shutil.copy(media["wav"], folders["root"].parent / "outside.wav")
     shutil.copy(media["text"], folders["root"] / "notes.mp3")
     job = await enqueue_transcription_job(queue, None, "transcription_audio", payload)
-    await run_kind(queue_config)
-    done = await finished(queue, job.id)
+    done = await transcribed(queue, queue_config, job)
     assert (done.status, done.attempts) == (JobStatus.FAILED, 1)
     assert message in (done.error or "")
     assert server.requests == [] and list(folders["work"].iterdir()) == []
@@ -269,10 +253,9 @@ async def test_unavailable_api_is_retried_with_backoff_then_completes(
     server = api(failures=2)
     shutil.copy(media["wav"], folders["root"] / "speech.wav")
     job = await enqueue_transcription_job(queue, None, "transcription", {"file_path": "speech.wav"})
-    worker = await run_kind(queue_config)
-    done = await finished(queue, job.id)
+    done = await transcribed(queue, queue_config, job)
     assert (done.status, done.attempts) == (JobStatus.COMPLETED, 3)
-    assert worker.counters["retried"] == 2 and len(server.requests) == 3
+    assert len(server.requests) == 3
 
 
 async def test_no_backend_available_fails_with_a_clear_error(
@@ -287,8 +270,7 @@ async def test_no_backend_available_fails_with_a_clear_error(
         "faster_whisper_model": str(folders["root"] / "no-model-here"),
     }
     job = await enqueue_transcription_job(queue, None, "transcription", {"file_path": "x.wav"})
-    await run_kind(queue_config)
-    done = await finished(queue, job.id)
+    done = await transcribed(queue, queue_config, job)
     assert (done.status, done.attempts) == (JobStatus.FAILED, 1)
     assert "no transcription backend is available" in (done.error or "")
 
@@ -320,8 +302,7 @@ async def test_events_become_webhook_jobs_for_subscribed_endpoints(
     job = await enqueue_transcription_job(
         queue, None, "transcription", {"file_path": "speech.wav"}, workspace_id="acme"
     )
-    await run_kind(queue_config)
-    assert (await finished(queue, job.id)).status is JobStatus.COMPLETED
+    assert (await transcribed(queue, queue_config, job)).status is JobStatus.COMPLETED
     events = await queue.dequeue_many("reader", 10, 100, [WEBHOOKS_QUEUE])
     seen = {(e.payload["webhook_id"], e.payload["event_type"]) for e in events}
     assert seen == {(str(pk), "transcription.started"), (str(pk), "transcription.completed")}

@@ -8,7 +8,6 @@ hook logs one).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -23,7 +22,14 @@ from queue_app.models import CircuitBreakerState, WebhookEndpoint, from_timestam
 from queue_app.queue import Job, JobStatus, QueueConfig, RedisStreamsQueue, create_debate_job
 from queue_app.tasks.examples import add
 from queue_app.tasks.runner import TaskWorker
-from workers import DebateWorker, DiagnosticsWorker, WebhookDeliveryWorker, WorkerOptions
+from tests.kinds_support import run_kind
+from workers import (
+    DebateWorker,
+    DiagnosticsWorker,
+    RoutingWorker,
+    TranscriptionWorker,
+    WebhookDeliveryWorker,
+)
 from workers.metrics import JOB_STATS
 from workers.webhooks import WEBHOOKS_QUEUE, create_webhook_job
 
@@ -31,18 +37,6 @@ if TYPE_CHECKING:
     from pytest_django.fixtures import SettingsWrapper
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-async def run_kind(queue_name: str, config: QueueConfig) -> Any:
-    """Build the group ``queue_worker --queues <queue_name> --burst`` runs and run it."""
-    options = WorkerOptions(worker_id=f"kind-{queue_name}", queues=(queue_name,), burst=True)
-    group = await wiring.build_workers(options, config)
-    try:
-        await asyncio.wait_for(group.start(), 30)
-    finally:
-        await group.close()
-    [worker] = group.workers
-    return worker
 
 
 async def finished(queue: RedisStreamsQueue, job_id: str) -> Job:
@@ -64,6 +58,7 @@ def test_every_queue_has_a_worker_class() -> None:
     kinds = wiring.worker_kinds()
     assert kinds["debates"] is DebateWorker and kinds["webhooks"] is WebhookDeliveryWorker
     assert kinds["diagnostics"] is DiagnosticsWorker and kinds["tasks"] is TaskWorker
+    assert kinds["transcriptions"] is TranscriptionWorker and kinds["routing"] is RoutingWorker
 
 
 async def test_debate_kind_runs_a_debate_with_offline_agents(
