@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from queue_app.queue import Job, JobQueue, QueueError, RetryPolicy
-from queue_app.queue.origin import URL_PLATFORMS, DebateOrigin, origin_of
+from queue_app.queue.origin import ORIGIN_PLATFORMS, URL_PLATFORMS, DebateOrigin, origin_of
 
 from ..metrics import record_route_delivery
 from ..runtime import BaseWorker, Defer, KindContext, MiddlewareChain, Registry, WorkerOptions
@@ -85,14 +85,8 @@ class RoutingWorker(BaseWorker):
         self.retry_delay_seconds = retry_delay_seconds
         self.store = store
         self.http = HttpSender(self.config)
-        self.senders: dict[str, Send] = {
-            "slack": self._slack,
-            "discord": self._discord,
-            "teams": self._teams,
-            "telegram": self._telegram,
-            "webhook": self._webhook,
-            "email": self._email,
-        }
+        #: One sender per platform: ``_slack``, ``_discord``, ... below.
+        self.senders: dict[str, Send] = {p: getattr(self, f"_{p}") for p in ORIGIN_PLATFORMS}
         policy = retry_policy or replace(queue.retry_policy, base_delay_seconds=retry_delay_seconds)
         super().__init__(
             queue,
