@@ -21,7 +21,7 @@ from django.db import connection
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from queue_app.models import RouteDelivery, WebhookEndpoint
+from queue_app.models import RouteDelivery, WebhookEndpoint, trace_id_of
 from queue_app.queue import Job, JobStatus, QueueConfig, RedisStreamsQueue, create_debate_job
 from tests.conftest import free_port
 from tests.kinds_support import run_kind
@@ -307,3 +307,14 @@ async def test_recovery_takes_over_only_routing_deliveries(
     assert await recover_interrupted_routing(rescuer, idle_ms=0) == 1
     [job] = await rescuer.dequeue_many("rescuer", 10, 100, [ROUTING_QUEUE])
     assert job.id == "r-1" and job.attempts == 2
+
+
+async def test_routing_job_continues_the_trace_of_its_debate(
+    queue: RedisStreamsQueue, queue_config: QueueConfig, httpserver: HTTPServer, spans: Any
+) -> None:
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    debate = await debate_from(queue, "slack", httpserver.url_for("/hook"))
+    await run_kind("debates", queue_config)
+    routing = await queue.get_status(routing_job_id(debate.id))
+    assert routing is not None
+    assert trace_id_of(routing) and trace_id_of(routing) == trace_id_of(debate)
