@@ -14,7 +14,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from queue_app.observability.telemetry import setup_telemetry
-from queue_app.queue import QueueConfig, QueueConnectionError, get_queue_config
+from queue_app.queue import ConfigError, QueueConfig, QueueConnectionError, get_queue_config
 from queue_app.queue.redis.core import default_consumer_name
 from queue_app.stores.ledger_writer import LedgerWriter
 from queue_app.wiring import UnknownQueue, build_workers
@@ -103,6 +103,8 @@ async def _connect(serve: _Serve) -> WorkerGroup | None:
                 return await build_workers(serve.options, serve.config)
             except UnknownQueue as error:
                 raise CommandError(str(error), returncode=2) from error
+            except ConfigError as error:
+                raise CommandError(f"cannot start worker: {error}") from error
             except QueueConnectionError as error:
                 if not serve.wait_for_redis:
                     raise CommandError(f"cannot start worker: {error}") from error
