@@ -3,14 +3,28 @@ VENV := .venv
 PY := $(VENV)/bin/python
 RUFF := $(VENV)/bin/ruff
 PYTEST_ARGS ?=
+#: Queues of the worker of `make run` and `make worker`.
+QUEUES ?= debates,diagnostics,webhooks,tasks,transcriptions,routing
+export QUEUES
 
-.PHONY: setup run test lint checks bench lock
+.PHONY: setup run shell worker manage test lint checks bench lock
 
 setup:
 	bin/setup
 
 run: setup
 	bin/run
+
+# A second terminal next to `make run`: its Redis and database (bin/with-run-env reads .run/env).
+shell: setup
+	bin/with-run-env $(PY) manage.py shell
+
+worker: setup
+	bin/with-run-env $(PY) manage.py queue_worker --queues $(QUEUES)
+
+# Any manage.py command against `make run`'s Redis and database: make manage ARGS="queue_ledger --once"
+manage: setup
+	bin/with-run-env $(PY) manage.py $(ARGS)
 
 test:
 	bin/setup --test

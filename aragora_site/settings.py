@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_prometheus",
     "queue_app",
 ]
@@ -249,6 +250,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Aragora queue API",
     "DESCRIPTION": "Enqueue, inspect, cancel and retry background jobs.",
     "VERSION": "0.1.0",
+    # Swagger UI and ReDoc from drf-spectacular-sidecar's static files: no CDN, works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 #: Observability (README, "Observability"): log lines as JSON (default) or plain text.

@@ -1,4 +1,4 @@
-"""URLs: admin and queue dashboard, health, metrics, the OpenAPI schema and the queue API."""
+"""URLs: landing page, admin and queue dashboard, health, metrics, API docs and the queue API."""
 
 from __future__ import annotations
 
@@ -6,8 +6,13 @@ from importlib.util import find_spec
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
 
+from aragora_site.views import landing
 from queue_app.observability.health import healthz, readyz
 
 
@@ -19,13 +24,16 @@ def _module_exists(name: str) -> bool:
 
 
 urlpatterns = [
+    path("", landing, name="landing"),
     # The queue dashboard (staff only), before the admin's catch-all.
     path("admin/queue/", include("queue_app.admin.dashboard")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # Swagger UI and ReDoc load their assets from drf-spectacular-sidecar's static files.
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     # django_prometheus.urls serves /metrics.
     path("", include("django_prometheus.urls")),
 ]
