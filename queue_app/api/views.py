@@ -8,7 +8,12 @@ from typing import Any
 from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import JSONParser
@@ -110,6 +115,22 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
 )
 
 
+#: The body Swagger UI offers for ``POST jobs/``: valid as is, and free (offline demo agents).
+DEBATE_EXAMPLE = OpenApiExample(
+    "debate with demo agents",
+    value={
+        "job_type": "debate",
+        "payload": {
+            "question": "Is Redis a database?",
+            "agents": ["demo-1", "demo-2", "demo-3"],
+            "rounds": 2,
+        },
+        "priority": 0,
+    },
+    request_only=True,
+)
+
+
 class JobListView(QueueAPIView):
     """List jobs in the caller's scope, or enqueue one."""
 
@@ -139,6 +160,7 @@ class JobListView(QueueAPIView):
     @extend_schema(
         request=JobCreateSerializer,
         parameters=[IDEMPOTENCY_HEADER],
+        examples=[DEBATE_EXAMPLE],
         responses={201: JobSerializer, 200: JobSerializer},
     )
     def post(self, request: Request) -> Response:
