@@ -127,6 +127,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+#: Times to the second in the admin (aragora_site/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["aragora_site.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = RUN_DIR / "static"
@@ -180,6 +182,13 @@ ARAGORA_AGENT_ENV = {
 ARAGORA_LEDGER_RETENTION_DAYS = _env_int("ARAGORA_LEDGER_RETENTION_DAYS", 30)
 ARAGORA_API_MAX_BODY_BYTES = _env_int("ARAGORA_API_MAX_BODY_BYTES", 256 * 1024)
 ARAGORA_WEBHOOK_ALLOW_PRIVATE = _env_bool("ARAGORA_WEBHOOK_ALLOW_PRIVATE", default=False)
+#: Link of a trace in the tracing UI, with ``{trace_id}`` (e.g. Jaeger's
+#: ``http://localhost:16686/trace/{trace_id}``); empty: the admin shows trace ids unlinked.
+ARAGORA_TRACE_URL = os.environ.get("ARAGORA_TRACE_URL") or ""
+if ARAGORA_TRACE_URL and "{trace_id}" not in ARAGORA_TRACE_URL:
+    raise ImproperlyConfigured(
+        f"ARAGORA_TRACE_URL must contain {{trace_id}}, got {ARAGORA_TRACE_URL!r}"
+    )
 
 #: Transcription worker (README, "Transcription"): backends in order, the OpenAI-compatible API
 #: (OpenAI, a self-hosted Whisper server...), a local faster-whisper model folder, input limits.

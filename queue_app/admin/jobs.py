@@ -1,37 +1,35 @@
-"""Admin of the job ledger and failures (retry, cancel, dead letters) and organization members.
+"""Admin of the job ledger (retry, cancel, live due times), failed jobs and organization members.
 
-Actions call ``queue_app.services``: Redis stays the source of truth, the ledger rows show the
-change once their event is drained (at once for the status the action set).
+Actions and the detail page's buttons call ``queue_app.services``: Redis stays the source of
+truth, the ledger rows show the change once their event is drained (at once for the status the
+action set). The dead letters of the failures page live in ``queue_app.admin.dead_letters``.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
-from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from queue_app.models import (
-    JobFailure,
-    JobRecord,
-    OrganizationMembership,
-    from_timestamp,
-)
+from queue_app.admin import job_display as show
+from queue_app.admin.dead_letters import DeadLetterViews
+from queue_app.models import JobFailure, JobRecord, OrganizationMembership
 from queue_app.queue import JobNotFound, JobStatus, QueueConnectionError
-from queue_app.services import jobs, scope, stats
+from queue_app.services import jobs, scope
 
 #: Most jobs one action touches (each one is a Redis round trip).
 ACTION_LIMIT = 500
-
-
-def _pretty(value: Any) -> str:
-    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, default=str))
+#: Shortest job id prefix searched as a prefix (shorter terms match ids exactly).
+MIN_PREFIX = 4
+#: Statuses a job can be cancelled in, and retried in.
+CANCELLABLE = ("pending", "processing", "retrying")
+RETRYABLE = ("failed", "cancelled")
 
 
 def _each_job(
@@ -63,31 +61,38 @@ def _each_job(
 
 @admin.register(JobRecord)
 class JobRecordAdmin(admin.ModelAdmin):
-    """The job ledger: filter, search by id, inspect payload/result/error; retry or cancel."""
+    """The job ledger: filter, search by id prefix, inspect a job; retry or cancel it."""
 
     list_display = (
-        "job_id",
+        "short_job_id",
         "job_type",
         "queue",
-        "status",
+        "status_display",
         "attempts",
         "created_at",
+        "ran",
         "completed_at",
         "organization",
     )
-    list_filter = ("status", "queue", "job_type", "created_at", "completed_at")
-    search_fields = ("=job_id", "=trace_id")
-    search_help_text = "Exact job id or trace id."
+    list_display_links = ("short_job_id",)
+    list_filter = (show.StatusFilter, "queue", "job_type", "created_at", "completed_at")
+    search_fields = ("job_id",)
+    search_help_text = f"Job id or its first {MIN_PREFIX}+ characters, or a trace id."
     date_hierarchy = "created_at"
     actions = ("retry_jobs", "cancel_jobs")
+    change_form_template = "admin/queue_app/job_change_form.html"
     fieldsets = (
-        (None, {"fields": ("job_id", "job_type", "queue", "status", "priority", "worker_id")}),
-        ("Attempts", {"fields": ("attempts", "max_attempts", "manual_retries", "last_retried_at")}),
-        ("Times", {"fields": ("created_at", "started_at", "completed_at")}),
-        ("Data", {"fields": ("payload_json", "result_json", "error")}),
-        ("Tracing and ownership", {"fields": ("trace_id", "owner", "organization")}),
+        (None, {"fields": ("job_id", "job_type", "queue", "status_display", "priority")}),
+        ("Attempts", {"fields": ("attempts", "max_attempts", "worker_id", "manual_retries")}),
+        ("Times", {"fields": ("created_at", "started_at", "completed_at", "last_retried_at")}),
+        ("Durations", {"fields": ("waited", "ran", "total")}),
+        ("Data", {"fields": ("payload_json", "result_json", "error_text")}),
+        ("Tracing and ownership", {"fields": ("trace", "owner", "organization")}),
         ("Ledger", {"fields": ("recorded_at", "ledger_entry")}),
     )
+
+    class Media:
+        css: ClassVar = {"all": ("queue_app/admin.css",)}
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         """Show every field read-only: the ledger mirrors Redis."""
@@ -101,19 +106,121 @@ class JobRecordAdmin(admin.ModelAdmin):
         """Refuse edits; the detail page is read-only."""
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Refuse: a row is a copy of Redis; old rows go with the ledger retention."""
+        return False
+
     def has_retry_permission(self, request: HttpRequest) -> bool:
         """Let users who may change ledger rows retry and cancel jobs."""
         return request.user.has_perm("queue_app.change_jobrecord")
 
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[show.LiveChangeList]:
+        """Use the change list that reads due times from Redis."""
+        return show.LiveChangeList
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
+        """Return the row with its due time read from Redis."""
+        record = super().get_object(request, object_id, from_field)
+        if record is not None:
+            show.read_due_times([record])
+        return record
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[JobRecord], search_term: str
+    ) -> tuple[QuerySet[JobRecord], bool]:
+        """Match a job id by prefix (or exactly, when short) or a trace id exactly."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        by_id = Q(job_id__startswith=term) if len(term) >= MIN_PREFIX else Q(job_id=term)
+        return queryset.filter(by_id | Q(trace_id=term.lower())), False
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        """Offer Retry or Cancel on the detail page, as the job's status allows."""
+        record = self.get_object(request, object_id)
+        allowed = record is not None and self.has_retry_permission(request)
+        context = {
+            **(extra_context or {}),
+            "can_retry": allowed and record.status in RETRYABLE,
+            "can_cancel": allowed and record.status in CANCELLABLE,
+        }
+        return super().change_view(request, object_id, form_url, context)
+
+    def get_urls(self) -> list[Any]:
+        """Add the POST URLs of the detail page's Retry and Cancel buttons."""
+        name = f"{self.opts.app_label}_{self.opts.model_name}"
+        button_urls = [
+            path(
+                f"<path:object_id>/{verb}/",
+                self.admin_site.admin_view(require_POST(self._button(verb))),
+                name=f"{name}_{verb}",
+            )
+            for verb in ("retry", "cancel")
+        ]
+        return [*button_urls, *super().get_urls()]
+
+    def _button(self, verb: str) -> Callable[..., HttpResponse]:
+        def view(request: HttpRequest, object_id: str) -> HttpResponse:
+            record = get_object_or_404(self.get_queryset(request), pk=object_id)
+            back = reverse(
+                f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[record.pk]
+            )
+            if not self.has_retry_permission(request):
+                self.message_user(request, f"You may not {verb} jobs.", messages.ERROR)
+            else:
+                act = jobs.retry_record if verb == "retry" else _cancel_record
+                past = "retried" if verb == "retry" else "cancelled"
+                _each_job(self, request, self.get_queryset(request).filter(pk=record.pk), past, act)
+            return HttpResponseRedirect(back)
+
+        return view
+
+    @admin.display(description="job", ordering="job_id")
+    def short_job_id(self, record: JobRecord) -> str:
+        """Return the first characters of the job id (the full id is on the detail page)."""
+        return show.short_id(record.job_id)
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, record: JobRecord) -> str:
+        """Return the status badge ("delayed" for pending jobs waiting for their run time)."""
+        return show.status_badge(record)
+
+    @admin.display(description="waited")
+    def waited(self, record: JobRecord) -> str:
+        """Return the time from enqueue to the start of the last attempt."""
+        return show.duration(record.created_at, record.started_at)
+
+    @admin.display(description="ran")
+    def ran(self, record: JobRecord) -> str:
+        """Return the run time of the last attempt."""
+        return show.duration(record.started_at, record.completed_at)
+
+    @admin.display(description="total")
+    def total(self, record: JobRecord) -> str:
+        """Return the time from enqueue to the end."""
+        return show.duration(record.created_at, record.completed_at)
+
     @admin.display(description="payload")
     def payload_json(self, record: JobRecord) -> str:
         """Render the payload as indented JSON."""
-        return _pretty(record.payload)
+        return show.pretty_json(record.payload)
 
     @admin.display(description="result")
     def result_json(self, record: JobRecord) -> str:
         """Render the result as indented JSON."""
-        return _pretty(record.result)
+        return show.pretty_json(record.result)
+
+    @admin.display(description="error")
+    def error_text(self, record: JobRecord) -> str:
+        """Render the error (or traceback) in a monospace block."""
+        return show.error_block(record.error)
+
+    @admin.display(description="trace id")
+    def trace(self, record: JobRecord) -> str:
+        """Return the trace id, linked to the trace UI when one is configured."""
+        return show.trace_link(record.trace_id)
 
     @admin.action(description="Retry selected jobs (new run from attempt 0)", permissions=["retry"])
     def retry_jobs(self, request: HttpRequest, queryset: QuerySet[JobRecord]) -> None:
@@ -123,21 +230,19 @@ class JobRecordAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel selected jobs", permissions=["retry"])
     def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[JobRecord]) -> None:
         """Cancel pending, retrying or running jobs."""
-        _each_job(
-            self,
-            request,
-            queryset,
-            "cancelled",
-            lambda record: jobs.cancel_job(scope.ADMIN, record.job_id).id,
-        )
+        _each_job(self, request, queryset, "cancelled", _cancel_record)
+
+
+def _cancel_record(record: JobRecord) -> str:
+    return jobs.cancel_job(scope.ADMIN, record.job_id).id
 
 
 @admin.register(JobFailure)
-class JobFailureAdmin(JobRecordAdmin):
-    """Failed jobs from the ledger, plus the newest dead letters Redis holds right now."""
+class JobFailureAdmin(DeadLetterViews, JobRecordAdmin):
+    """Failed jobs from the ledger, one row each, and the dead letters Redis holds right now."""
 
     list_display = (
-        "job_id",
+        "short_job_id",
         "job_type",
         "queue",
         "attempts",
@@ -156,38 +261,6 @@ class JobFailureAdmin(JobRecordAdmin):
     def short_error(self, record: JobRecord) -> str:
         """Return the first 120 characters of the error."""
         return record.error[:120]
-
-    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
-        """Add the live dead letters to the list of failures."""
-        context = {**(extra_context or {})}
-        try:
-            context["dead_letters"] = [
-                {"job": job, "failed_at": from_timestamp(job.completed_at)}
-                for job in stats.dead_letters()
-            ]
-        except QueueConnectionError as error:
-            context["dead_letters_error"] = str(error)
-        return super().changelist_view(request, context)
-
-    def get_urls(self) -> list[Any]:
-        """Add the POST URL that retries one dead letter."""
-        retry = self.admin_site.admin_view(require_POST(self.retry_dead_letter))
-        url = path("dead-letters/<str:job_id>/retry/", retry, name="queue_app_retry_dead_letter")
-        return [url, *super().get_urls()]
-
-    def retry_dead_letter(self, request: HttpRequest, job_id: str) -> HttpResponse:
-        """Retry one dead-lettered job, then go back to the failures."""
-        back = HttpResponseRedirect(reverse("admin:queue_app_jobfailure_changelist"))
-        if not self.has_retry_permission(request):
-            self.message_user(request, "You may not retry jobs.", messages.ERROR)
-            return back
-        try:
-            jobs.retry_job(scope.ADMIN, job_id)
-        except (jobs.JobStateConflict, JobNotFound, QueueConnectionError) as error:
-            self.message_user(request, f"Not retried: {error}", messages.WARNING)
-        else:
-            self.message_user(request, f"Retried {job_id}.", messages.SUCCESS)
-        return back
 
 
 @admin.register(OrganizationMembership)

@@ -240,6 +240,15 @@ def retry_record(record: JobRecord) -> str:
     return copy.id
 
 
+def discard_dead_letters(dead: list[Job]) -> int:
+    """Stop listing ``dead`` jobs as dead letters (they stay failed); return how many were."""
+    clients = get_bridge()
+    pairs = [(job.id, job.queue or "") for job in dead]
+    count = clients.call(clients.queue.discard_dead_letters(pairs))
+    logger.info("%d dead letters discarded by the admin", count)
+    return count
+
+
 def _record_retry(job: Job, record: JobRecord | None = None) -> None:
     """Count a retry on the ledger row (created now when the ledger has not caught up yet)."""
     if record is None:

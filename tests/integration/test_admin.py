@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import re
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import pytest
+import redis
 from django.contrib.admin.models import LogEntry
 from django.test import Client
 from django.urls import reverse
@@ -15,6 +18,9 @@ from queue_app.queue import Job, create_redis_queue, get_queue_config
 from queue_app.services import jobs, scope
 from tests.api_support import make_user
 from tests.queue_ops import drain_ledger, process_jobs
+
+if TYPE_CHECKING:
+    from pytest_django.fixtures import SettingsWrapper
 
 pytestmark = pytest.mark.django_db
 
@@ -62,6 +68,14 @@ def act(client: Client, model: str, action: str, *pks: Any) -> Any:
     return client.post(url, {"action": action, "_selected_action": pks}, follow=True)
 
 
+def list_row(page: str, job_id: str) -> str:
+    """Return the change-list row of ``job_id`` (found by its short-id link)."""
+    for row in page.split("<tr")[1:]:
+        if f">{job_id[:8]}</a>" in row:
+            return row.split("</tr>")[0]
+    raise AssertionError(f"no row for {job_id}")
+
+
 def messages_of(response: Any) -> list[str]:
     return [str(message) for message in response.context["messages"]]
 
@@ -78,29 +92,97 @@ def test_admin_job_list_filters_and_searches(staff: Client) -> None:
     assert drain_ledger() == 3
     url = reverse("admin:queue_app_jobrecord_changelist")
     page = staff.get(url).content.decode()
-    assert failed in page and waiting in page
-    only_failed = staff.get(url, {"status__exact": "failed"}).content.decode()
-    assert failed in only_failed and waiting not in only_failed
+    assert f">{failed[:8]}</a>" in page and f">{waiting[:8]}</a>" in page
+    only_failed = staff.get(url, {"status": "failed"}).content.decode()
+    assert failed[:8] in only_failed and waiting[:8] not in only_failed
     by_queue = staff.get(url, {"queue": "urgent"}).content.decode()
-    assert waiting in by_queue and failed not in by_queue
+    assert waiting[:8] in by_queue and failed[:8] not in by_queue
     by_type = staff.get(url, {"job_type": "debate"}).content.decode()
-    assert failed in by_type and waiting in by_type
-    found = staff.get(url, {"q": waiting}).content.decode()
-    assert waiting in found and failed not in found
+    assert failed[:8] in by_type and waiting[:8] in by_type
+    for term in (waiting, waiting[:8], waiting[:4]):
+        found = staff.get(url, {"q": term}).content.decode()
+        assert waiting[:8] in found and failed[:8] not in found, term
+    assert "0 job records" in staff.get(url, {"q": waiting[:3]}).content.decode()
 
 
-def test_admin_job_detail_shows_payload_result_error_and_trace(staff: Client) -> None:
+def test_admin_job_list_shows_status_badges_durations_and_delayed_jobs(staff: Client) -> None:
+    done = enqueue()[0]
+    process_jobs("completed")
+    delayed = enqueue(delay_seconds=300)[0]
+    now = enqueue()[0]
+    drain_ledger()
+    url = reverse("admin:queue_app_jobrecord_changelist")
+    page = staff.get(url).content.decode()
+    rows = {job_id[:8]: list_row(page, job_id) for job_id in (done, delayed, now)}
+    assert 'job-status-completed">completed</span>' in rows[done[:8]]
+    assert re.search(r'field-ran">\d+ ms<', rows[done[:8]])
+    assert 'job-status-delayed">delayed</span> runs at 20' in rows[delayed[:8]]
+    assert 'job-status-pending">pending</span>' in rows[now[:8]]
+    assert 'field-ran">-<' in rows[now[:8]]
+    only_delayed = staff.get(url, {"status": "delayed"}).content.decode()
+    assert delayed[:8] in only_delayed and now[:8] not in only_delayed
+    assert done[:8] not in only_delayed
+
+
+def test_admin_job_detail_shows_times_durations_error_and_trace(
+    staff: Client, settings: SettingsWrapper
+) -> None:
     job_id = enqueue()[0]
     process_jobs("failed")
     drain_ledger()
+    trace = "0af7651916cd43dd8448eb211c80319c"
+    JobRecord.objects.filter(job_id=job_id).update(
+        trace_id=trace, error="Traceback (most recent call last):\n  File x\nboom"
+    )
     record = JobRecord.objects.get(job_id=job_id)
-    JobRecord.objects.filter(pk=record.pk).update(trace_id="0af7651916cd43dd8448eb211c80319c")
-    page = staff.get(reverse("admin:queue_app_jobrecord_change", args=[record.pk]))
-    text = page.content.decode()
-    assert page.status_code == 200
-    assert "Q0?" in text and "boom: the agent crashed" in text
-    assert "0af7651916cd43dd8448eb211c80319c" in text
-    assert 'name="_save"' not in text  # read-only
+    url = reverse("admin:queue_app_jobrecord_change", args=[record.pk])
+    text = staff.get(url).content.decode()
+    assert "Q0?" in text and job_id in text and trace in text
+    assert '<pre class="job-block job-error">Traceback (most recent call last):\n  File x' in text
+    started = record.started_at.strftime("%Y-%m-%d %H:%M:%S")
+    assert f"{started} UTC" in text  # to the second
+    for label in ("Waited", "Ran", "Total"):
+        assert f"<label>{label}:</label>" in text
+    assert 'name="_save"' not in text and "/delete/" not in text  # read-only, no Delete
+    assert 'id="job-retry"' in text and 'id="job-cancel"' not in text
+    settings.ARAGORA_TRACE_URL = "http://jaeger.local:16686/trace/{trace_id}"
+    linked = staff.get(url).content.decode()
+    assert f'<a href="http://jaeger.local:16686/trace/{trace}">{trace}</a>' in linked
+    assert staff.get(url.replace("/change/", "/delete/")).status_code == 403
+
+
+def test_admin_job_detail_shows_when_a_delayed_job_runs(staff: Client) -> None:
+    job_id = enqueue(delay_seconds=120)[0]
+    drain_ledger()
+    record = JobRecord.objects.get(job_id=job_id)
+    text = staff.get(reverse("admin:queue_app_jobrecord_change", args=[record.pk])).content.decode()
+    match = re.search(r"delayed</span> runs at (\S+ \S+) UTC", text)
+    assert match is not None
+    due = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    assert abs((due - record.created_at).total_seconds() - 120) < 2
+    assert 'id="job-cancel"' in text and 'id="job-retry"' not in text
+
+
+def test_admin_job_detail_buttons_retry_and_cancel(staff: Client) -> None:
+    failed = enqueue()[0]
+    process_jobs("failed")
+    waiting = enqueue()[0]
+    drain_ledger()
+    failed_row = JobRecord.objects.get(job_id=failed)
+    response = staff.post(reverse("admin:queue_app_jobrecord_retry", args=[failed_row.pk]))
+    detail = reverse("admin:queue_app_jobrecord_change", args=[failed_row.pk])
+    assert response.status_code == 302 and response["Location"] == detail
+    job = redis_job(failed)
+    assert job is not None and job.status.value == "pending" and job.attempts == 0
+    assert JobRecord.objects.get(pk=failed_row.pk).manual_retries == 1
+
+    waiting_row = JobRecord.objects.get(job_id=waiting)
+    cancel = reverse("admin:queue_app_jobrecord_cancel", args=[waiting_row.pk])
+    assert "Cancelled 1 job(s)." in messages_of(staff.post(cancel, follow=True))
+    job = redis_job(waiting)
+    assert job is not None and job.status.value == "cancelled"
+    assert any("only unfinished" in m for m in messages_of(staff.post(cancel, follow=True)))
+    assert staff.get(cancel).status_code == 405
 
 
 def test_admin_retry_action_runs_failed_job_again(staff: Client) -> None:
@@ -158,23 +240,54 @@ def test_admin_cancel_action(staff: Client) -> None:
     assert any("only unfinished" in m for m in messages_of(again))
 
 
-def test_admin_failures_view_lists_failures_and_dead_letters(staff: Client) -> None:
+def test_admin_failures_list_each_dead_letter_once(staff: Client) -> None:
     failed = enqueue()[0]
     process_jobs("failed")
     done = enqueue()[0]
     process_jobs("completed")
     drain_ledger()
+    unlisted = enqueue()[0]  # dead-lettered, its event not yet in the ledger
+    process_jobs("failed")
     page = staff.get(reverse("admin:queue_app_jobfailure_changelist")).content.decode()
-    assert "Dead letters in Redis now" in page and f'data-job-id="{failed}"' in page
-    assert failed in page and done not in page and "boom: the agent crashed" in page
+    assert "Dead letters in Redis now" in page and '<strong id="dead-letter-count">2' in page
+    record = JobRecord.objects.get(job_id=failed)
+    detail = reverse("admin:queue_app_jobfailure_change", args=[record.pk])
+    assert page.count(f">{failed[:8]}</a>") == 1 and f'href="{detail}"' in page
+    assert f'data-job-id="{unlisted}"' in page and f'data-job-id="{failed}"' not in page
+    assert done[:8] not in page and "boom: the agent crashed" in page
 
-    retry = reverse("admin:queue_app_retry_dead_letter", args=[failed])
+    retry = reverse("admin:queue_app_retry_dead_letter", args=[unlisted])
     response = staff.post(retry, follow=True)
-    assert f"Retried {failed}." in messages_of(response)
-    assert "No dead letters." in response.content.decode()
-    job = redis_job(failed)
+    assert f"Retried {unlisted}." in messages_of(response)
+    job = redis_job(unlisted)
     assert job is not None and job.status.value == "pending"
     assert staff.get(retry).status_code == 405
+
+
+def test_admin_retry_all_dead_letters_after_confirmation(staff: Client) -> None:
+    ids = enqueue(3)
+    process_jobs("failed")
+    url = reverse("admin:queue_app_dead_letters_all", args=["retry"])
+    confirm = staff.get(url).content.decode()
+    assert "These 3 job(s) will be run again" in confirm and all(i in confirm for i in ids)
+    assert all(redis_job(i).status.value == "failed" for i in ids)  # type: ignore[union-attr]
+    response = staff.post(url, follow=True)
+    assert "Retried 3 dead letter(s)." in messages_of(response)
+    assert all(redis_job(i).status.value == "pending" for i in ids)  # type: ignore[union-attr]
+    assert "No dead letters." in response.content.decode()
+
+
+def test_admin_discard_all_dead_letters_keeps_jobs_failed(staff: Client, redis_url: str) -> None:
+    ids = enqueue(2)
+    process_jobs("failed")
+    url = reverse("admin:queue_app_dead_letters_all", args=["discard"])
+    assert "no longer listed as dead letters" in staff.get(url).content.decode()
+    response = staff.post(url, follow=True)
+    assert "Discarded 2 dead letter(s)." in messages_of(response)
+    with redis.Redis.from_url(redis_url) as client:
+        assert client.zcard(f"{get_queue_config().key_prefix}debates:dead") == 0
+    assert all(redis_job(i).status.value == "failed" for i in ids)  # type: ignore[union-attr]
+    assert staff.get(reverse("admin:queue_app_dead_letters_all", args=["nope"])).status_code == 404
 
 
 def test_admin_endpoint_secret_is_write_only(staff: Client) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -132,6 +132,31 @@ class JobStatusTracker:
         queues = [queue_name] if queue_name else await self.queue_names()
         newest = await self._newest([self.keys.dead(q) for q in queues], limit)
         return await self._load(newest)
+
+    async def due_times(self, jobs: Sequence[tuple[str, str]]) -> dict[str, float]:
+        """Return when each delayed or retrying job of ``(job id, queue)`` pairs is due (Unix s).
+
+        Jobs that wait for no due time (in a stream, running, finished) are left out.
+        """
+        if not jobs:
+            return {}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for job_id, queue in jobs:
+                pipe.zscore(self.keys.delayed(queue), job_id)
+            replies = await pipe.execute()
+        return {
+            job_id: float(score) / 1000
+            for (job_id, _), score in zip(jobs, replies, strict=True)
+            if score is not None
+        }
+
+    async def delayed_ids(self, queue_names: Sequence[str], limit: int) -> list[str]:
+        """Return the ids of up to ``limit`` delayed or retrying jobs per queue, soonest first."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for queue in queue_names:
+                pipe.zrange(self.keys.delayed(queue), 0, limit - 1)
+            replies = await pipe.execute()
+        return [text(job_id) for reply in replies for job_id in reply]
 
     async def throughput(self, queue_name: str, minutes: int = 60) -> list[dict[str, int]]:
         """Return per-minute counts of finished jobs, oldest first: ``minute`` (Unix time // 60),

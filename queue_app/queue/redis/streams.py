@@ -219,6 +219,20 @@ class RedisStreamsQueue(QueueConsumer, JobQueue):
         """Run a failed or cancelled job again from attempt 0 (dead-letter retry)."""
         return await self._on_job("revive", job_id)
 
+    @translate_errors
+    async def discard_dead_letters(self, jobs: Sequence[tuple[str, str]]) -> int:
+        """Forget the dead letters among ``(job id, queue)`` pairs; return how many were there.
+
+        The jobs stay failed (and expire with their retention); they are only no longer listed
+        as dead letters to retry.
+        """
+        if not jobs:
+            return 0
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for job_id, queue in jobs:
+                pipe.zrem(self.keys.dead(queue), job_id)
+            return sum(int(removed) for removed in await pipe.execute())
+
     async def _on_job(self, script: str, job_id: str) -> bool:
         """Run ``script`` on a job found by id alone (its hash names its queue)."""
         job = await self.tracker.get_job(job_id)
