@@ -44,7 +44,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context = {
         **admin.site.each_context(request),
         "title": "Queue dashboard",
+        # The wide tables need the room of the admin's navigation sidebar.
+        "is_nav_sidebar_enabled": False,
         "data_url": reverse("queue-dashboard-data"),
+        "jobs_url": reverse("admin:queue_app_jobrecord_changelist"),
+        "failures_url": reverse("admin:queue_app_jobfailure_changelist"),
         "refresh_seconds": _refresh_seconds(request),
         "snapshot": snapshot,
         "error": error,

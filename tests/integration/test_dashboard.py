@@ -46,7 +46,9 @@ async def _register(worker_id: str) -> None:
     queue = await create_redis_queue(config=get_queue_config())
     try:
         info = {"worker_id": worker_id, "host": "box-1", "pid": 4242, "queues": ["debates"]}
-        await WorkerRegistry(queue.redis, queue.config).register({**info, "active_jobs": 1}, 30)
+        counters = {"active_jobs": 1, "max_concurrent": 4, "jobs_processed": 7, "jobs_failed": 2}
+        info |= {**counters, "started_at": time.time() - 100}
+        await WorkerRegistry(queue.redis, queue.config).register(info, 30)
     finally:
         await queue.close()
 
@@ -72,13 +74,32 @@ def test_dashboard_data_reflects_queues_workers_and_throughput(staff: Client) ->
         "retrying": 0,
     }
     assert queues["webhooks"]["delayed"] == 1 and queues["webhooks"]["depth"] == 0
+    assert (debates["workers"], queues["webhooks"]["workers"]) == (1, 0)
+    assert debates["throughput_per_minute"] == 3 / 5  # 3 finished in the last 5 minutes
+    assert 0 < debates["latency_seconds"] < 10 and queues["webhooks"]["latency_seconds"] == 0
+    assert (sum(debates["chart"]["processed"]), sum(debates["chart"]["failed"])) == (2, 1)
+    assert sum(queues["webhooks"]["chart"]["processed"]) == 0
     [worker] = data["workers"]
     assert worker["worker_id"] == "worker-a" and worker["heartbeat_age_seconds"] < 5
+    assert (worker["jobs_processed"], worker["jobs_failed"], worker["max_concurrent"]) == (7, 2, 4)
+    assert 99 <= worker["uptime_seconds"] < 110
     chart = data["chart"]
     assert len(chart["minutes"]) == 60 and chart["minutes"][-1] == int(time.time() // 60) * 60
     assert (sum(chart["processed"]), sum(chart["failed"])) == (2, 1)
     assert chart["processed"][-1] + chart["processed"][-2] == 2
     assert data["ledger_backlog"] == 6 + 3  # 6 enqueues, 3 terminal transitions
+
+
+def test_dashboard_latency_matches_the_metrics_gauge(staff: Client) -> None:
+    enqueue(2)
+    deadline = time.monotonic() + 5
+    while staff.get(DATA).json()["queues"][0]["latency_seconds"] < 0.2:  # the job has waited
+        assert time.monotonic() < deadline
+    before = staff.get(DATA).json()["queues"][0]["latency_seconds"]
+    metrics = staff.get("/metrics").content.decode()
+    after = staff.get(DATA).json()["queues"][0]["latency_seconds"]
+    match = re.search(r'aragora_queue_oldest_pending_age_seconds\{queue="debates"\} (\S+)', metrics)
+    assert match is not None and before <= float(match.group(1)) <= after
 
 
 def test_dashboard_page_renders_current_numbers(staff: Client) -> None:
@@ -87,6 +108,8 @@ def test_dashboard_page_renders_current_numbers(staff: Client) -> None:
     assert page.status_code == 200 and page["Cache-Control"].startswith("max-age=0")
     text = page.content.decode()
     assert "Queue dashboard" in text and 'data-url="/admin/queue/dashboard/data/"' in text
+    assert 'data-jobs-url="/admin/queue_app/jobrecord/"' in text
+    assert 'data-failures-url="/admin/queue_app/jobfailure/"' in text
     initial = re.search(r'<script id="dash-initial" type="application/json">(.*?)</script>', text)
     assert initial is not None
     [queue] = json.loads(initial.group(1))["queues"]
