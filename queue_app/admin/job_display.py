@@ -75,8 +75,10 @@ def duration(start: datetime | None, end: datetime | None) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def pretty_json(value: Any) -> SafeString:
-    """Render a JSON value indented, in a monospace block."""
+def pretty_json(value: Any) -> SafeString | str:
+    """Render a JSON value indented, in a monospace block ("-" for none)."""
+    if value is None:
+        return "-"
     text = json.dumps(value, indent=2, sort_keys=True, default=str)
     return format_html('<pre class="job-block">{}</pre>', text)
 

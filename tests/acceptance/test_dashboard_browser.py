@@ -7,7 +7,6 @@ API and finished by a test helper acting as a worker (``tests.browser_support`` 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,18 +16,8 @@ from rest_framework.authtoken.models import Token
 
 from queue_app.queue import create_redis_queue, get_queue_config
 from queue_app.queue.redis import WorkerRegistry
+from tests import browser_support as web
 from tests.api_support import debate
-from tests.browser_support import (
-    PASSWORD,
-    UPDATE_TIMEOUT_MS,
-    Browser,
-    Site,
-    enqueue,
-    log_in,
-    off_the_loop,
-    open_browser,
-    screenshot,
-)
 from tests.queue_ops import process_jobs
 
 if TYPE_CHECKING:
@@ -36,12 +25,6 @@ if TYPE_CHECKING:
     from pytest_django.live_server_helper import LiveServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    """Return a page of headless chromium that may load nothing from outside the site."""
-    yield from open_browser()
 
 
 async def _register_worker() -> None:
@@ -61,26 +44,28 @@ def _cell(page: Page, queue: str, field: str) -> Locator:
 
 
 @pytest.fixture
-def site(django_db_setup: None, live_server: LiveServer, redis_url: str) -> Site:
+def site(django_db_setup: None, live_server: LiveServer, redis_url: str) -> web.Site:
     """Create the admin user, enqueue and finish a few jobs, register a worker.
 
     The test asks for this fixture, not for ``live_server`` itself, so that the test database
     exists before the (session-wide) live server starts and shares its in-memory connection.
     """
-    user = User.objects.create_superuser("admin", "admin@localhost", PASSWORD)
-    site = Site(live_server.url, Token.objects.create(user=user).key)
-    enqueue(site, debate(), 6)
+    user = User.objects.create_superuser("admin", "admin@localhost", web.PASSWORD)
+    site = web.Site(live_server.url, Token.objects.create(user=user).key)
+    web.enqueue(site, debate(), 6)
     process_jobs("completed", count=3)
     process_jobs("failed", count=1)
     asyncio.run(_register_worker())
     return site
 
 
-def test_dashboard_browser_follows_the_queue(site: Site, browser: Browser, tmp_path: Path) -> None:
+def test_dashboard_browser_follows_the_queue(
+    site: web.Site, browser: web.Browser, tmp_path: Path
+) -> None:
     from playwright.sync_api import expect
 
     page = browser.page
-    log_in(page, site)
+    web.log_in(page, site)
     page.click("text=Queue dashboard")
     assert page.url.endswith("/admin/queue/dashboard/")
     page.goto(f"{site.url}/admin/queue/dashboard/?refresh=1")
@@ -93,10 +78,10 @@ def test_dashboard_browser_follows_the_queue(site: Site, browser: Browser, tmp_p
     expect(worker.locator('td[data-field="processed"]')).to_have_text("12")
     expect(worker.locator('td[data-field="slots"]')).to_have_text("0 / 4")
 
-    enqueue(site, debate(), 5)
-    off_the_loop(process_jobs, "completed", count=4)
-    off_the_loop(process_jobs, "failed", count=2)
-    timeout = {"timeout": UPDATE_TIMEOUT_MS}
+    web.enqueue(site, debate(), 5)
+    web.off_the_loop(process_jobs, "completed", count=4)
+    web.off_the_loop(process_jobs, "failed", count=2)
+    timeout = {"timeout": web.UPDATE_TIMEOUT_MS}
     expect(_cell(page, "debates", "depth")).to_have_text("1", **timeout)
     expect(_cell(page, "debates", "completed")).to_have_text("7", **timeout)
     expect(_cell(page, "debates", "dead_letters")).to_have_text("3", **timeout)
@@ -107,7 +92,7 @@ def test_dashboard_browser_follows_the_queue(site: Site, browser: Browser, tmp_p
     expect(per_queue.locator("rect.failed")).not_to_have_count(0)
     expect(per_queue.locator("p")).to_have_text("7 processed, 3 failed")
     expect(page.locator("#dash-error")).to_be_hidden()
-    screenshot(page, tmp_path, "dashboard.png")
+    web.screenshot(page, tmp_path, "dashboard.png")
 
     _cell(page, "debates", "dead_letters").locator("a").click()
     assert page.url.endswith("/admin/queue_app/jobfailure/?queue=debates")
