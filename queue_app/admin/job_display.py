@@ -17,12 +17,12 @@ from django.contrib.admin.views.main import ChangeList
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import formats
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from queue_app.models import STATUS_CHOICES, JobRecord
 from queue_app.queue import JobStatus, QueueConnectionError
-from queue_app.services import stats
+from queue_app.services import stats, waiting
 
 #: Characters of a job id shown in lists (search takes any prefix).
 SHORT_ID_LENGTH = 8
@@ -107,6 +107,21 @@ def read_due_times(records: list[JobRecord]) -> None:
         due = {}
     for record in records:
         record.live_due_at = due.get(record.job_id)  # type: ignore[attr-defined]
+
+
+def read_reasons(record: JobRecord) -> None:
+    """Set ``live_reasons``: why the job is not running, as Redis tells now (empty if unknown)."""
+    try:
+        reasons = waiting.why_not_running(record.job_id)
+    except QueueConnectionError as error:
+        reasons = [f"Queue unavailable: {error}"]
+    record.live_reasons = reasons  # type: ignore[attr-defined]
+
+
+def reason_list(reasons: list[str]) -> SafeString:
+    """Render reasons as a list."""
+    items = format_html_join("", '<li class="job-reason">{}</li>', ((r,) for r in reasons))
+    return format_html('<ul class="job-reasons">{}</ul>', items)
 
 
 class LiveChangeList(ChangeList):

@@ -96,7 +96,15 @@ class JobRecordAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         """Show every field read-only: the ledger mirrors Redis."""
-        return [field for block in self.fieldsets for field in block[1]["fields"]]
+        fields = [field for block in self.fieldsets for field in block[1]["fields"]]
+        return ["waiting_reasons", *fields]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        """Put "Why is it not running?" first when the job waits for something."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or not getattr(obj, "live_reasons", None):
+            return fieldsets
+        return [("Why is it not running?", {"fields": ("waiting_reasons",)}), *fieldsets]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         """Refuse: rows come from the ledger writer."""
@@ -123,6 +131,7 @@ class JobRecordAdmin(admin.ModelAdmin):
         record = super().get_object(request, object_id, from_field)
         if record is not None:
             show.read_due_times([record])
+            show.read_reasons(record)
         return record
 
     def get_search_results(
@@ -186,6 +195,11 @@ class JobRecordAdmin(admin.ModelAdmin):
     def status_display(self, record: JobRecord) -> str:
         """Return the status badge ("delayed" for pending jobs waiting for their run time)."""
         return show.status_badge(record)
+
+    @admin.display(description="reasons")
+    def waiting_reasons(self, record: JobRecord) -> str:
+        """Return why the job is not running, one reason per line."""
+        return show.reason_list(getattr(record, "live_reasons", []))
 
     @admin.display(description="waited")
     def waited(self, record: JobRecord) -> str:

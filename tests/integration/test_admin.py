@@ -15,9 +15,10 @@ from django.urls import reverse
 
 from queue_app.models import CircuitBreakerState, JobRecord, WebhookEndpoint
 from queue_app.queue import Job, create_redis_queue, get_queue_config
+from queue_app.queue.redis import WorkerRegistry
 from queue_app.services import jobs, scope
 from tests.api_support import make_user
-from tests.queue_ops import drain_ledger, process_jobs
+from tests.queue_ops import drain_ledger, process_jobs, start_jobs
 
 if TYPE_CHECKING:
     from pytest_django.fixtures import SettingsWrapper
@@ -360,3 +361,47 @@ def test_admin_pages_need_staff(redis_url: str, url: str) -> None:
     assert client.get(url)["Location"].startswith("/admin/login/")
     client.force_login(make_user("visitor"))
     assert client.get(url)["Location"].startswith("/admin/login/")
+
+
+async def _register(worker_id: str, active_jobs: int = 0) -> None:
+    queue = await create_redis_queue(config=get_queue_config())
+    try:
+        info = {"worker_id": worker_id, "queues": ["debates"], "max_concurrent": 4}
+        registry = WorkerRegistry(queue.redis, queue.config)
+        await registry.register({**info, "active_jobs": active_jobs}, 30)
+    finally:
+        await queue.close()
+
+
+def reasons_on_page(client: Client, job_id: str) -> list[str]:
+    record = JobRecord.objects.get(job_id=job_id)
+    page = client.get(reverse("admin:queue_app_jobrecord_change", args=[record.pk]))
+    return re.findall(r'<li class="job-reason">(.*?)</li>', page.content.decode())
+
+
+def test_admin_job_detail_explains_why_a_job_is_not_running(staff: Client) -> None:
+    delayed = enqueue(delay_seconds=600)[0]
+    ready = enqueue(2)[0]
+    done = enqueue()[0]
+    drain_ledger()
+    [first] = reasons_on_page(staff, delayed)[:1]
+    match = re.fullmatch(r"It waits for its run time: \S+ \S+ UTC \(in (\d+) s\)\.", first)
+    assert match is not None and 590 <= int(match.group(1)) <= 600
+    assert "No live worker serves queue “debates”" in reasons_on_page(staff, delayed)[1]
+    assert reasons_on_page(staff, ready) == [
+        "No live worker serves queue “debates”: start one with "
+        "`manage.py queue_worker --queues debates`."
+    ]
+    asyncio.run(_register("w-live", active_jobs=1))
+    assert reasons_on_page(staff, ready) == [
+        "It is one of 3 job(s) ready in queue “debates”, served by 1 live worker(s) "
+        "using 1 of 4 slot(s)."
+    ]
+    assert reasons_on_page(staff, delayed)[1:] == []  # a worker serves it: only the run time
+
+    started = start_jobs(1)[0]  # by "test-worker", which never registered
+    assert "Its worker test-worker stopped heart-beating" in reasons_on_page(staff, started)[0]
+    asyncio.run(_register("test-worker"))
+    assert reasons_on_page(staff, started) == []
+    process_jobs("completed")
+    assert reasons_on_page(staff, done) == []
