@@ -13,7 +13,7 @@ from django.contrib.admin.models import LogEntry
 from django.test import Client
 from django.urls import reverse
 
-from queue_app.models import CircuitBreakerState, JobRecord, WebhookEndpoint
+from queue_app.models import CircuitBreakerState, JobRecord, RouteDelivery, WebhookEndpoint
 from queue_app.queue import Job, create_redis_queue, get_queue_config
 from queue_app.queue.redis import WorkerRegistry
 from queue_app.services import jobs, scope
@@ -344,6 +344,25 @@ def test_admin_deliveries_are_read_only(staff: Client) -> None:
     assert staff.get(reverse("admin:queue_app_webhookdelivery_add")).status_code == 403
     detail = staff.get(reverse("admin:queue_app_webhookdelivery_change", args=[delivery.pk]))
     assert detail.status_code == 200 and 'name="_save"' not in detail.content.decode()
+
+
+def test_admin_read_only_records_cannot_be_deleted(staff: Client) -> None:
+    record = JobRecord.objects.create(job_id="j-9", queue="debates", status="failed")
+    endpoint = WebhookEndpoint.objects.create(url="https://hooks.example.com/", secret=SECRET)
+    delivery = endpoint.deliveries.create(event="job.failed", job_id="j-9", status_code=500)
+    routed = RouteDelivery.objects.create(
+        job_id="j-9", debate_id="d-9", platform="slack", target="#ops", outcome="failed"
+    )
+    for model, pk, shown in [
+        ("jobrecord", record.pk, "j-9"),
+        ("jobfailure", record.pk, "j-9"),
+        ("webhookdelivery", delivery.pk, "j-9"),
+        ("routedelivery", routed.pk, "d-9"),
+    ]:
+        changelist = staff.get(reverse(f"admin:queue_app_{model}_changelist")).content.decode()
+        assert shown in changelist and 'value="delete_selected"' not in changelist, model
+        delete = reverse(f"admin:queue_app_{model}_delete", args=[pk])
+        assert staff.get(delete).status_code == 403, model
 
 
 @pytest.mark.parametrize(
