@@ -222,15 +222,16 @@ def test_worker_started_while_redis_is_down_waits_for_it(
     workers = Workers(url, tmp_path)
     try:
         process = workers.start("patient", "--burst")
-        time.sleep(2)  # it keeps retrying instead of exiting
+        log = tmp_path / "patient.log"
+        wait_for(lambda: "Redis unreachable at start" in log.read_text(), 60, "the first try")
+        time.sleep(1)  # it keeps retrying instead of exiting
         assert process.poll() is None
         server = redis_server_factory(port=port)
         assert server.url == url
         [job_id] = asyncio.run(enqueue_sleepers(url, 1, 0.01))
         assert process.wait(timeout=30) == 0
         assert sync_client(url).hget(f"aragora:queue:job:{job_id}", "status") == "completed"
-        log = (tmp_path / "patient.log").read_text()
-        assert log.count("Redis unreachable at start") == 1
+        assert log.read_text().count("Redis unreachable at start") == 1
     finally:
         workers.stop_all()
 
