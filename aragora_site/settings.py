@@ -51,6 +51,17 @@ def _env_float(name: str, default: float) -> float:
         raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
 
 
+def _env_depths(name: str) -> dict[str, int]:
+    """Read ``queue=limit,queue=limit`` (plain positive integers) into a dict."""
+    depths: dict[str, int] = {}
+    for item in _env_list(name, ""):
+        queue, _, limit = (part.strip() for part in item.partition("="))
+        if not queue or not limit.isascii() or not limit.isdigit():
+            raise ImproperlyConfigured(f"{name} must be queue=limit,..., got {item!r}")
+        depths[queue] = int(limit)
+    return depths
+
+
 def _database_url() -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
@@ -157,7 +168,14 @@ ARAGORA_QUEUE = {
     "debate_max_agents": os.environ.get("ARAGORA_DEBATE_MAX_AGENTS"),
     "debate_max_question_chars": os.environ.get("ARAGORA_DEBATE_MAX_QUESTION_CHARS"),
     "debate_timeout_seconds": os.environ.get("ARAGORA_DEBATE_TIMEOUT_SECONDS"),
+    "max_depth": os.environ.get("ARAGORA_QUEUE_MAX_DEPTH"),
 }
+#: Queues that may hold jobs besides those of the worker kinds and of TASKS, which are always
+#: declared (queue_app.conf); enqueueing to any other queue is refused.
+ARAGORA_QUEUES = _env_list("ARAGORA_QUEUES", "")
+#: Per-queue limits of waiting jobs that replace ARAGORA_QUEUE_MAX_DEPTH for the queues named
+#: ("debates=1000,webhooks=5000" in the environment).
+ARAGORA_QUEUE_MAX_DEPTHS = _env_depths("ARAGORA_QUEUE_MAX_DEPTHS")
 
 #: Dotted path of a debate executor factory; empty: the built-in executor (workers.debate).
 ARAGORA_DEBATE_EXECUTOR = os.environ.get("ARAGORA_DEBATE_EXECUTOR") or None

@@ -12,7 +12,9 @@ from queue_app.observability.queue_gauges import register_queue_collector
 from queue_app.queue.config import set_queue_config
 
 #: Settings that build_config() reads.
-_QUEUE_SETTINGS = frozenset({"REDIS_URL", "ARAGORA_QUEUE"})
+_QUEUE_SETTINGS = frozenset(
+    {"REDIS_URL", "ARAGORA_QUEUE", "ARAGORA_QUEUES", "ARAGORA_QUEUE_MAX_DEPTHS", "TASKS"}
+)
 
 
 class QueueAppConfig(AppConfig):

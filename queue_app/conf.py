@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from queue_app.queue.config import ENV_VARS, QueueConfig
+from queue_app.queue.config import ENV_VARS, QueueConfig, valid_queue_name
 from queue_app.queue.errors import ConfigError
+from queue_app.tasks.backend import task_queue_names
+from workers import WORKER_KINDS
 
 
 def build_config() -> QueueConfig:
     """Build the queue config from ``settings.REDIS_URL`` and ``settings.ARAGORA_QUEUE``.
 
-    Values are the raw environment strings; None means the library default.
+    Values are the raw environment strings; None means the library default. The declared queues
+    are ``declared_queues()``; ``settings.ARAGORA_QUEUE_MAX_DEPTHS`` gives per-queue limits.
 
     Raises:
         ImproperlyConfigured: a key is unknown, or a value is malformed or out of range; the
@@ -24,10 +29,27 @@ def build_config() -> QueueConfig:
         raise ImproperlyConfigured(f"ARAGORA_QUEUE has unknown keys: {', '.join(unknown)}")
     environ = {ENV_VARS[name]: str(raw) for name, raw in values.items() if raw is not None}
     try:
-        return QueueConfig.from_env(environ)
+        config = QueueConfig.from_env(environ)
     except ConfigError as exc:
         # Values are not echoed: REDIS_URL may carry a password.
         raise ImproperlyConfigured(f"{_culprit(environ)} is invalid: {exc}") from exc
+    for setting, changes in (
+        ("ARAGORA_QUEUES", {"queues": declared_queues()}),
+        ("ARAGORA_QUEUE_MAX_DEPTHS", {"max_depths": settings.ARAGORA_QUEUE_MAX_DEPTHS}),
+    ):
+        try:
+            config = dataclasses.replace(config, **changes)
+        except ConfigError as exc:
+            raise ImproperlyConfigured(f"{setting} is invalid: {exc}") from exc
+    return config
+
+
+def declared_queues() -> frozenset[str]:
+    """Return the queues jobs may be enqueued on: the worker kinds' queues, the ``TASKS``
+    queues and ``settings.ARAGORA_QUEUES``."""
+    # A TASKS queue name Redis cannot hold is the backend's system check error, not this one's.
+    tasks = [name for name in task_queue_names() if valid_queue_name(name)]
+    return frozenset({*WORKER_KINDS, *tasks, *settings.ARAGORA_QUEUES})
 
 
 def _culprit(environ: dict[str, str]) -> str:

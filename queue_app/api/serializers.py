@@ -155,6 +155,14 @@ class JobCreateSerializer(StrictSerializer):
             raise serializers.ValidationError(f"Unknown job type {value!r}; known: {known}.")
         return value
 
+    def validate_queue(self, value: str) -> str:
+        """Accept only declared queues (worker kinds, django.tasks queues, ``ARAGORA_QUEUES``)."""
+        config = get_queue_config()
+        if not config.declares(value):
+            declared = ", ".join(sorted(config.queues or ()))
+            raise serializers.ValidationError(f"Unknown queue {value!r}; declared: {declared}.")
+        return value
+
     def validate_delay_seconds(self, value: float) -> float:
         """Keep delays shorter than the time Redis keeps a job."""
         ttl = get_queue_config().job_ttl_seconds

@@ -31,13 +31,24 @@ from queue_app.api.serializers import (
     WebhookEndpointSerializer,
 )
 from queue_app.models import WebhookEndpoint
-from queue_app.queue import InvalidJob, JobNotFound, JobStatus, QueueConnectionError, QueueError
+from queue_app.queue import (
+    InvalidJob,
+    JobNotFound,
+    JobStatus,
+    QueueConnectionError,
+    QueueError,
+    QueueFull,
+    UndeclaredQueue,
+)
 from queue_app.services import jobs, stats
 
 #: Longest accepted Idempotency-Key.
 IDEMPOTENCY_KEY_MAX = 255
+#: ``Retry-After`` of 429 (queue full) and 503 (Redis unreachable) answers, in seconds.
+RETRY_AFTER_SECONDS = 5
 #: HTTP status of each error of the queue layer.
 ERROR_STATUS: dict[type[QueueError], int] = {
+    QueueFull: status.HTTP_429_TOO_MANY_REQUESTS,
     InvalidJob: status.HTTP_400_BAD_REQUEST,
     JobNotFound: status.HTTP_404_NOT_FOUND,
     jobs.JobStateConflict: status.HTTP_409_CONFLICT,
@@ -72,11 +83,17 @@ class LimitedJSONParser(JSONParser):
 
 
 def queue_exception_handler(error: Exception, context: dict[str, Any]) -> Response | None:
-    """Answer QueueErrors with their HTTP status and ``{"detail": message}``; DRF does the rest."""
+    """Answer QueueErrors with their HTTP status and ``{"detail": message}``; DRF does the rest.
+
+    An undeclared queue is a 400 naming the field (``{"queue": [message]}``); a full queue is a
+    429 and Redis unreachable a 503, both with ``Retry-After``.
+    """
+    if isinstance(error, UndeclaredQueue):
+        return Response({"queue": [str(error)]}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(error, QueueError):
         code = next((c for kind, c in ERROR_STATUS.items() if isinstance(error, kind)), None)
         if code is not None:
-            headers = {"Retry-After": "5"} if code == 503 else None
+            headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if code in (429, 503) else None
             return Response({"detail": str(error)}, status=code, headers=headers)
     return exception_handler(error, context)
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from .base import FinishResult, Job, JobQueue, JobStatus, OutcomeRow
 from .config import QueueConfig, get_queue_config, set_queue_config
-from .errors import ConfigError, InvalidJob, JobNotFound, QueueConnectionError, QueueError
+from .errors import (
+    ConfigError,
+    InvalidJob,
+    JobNotFound,
+    QueueConnectionError,
+    QueueError,
+    QueueFull,
+    UndeclaredQueue,
+)
 from .origin import DebateOrigin
 from .payloads import DebateJobPayload, DebateResult, create_debate_job, get_debate_payload
 from .redis import JobStatusTracker, RedisStreamsQueue, create_redis_queue
@@ -27,8 +35,10 @@ __all__ = [
     "QueueConfig",
     "QueueConnectionError",
     "QueueError",
+    "QueueFull",
     "RedisStreamsQueue",
     "RetryPolicy",
+    "UndeclaredQueue",
     "create_debate_job",
     "create_redis_queue",
     "get_debate_payload",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -47,7 +48,10 @@ ENV_VARS: dict[str, str] = {
     "debate_max_agents": "ARAGORA_DEBATE_MAX_AGENTS",
     "debate_max_question_chars": "ARAGORA_DEBATE_MAX_QUESTION_CHARS",
     "debate_timeout_seconds": "ARAGORA_DEBATE_TIMEOUT_SECONDS",
+    "max_depth": "ARAGORA_QUEUE_MAX_DEPTH",
 }
+#: Valid queue names: 1-64 of A-Z a-z 0-9 _ . - (they become parts of Redis keys).
+QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,6 +89,16 @@ class QueueConfig:
     debate_max_agents: int = 10
     debate_max_question_chars: int = 10_000
     debate_timeout_seconds: int = 1800
+    #: Declared queues: enqueueing to any other raises ``UndeclaredQueue``. None (the library's
+    #: default, without Django) accepts every valid name; the Django layer always declares them.
+    queues: frozenset[str] | None = None
+    #: Most waiting jobs (pending, delayed, retrying) a queue may hold; None: no limit.
+    max_depth: int | None = None
+    #: Per-queue limits that replace ``max_depth`` for the queues named.
+    max_depths: Mapping[str, int] = dataclasses.field(default_factory=dict, hash=False)
+    #: Retention of terminal jobs in seconds, replacing ``max_job_ttl_days`` (tests, benchmarks:
+    #: no environment variable sets it).
+    retention_seconds: int | None = None
 
     def __post_init__(self) -> None:
         for name, (low, high) in RANGES.items():
@@ -100,11 +114,22 @@ class QueueConfig:
         for name in ("redis_url", "key_prefix", "consumer_group", "default_queue"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise ConfigError(f"{name} must be a non-empty string")
+        _check_queues_and_limits(self)
 
     @property
     def job_ttl_seconds(self) -> int:
         """Return the TTL of terminal job keys in seconds."""
+        if self.retention_seconds is not None:
+            return self.retention_seconds
         return int(self.max_job_ttl_days * 86_400)
+
+    def declares(self, queue: str) -> bool:
+        """Tell whether jobs may be enqueued on ``queue``."""
+        return self.queues is None or queue in self.queues
+
+    def depth_limit(self, queue: str) -> int | None:
+        """Return the most waiting jobs ``queue`` may hold, or None when unlimited."""
+        return self.max_depths.get(queue, self.max_depth)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> QueueConfig:
@@ -142,6 +167,37 @@ def _to_float(raw: str) -> float:
     return float(raw)
 
 
+def valid_queue_name(name: object) -> bool:
+    """Tell whether ``name`` can be a queue name."""
+    return isinstance(name, str) and QUEUE_NAME.fullmatch(name) is not None
+
+
+def _positive_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _check_queues_and_limits(config: QueueConfig) -> None:
+    """Check the declared queues, the depth limits and the retention override; freeze them."""
+    if config.queues is not None:
+        queues = frozenset(config.queues)
+        bad = sorted(name for name in queues if not valid_queue_name(name))
+        if bad:
+            raise ConfigError(f"queues: invalid queue names {bad!r}")
+        if config.default_queue not in queues:
+            raise ConfigError(f"queues must include the default queue {config.default_queue!r}")
+        object.__setattr__(config, "queues", queues)
+    if config.max_depth is not None:
+        _positive_int("max_depth", config.max_depth)
+    if config.retention_seconds is not None:
+        _positive_int("retention_seconds", config.retention_seconds)
+    for queue, limit in config.max_depths.items():
+        if not config.declares(queue) or not valid_queue_name(queue):
+            raise ConfigError(f"max_depths names a queue that is not declared: {queue!r}")
+        _positive_int(f"max_depths[{queue!r}]", limit)
+    object.__setattr__(config, "max_depths", dict(config.max_depths))
+
+
 def _to_bool(raw: str) -> bool:
     lowered = raw.lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -167,6 +223,7 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "debate_max_agents": _to_int,
     "debate_max_question_chars": _to_int,
     "debate_timeout_seconds": _to_int,
+    "max_depth": _to_int,
 }
 
 

@@ -24,3 +24,20 @@ class QueueConnectionError(QueueError, ConnectionError):
 
 class ConfigError(QueueError, ValueError):
     """The queue configuration is not valid."""
+
+
+class UndeclaredQueue(InvalidJob):
+    """That queue is not declared (``QueueConfig.queues``)."""
+
+
+class QueueFull(QueueError):
+    """The queue holds as many waiting jobs as its depth limit allows."""
+
+    def __init__(self, queue: str, waiting: int, limit: int) -> None:
+        super().__init__(f"queue {queue!r} is full: {waiting} jobs waiting, limit {limit}")
+        #: The queue that refused the jobs.
+        self.queue = queue
+        #: Jobs waiting (pending, delayed, retrying) when it refused them.
+        self.waiting = waiting
+        #: Its depth limit.
+        self.limit = limit

@@ -17,6 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from queue_app.models import JobRecord, job_record_fields
+from queue_app.observability.refusals import counting_refusals
 from queue_app.queue import (
     InvalidJob,
     Job,
@@ -147,6 +148,8 @@ def enqueue_job(
 
     Raises:
         IdempotencyConflict: the key was used for another job type or payload.
+        UndeclaredQueue: ``queue`` is not declared.
+        QueueFull: the queue is at its depth limit (counted on ``/metrics``).
     """
     clients = get_bridge()
     if idempotency_key:
@@ -157,7 +160,8 @@ def enqueue_job(
                 raise IdempotencyConflict()
             return first, False
     queue = queue or JOB_QUEUES.get(job.job_type)
-    clients.call(clients.queue.enqueue(job, job.priority, queue, delay_seconds))
+    with counting_refusals():
+        clients.call(clients.queue.enqueue(job, job.priority, queue, delay_seconds))
     return job, True
 
 

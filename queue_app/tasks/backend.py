@@ -38,6 +38,7 @@ from django.utils import timezone
 from django.utils.json import normalize_json
 from django.utils.module_loading import import_string
 
+from queue_app.observability.refusals import counting_refusals
 from queue_app.queue import InvalidJob, Job, JobStatus, QueueError, get_queue_config
 from queue_app.queue.config import RANGES
 from queue_app.queue.redis.core import check_queue_name
@@ -257,6 +258,7 @@ class RedisStreamsTaskBackend(BaseTaskBackend):
             InvalidTask: see ``validate_task``.
             TypeError, ValueError: an argument is not JSON data (as ``normalize_json`` says).
             QueueConnectionError: Redis is unreachable.
+            QueueFull: the task's queue is at its depth limit (``ARAGORA_QUEUE_MAX_DEPTH``).
         """
         self.validate_task(task)
         clients = get_bridge()
@@ -277,7 +279,8 @@ class RedisStreamsTaskBackend(BaseTaskBackend):
         )
         delay = _delay_seconds(task.run_after) if task.run_after else 0
         queue = self.redis_queue(task.queue_name)
-        clients.call(clients.queue.enqueue(job, task.priority, queue, delay))
+        with counting_refusals():
+            clients.call(clients.queue.enqueue(job, task.priority, queue, delay))
         result = task_result(job, task)
         task_enqueued.send(type(self), task_result=result)
         return result

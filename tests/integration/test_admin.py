@@ -86,7 +86,8 @@ def test_admin_index_links_the_dashboard(staff: Client) -> None:
     assert 'href="/admin/queue/dashboard/"' in page and "Queue dashboard" in page
 
 
-def test_admin_job_list_filters_and_searches(staff: Client) -> None:
+def test_admin_job_list_filters_and_searches(staff: Client, settings: SettingsWrapper) -> None:
+    settings.ARAGORA_QUEUES = ["urgent"]
     failed = enqueue()[0]
     process_jobs("failed")
     waiting = enqueue(queue="urgent")[0]

@@ -47,7 +47,10 @@ def test_api_enqueue_answers_201_with_the_pending_job(api: APIClient) -> None:
     assert fetched["created_at"].endswith("Z") and fetched["completed_at"] is None
 
 
-def test_api_enqueue_honours_queue_priority_delay_and_attempts(api: APIClient) -> None:
+def test_api_enqueue_honours_queue_priority_delay_and_attempts(
+    api: APIClient, settings: SettingsWrapper
+) -> None:
+    settings.ARAGORA_QUEUES = ["urgent"]
     job = enqueue(api, queue="urgent", priority=5, delay_seconds=60, max_attempts=2)
     assert (job["queue"], job["priority"], job["max_attempts"]) == ("urgent", 5, 2)
     stats = api.get("/api/queue/stats/").json()["queues"]
@@ -197,7 +200,8 @@ def test_api_retry_of_unfinished_job_is_409(api: APIClient) -> None:
     assert api.post(f"{JOBS}nope/retry/").status_code == 404
 
 
-def test_api_list_filters_and_paginates(api: APIClient) -> None:
+def test_api_list_filters_and_paginates(api: APIClient, settings: SettingsWrapper) -> None:
+    settings.ARAGORA_QUEUES = ["other"]
     ids = [enqueue(api)["id"] for _ in range(3)]
     enqueue(api, queue="other")
     process_jobs("completed", count=1)

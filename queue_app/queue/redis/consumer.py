@@ -105,7 +105,9 @@ class QueueConsumer(QueueCore):
                 block=block,
             )
         except ResponseError as error:
-            await self._recover([error], queues)
+            # An empty priority stream was deleted while we waited on it (see promote.lua).
+            if not str(error).startswith("UNBLOCKED"):
+                await self._recover([error], queues)
             return
         self._own(self._entries(reply or [], owners))
 

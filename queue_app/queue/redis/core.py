@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import re
 import socket
 from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
@@ -14,8 +13,8 @@ from typing import Any, NamedTuple
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ..config import QueueConfig
-from ..errors import InvalidJob, QueueConnectionError
+from ..config import QueueConfig, valid_queue_name
+from ..errors import InvalidJob, QueueConnectionError, UndeclaredQueue
 from ..retry import RetryPolicy
 from .keys import Keys
 from .scripts import SCRIPTS
@@ -23,7 +22,6 @@ from .status import JobStatusTracker, text
 
 #: Dead-letter entries kept per queue.
 DEAD_LETTER_MAX = 10_000
-QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 class Delivery(NamedTuple):
@@ -55,7 +53,7 @@ def translate_errors[**P, R](
 
 def check_queue_name(name: str) -> str:
     """Return ``name`` if it is a valid queue name, else raise ``InvalidJob``."""
-    if not isinstance(name, str) or not QUEUE_NAME.match(name):
+    if not valid_queue_name(name):
         raise InvalidJob(f"invalid queue name {name!r}: use 1-64 of A-Z a-z 0-9 _ . -")
     return name
 
@@ -131,10 +129,16 @@ class QueueCore:
         """Create the group on the queue's priority-0 stream and register the queue name.
 
         Streams of other priorities get their group from the script that creates them.
+
+        Raises:
+            InvalidJob: not a valid queue name (``UndeclaredQueue``: not a declared one).
         """
         if queue in self._known_queues:
             return
         check_queue_name(queue)
+        if not self.config.declares(queue):
+            declared = ", ".join(sorted(self.config.queues or ()))
+            raise UndeclaredQueue(f"queue {queue!r} is not declared (declared: {declared})")
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.xgroup_create(self.keys.stream(queue), self.group_name, id="0", mkstream=True)
             pipe.zadd(self.keys.levels(queue), {"0": 0}, nx=True)

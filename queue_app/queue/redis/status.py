@@ -14,6 +14,9 @@ from ..base import Job, JobStatus
 from ..config import QueueConfig, get_queue_config
 from .keys import JOB_FIELDS, Keys
 
+#: Outcomes counted per minute (``P q:m:<minute>``).
+FINISHED = ("completed", "failed", "cancelled", "retrying")
+
 
 def text(value: Any) -> str:
     """Return ``value`` as str whether the client decodes responses or not."""
@@ -161,21 +164,28 @@ class JobStatusTracker:
     async def throughput(self, queue_name: str, minutes: int = 60) -> list[dict[str, int]]:
         """Return per-minute counts of finished jobs, oldest first: ``minute`` (Unix time // 60),
         ``completed``, ``failed``, ``cancelled``, ``retrying``."""
+        return (await self.throughputs([queue_name], minutes))[queue_name]
+
+    async def throughputs(
+        self, queue_names: list[str], minutes: int = 60
+    ) -> dict[str, list[dict[str, int]]]:
+        """Return ``throughput`` of every queue named, in one pipelined round trip."""
         current = int(time.time() // 60)
         wanted = list(range(current - minutes + 1, current + 1))
         async with self._redis.pipeline(transaction=False) as pipe:
-            for minute in wanted:
-                pipe.hgetall(self.keys.minute(queue_name, minute))
+            for queue in queue_names:
+                for minute in wanted:
+                    pipe.hgetall(self.keys.minute(queue, minute))
             replies = await pipe.execute()
-        rows = []
-        for minute, data in zip(wanted, replies, strict=True):
-            counts = {text(k): int(v) for k, v in data.items()}
-            row = {"minute": minute}
-            row.update(
-                {s: counts.get(s, 0) for s in ("completed", "failed", "cancelled", "retrying")}
-            )
-            rows.append(row)
-        return rows
+        found: dict[str, list[dict[str, int]]] = {}
+        for index, queue in enumerate(queue_names):
+            rows = found.setdefault(queue, [])
+            for offset, minute in enumerate(wanted):
+                counts = {text(k): int(v) for k, v in replies[index * len(wanted) + offset].items()}
+                row = {"minute": minute}
+                row.update({s: counts.get(s, 0) for s in FINISHED})
+                rows.append(row)
+        return found
 
     async def _newest(self, index_keys: list[str], count: int) -> list[tuple[str, str]]:
         key_queue = {key: key for key in index_keys}

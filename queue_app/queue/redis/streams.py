@@ -10,12 +10,12 @@ import redis.asyncio as aioredis
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..base import FinishResult, Job, JobQueue, JobStatus, OutcomeRow
 from ..config import QueueConfig, get_queue_config
-from ..errors import InvalidJob, QueueConnectionError
+from ..errors import InvalidJob, QueueConnectionError, QueueFull
 from ..tracing import (
     TRACE_CONTEXT_KEY,
     extract_trace_context,
@@ -23,7 +23,14 @@ from ..tracing import (
     tracing_enabled,
 )
 from .consumer import QueueConsumer
-from .core import Delivery, default_consumer_name, dumps, to_delay_ms, translate_errors
+from .core import (
+    Delivery,
+    check_queue_name,
+    default_consumer_name,
+    dumps,
+    to_delay_ms,
+    translate_errors,
+)
 from .keys import PRIORITY_RANGE
 from .scripts import SCRIPTS, load_all
 from .status import text
@@ -72,7 +79,15 @@ class RedisStreamsQueue(QueueConsumer, JobQueue):
         delay_seconds: float = 0,
         trace_jobs: bool = True,
     ) -> list[str]:
-        """Add many jobs with one script call per 500 jobs, pipelined; return their ids."""
+        """Add many jobs; return their ids.
+
+        Under a depth limit (``QueueConfig.max_depth``/``max_depths``) one script call adds the
+        whole batch or none of it; otherwise one call per 500 jobs, pipelined.
+
+        Raises:
+            UndeclaredQueue: the queue is not declared.
+            QueueFull: the batch would take the queue's waiting jobs past its depth limit.
+        """
         queue = self._queue(queue_name)
         await self.ensure_queue(queue)
         delay_ms = to_delay_ms(delay_seconds)
@@ -81,23 +96,38 @@ class RedisStreamsQueue(QueueConsumer, JobQueue):
                 "delay_seconds must be shorter than the job retention (max_job_ttl_days)"
             )
         rows = [self._job_row(job, queue, priority, delay_ms, trace_jobs) for job in jobs]
-        chunks = [_batch(rows[i : i + ENQUEUE_CHUNK]) for i in range(0, len(rows), ENQUEUE_CHUNK)]
-        if len(chunks) == 1:
-            await self._run("enqueue", queue, chunks)
-            return [job.id for job in jobs]
+        limit = self.config.depth_limit(queue)
+        if limit is not None or len(rows) <= ENQUEUE_CHUNK:
+            # One script call: under a depth limit the whole batch is accepted or refused at once.
+            await self._enqueue_rows(queue, rows, limit)
+        elif await self._enqueue_chunks(queue, rows):
+            return await self.enqueue_many(jobs, queue, priority, delay_seconds, False)
+        return [job.id for job in jobs]
+
+    async def _enqueue_rows(self, queue: str, rows: list[list[Any]], limit: int | None) -> None:
+        try:
+            await self._run("enqueue", queue, [_batch(rows), -1 if limit is None else limit])
+        except ResponseError as error:
+            full = _queue_full(queue, error)
+            if full is None:
+                raise
+            raise full from None
+
+    async def _enqueue_chunks(self, queue: str, rows: list[list[Any]]) -> bool:
+        """Add rows with one script call per 500, pipelined; True when the scripts were lost."""
         async with self._redis.pipeline(transaction=False) as pipe:
-            for chunk in chunks:
-                SCRIPTS["enqueue"].queue(
-                    pipe, [self.keys.stream(queue)], [*self._args(queue), chunk]
-                )
+            for i in range(0, len(rows), ENQUEUE_CHUNK):
+                chunk = _batch(rows[i : i + ENQUEUE_CHUNK])
+                args = [*self._args(queue), chunk, -1]
+                SCRIPTS["enqueue"].queue(pipe, [self.keys.stream(queue)], args)
             replies = await pipe.execute(raise_on_error=False)
         if any(isinstance(reply, NoScriptError) for reply in replies):
             await load_all(self._redis)
-            return await self.enqueue_many(jobs, queue, priority, delay_seconds, False)
+            return True
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
-        return [job.id for job in jobs]
+        return False
 
     def _job_row(
         self, job: Job, queue: str, priority: int, delay_ms: int, trace_job: bool
@@ -243,30 +273,36 @@ class RedisStreamsQueue(QueueConsumer, JobQueue):
     @translate_errors
     async def get_queue_stats(self, queue_name: str | None = None) -> dict[str, int]:
         """Return stream length, pending entries in the group, delayed, dead letters, counts."""
-        queue = self._queue(queue_name)
-        await self.ensure_queue(queue)
-        streams = self.keys.streams(queue, (await self.levels([queue]))[queue])
+        queue = check_queue_name(self._queue(queue_name))
+        return (await self.get_queues_stats([queue]))[queue]
+
+    @translate_errors
+    async def get_queues_stats(self, queue_names: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Return ``get_queue_stats`` of every queue named, in two pipelined round trips.
+
+        Reads only: asking about a queue creates no key.
+        """
+        queues = [check_queue_name(queue) for queue in queue_names]
+        if not queues:
+            return {}
+        levels = await self.levels(queues)
+        streams = {queue: self.keys.streams(queue, levels[queue]) for queue in queues}
         async with self._redis.pipeline(transaction=False) as pipe:
-            for stream in streams:
-                pipe.xlen(stream)
-            for stream in streams:
-                pipe.xpending(stream, self.group_name)
-            pipe.zcard(self.keys.delayed(queue))
-            pipe.zcard(self.keys.dead(queue))
-            for status in JobStatus:
-                pipe.zcard(self.keys.index(queue, status.value))
+            for queue in queues:
+                for stream in streams[queue]:
+                    pipe.xlen(stream)
+                for stream in streams[queue]:
+                    pipe.xpending(stream, self.group_name)
+                pipe.zcard(self.keys.delayed(queue))
+                pipe.zcard(self.keys.dead(queue))
+                for status in JobStatus:
+                    pipe.zcard(self.keys.index(queue, status.value))
             replies = await pipe.execute(raise_on_error=False)
-        count = len(streams)
-        lengths, pendings = replies[:count], replies[count : 2 * count]
-        rest = replies[2 * count :]
-        pendings = [p for p in pendings if not isinstance(p, Exception)]  # a group lost in restart
-        stats = {
-            "stream_length": sum(int(n) for n in lengths),
-            "pending_in_group": sum(int(p["pending"]) for p in pendings),
-            "delayed": int(rest[0]),
-            "dead_letters": int(rest[1]),
-        }
-        stats.update({s.value: int(n) for s, n in zip(JobStatus, rest[2:], strict=True)})
+        stats, offset = {}, 0
+        for queue in queues:
+            size = 2 * len(streams[queue]) + 2 + len(JobStatus)
+            stats[queue] = _stats(len(streams[queue]), replies[offset : offset + size])
+            offset += size
         return stats
 
     # -- maintenance: promotion, takeover, heartbeat ----------------------------------------
@@ -364,6 +400,28 @@ async def create_redis_queue(
 def _batch(rows: Sequence[Sequence[Any]]) -> str:
     """Encode rows for a script as one JSON array (one argument instead of one per field)."""
     return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+
+
+def _stats(count: int, replies: list[Any]) -> dict[str, int]:
+    """Turn a queue's replies (XLEN, XPENDING of its ``count`` streams, ZCARDs) into stats."""
+    lengths, pendings, rest = replies[:count], replies[count : 2 * count], replies[2 * count :]
+    pendings = [p for p in pendings if not isinstance(p, Exception)]  # no group on that stream
+    stats = {
+        "stream_length": sum(int(n) for n in lengths),
+        "pending_in_group": sum(int(p["pending"]) for p in pendings),
+        "delayed": int(rest[0]),
+        "dead_letters": int(rest[1]),
+    }
+    stats.update({s.value: int(n) for s, n in zip(JobStatus, rest[2:], strict=True)})
+    return stats
+
+
+def _queue_full(queue: str, error: ResponseError) -> QueueFull | None:
+    """Return ``QueueFull`` when ``error`` is the enqueue script's refusal, else None."""
+    words = str(error).split()
+    if len(words) == 3 and words[0] == "QUEUEFULL":
+        return QueueFull(queue, int(words[1]), int(words[2]))
+    return None
 
 
 def _checked_priority(priority: Any) -> int:

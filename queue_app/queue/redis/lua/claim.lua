@@ -1,6 +1,7 @@
 -- Take over deliveries idle longer than ARGV 9 ms for consumer ARGV 8, at most ARGV 10 of them.
 -- A taken-over running job goes back to pending (its old token is void). Returns a flat list
--- level, entry id, job id for each delivery the caller must start.
+-- level, entry id, job id for each delivery the caller must start. Consumers left with nothing
+-- pending and idle past ARGV 9 ms are removed from the group.
 local consumer, min_idle, limit = ARGV[8], ARGV[9], tonumber(ARGV[10])
 local out = {}
 local taken = 0
@@ -43,5 +44,22 @@ for _, level in ipairs(levels_desc(Q)) do
     end
   until cursor == '0-0' or taken >= limit
   if taken >= limit then break end
+end
+
+-- Forget the consumers of dead workers once their deliveries are taken over: nothing pending
+-- and idle past the takeover threshold (a live worker reads every second or less; one that was
+-- forgotten is created again by its next read).
+for _, level in ipairs(levels_desc(Q)) do
+  local sk = stream_key(Q, level)
+  local consumers = redis.pcall('XINFO', 'CONSUMERS', sk, GROUP)
+  if type(consumers) == 'table' and not consumers.err then
+    for _, info in ipairs(consumers) do
+      local name = field(info, 'name')
+      if name ~= consumer and tonumber(field(info, 'pending')) == 0
+        and tonumber(field(info, 'idle')) > tonumber(min_idle) then
+        redis.call('XGROUP', 'DELCONSUMER', sk, GROUP, name)
+      end
+    end
+  end
 end
 return out

@@ -1,8 +1,24 @@
 -- Add jobs. ARGV 8: JSON array of [id, priority, delay_ms, max_attempts, created_at, payload JSON,
--- metadata JSON]. Returns per job 1 (added) or 0 (id already known). A waiting job has no TTL:
--- retention starts when it is terminal.
+-- metadata JSON]; ARGV 9: most waiting jobs the queue may hold, or -1 (no limit).
+-- Returns per job 1 (added) or 0 (id already known); the error QUEUEFULL <waiting> <limit> when
+-- the new jobs would take the waiting ones (pending, delayed, retrying) past the limit: then
+-- none is added. A waiting job has no TTL: retention starts when it is terminal.
+local rows = cjson.decode(ARGV[8])
+local limit = tonumber(ARGV[9])
+if limit >= 0 then
+  local new, seen = 0, {}
+  for _, row in ipairs(rows) do
+    if not seen[row[1]] and redis.call('EXISTS', job_key(Q, row[1])) == 0 then new = new + 1 end
+    seen[row[1]] = true
+  end
+  local waiting = redis.call('ZCARD', index_key(Q, 'pending'))
+    + redis.call('ZCARD', index_key(Q, 'retrying'))
+  if new > 0 and waiting + new > limit then
+    return redis.error_reply('QUEUEFULL ' .. waiting .. ' ' .. limit)
+  end
+end
 local out = {}
-for _, row in ipairs(cjson.decode(ARGV[8])) do
+for _, row in ipairs(rows) do
   local id = row[1]
   local jk = job_key(Q, id)
   if redis.call('EXISTS', jk) == 1 then
