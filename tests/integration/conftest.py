@@ -8,6 +8,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from queue_app.queue import QueueConfig, RedisStreamsQueue
+from tests.round_trips import RoundTrips
 
 QueueFactory = Callable[..., Awaitable[RedisStreamsQueue]]
 
@@ -42,3 +43,11 @@ async def make_queue(queue_config: QueueConfig) -> AsyncIterator[QueueFactory]:
 async def queue(make_queue: QueueFactory) -> RedisStreamsQueue:
     """Return a queue with consumer ``consumer-1`` on the default ``debates`` queue."""
     return await make_queue()
+
+
+@pytest.fixture
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> RoundTrips:
+    """Return a counter of the Redis round trips made from now on (every client, every thread)."""
+    counter = RoundTrips()
+    counter.install(monkeypatch)
+    return counter

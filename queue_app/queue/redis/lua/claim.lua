@@ -56,7 +56,7 @@ for _, level in ipairs(levels_desc(Q)) do
     for _, info in ipairs(consumers) do
       local name = field(info, 'name')
       if name ~= consumer and tonumber(field(info, 'pending')) == 0
-        and tonumber(field(info, 'idle')) > tonumber(min_idle) then
+        and tonumber(field(info, 'idle')) >= tonumber(min_idle) then
         redis.call('XGROUP', 'DELCONSUMER', sk, GROUP, name)
       end
     end
