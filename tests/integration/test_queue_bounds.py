@@ -188,7 +188,7 @@ async def test_stats_of_many_queues_cost_two_round_trips(
 async def test_redis_memory_returns_to_its_baseline_once_retention_passes(
     make_queue: QueueFactory, queue_config: QueueConfig
 ) -> None:
-    config = dataclasses.replace(queue_config, retention_seconds=1)
+    config = dataclasses.replace(queue_config, retention_seconds=2)
     queue = await make_queue(config=config)
     reader = LedgerReader(queue.redis, "ledger-1", config)
     await run_jobs(queue, reader, 30)
@@ -199,7 +199,7 @@ async def test_redis_memory_returns_to_its_baseline_once_retention_passes(
     after = await settled(queue, baseline)
     assert set(after) == set(baseline)
     assert sum(after.values()) <= sum(baseline.values()) + 2048
-    assert sum(peak.values()) > sum(baseline.values()) + 1_000_000
+    assert sum(peak.values()) > sum(baseline.values()) + 300_000  # the indexes alone
     minutes = [key async for key in queue.redis.scan_iter(f"{P}debates:m:*")]
     assert 1 <= len(minutes) <= 3  # per-minute counters: 2 hours of them at most, not per job
 
