@@ -188,7 +188,7 @@ async def test_stats_of_many_queues_cost_two_round_trips(
 async def test_redis_memory_returns_to_its_baseline_once_retention_passes(
     make_queue: QueueFactory, queue_config: QueueConfig
 ) -> None:
-    config = dataclasses.replace(queue_config, retention_seconds=2)
+    config = dataclasses.replace(queue_config, retention_seconds=3)
     queue = await make_queue(config=config)
     reader = LedgerReader(queue.redis, "ledger-1", config)
     await run_jobs(queue, reader, 30)
@@ -209,15 +209,13 @@ async def run_jobs(queue: RedisStreamsQueue, reader: LedgerReader, count: int) -
     jobs = [Job(payload={"question": "x" * 200, "i": i}) for i in range(count)]
     for index, priority in enumerate((0, 4, -3)):
         await queue.enqueue_many(jobs[index::3], priority=priority)
-    done = 0
-    while done < count:
-        taken = await queue.dequeue_many("w", 500, timeout_ms=1000)
+    while taken := await queue.dequeue_many("w", 500, timeout_ms=100):
         outcomes: list[tuple[str, str, str, int]] = [
             (job.id, "failed" if i % 10 == 0 else "completed", '{"ok":true}', 0)
             for i, job in enumerate(taken)
         ]
         await queue.finish_many(outcomes)
-        done += len(taken)
+    assert (await queue.get_queue_stats())["stream_length"] == 0
     while events := await reader.read(count=5000, block_ms=10):
         await reader.ack(events)
 

@@ -7,20 +7,26 @@ slot and every script of that queue runs on one shard.
 | key              | type   | holds                                               | TTL            |
 |------------------|--------|-----------------------------------------------------|----------------|
 | `P q:stream`     | stream | deliveries of priority 0 jobs (field `job_id`)      | entries XDEL'd |
-| `P q:stream:p<n>`| stream | deliveries of priority n jobs (n != 0)              | entries XDEL'd |
-| `P q:levels`     | zset   | priorities that have a stream; read highest first   | none           |
+| `P q:stream:p<n>`| stream | deliveries of priority n jobs (n != 0)              | DEL'd if empty |
+| `P q:levels`     | zset   | priorities that have a stream; read highest first   | empty ones out |
 | `P q:delayed`    | zset   | delayed and retrying job ids, score = due time (ms) | promoted       |
 | `P q:idx:<st>`   | zset   | ids of jobs in status <st>, score = last change (ms)| terminal: TTL  |
 | `P q:dead`       | zset   | dead-lettered job ids, score = time (ms), bounded   | pruned at TTL  |
 | `P job:<id>`     | hash   | status, payload, result, error, delivery tokens     | TTL once final |
-| `P q:ledger`     | stream | job events for the database ledger (id, status)     | MAXLEN ~1e6    |
+| `P q:ledger`     | stream | job events for the database ledger (id, status)     | XDEL'd at ack  |
 | `P q:m:<minute>` | hash   | finished jobs per status in that minute (epoch/60)  | 2 hours        |
-| `P queues`       | set    | names of queues that ever had a job                 | none           |
+| `P queues`       | set    | names of declared queues that had a job             | none (bounded) |
 | `P workers`      | zset   | live worker ids, score = last heartbeat (ms)        | pruned if stale|
 | `P worker:<id>`  | hash   | id, host, pid, queues, started_at, last_seen        | 3 heartbeats   |
 
 In cluster mode the job hash is `P {q}:job:<id>` (same slot as its queue). Consumer groups
 (``consumer_group``, default ``debate-workers``) exist on each stream of a queue.
+
+Nothing grows with traffic history: only declared queues get keys; the promote step deletes the
+stream of a priority other than 0 once it is empty (and its level); the claim step removes from
+the group the consumers that hold nothing and were idle past ``claim_idle_ms``; ledger events
+are deleted once the ledger writer acknowledged them (and the stream is capped near
+``ledger_max_len``); index and dead-letter members go once past the retention.
 """
 
 from __future__ import annotations
