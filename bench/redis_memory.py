@@ -31,7 +31,7 @@ async def run_jobs(queue: RedisStreamsQueue, reader: LedgerReader, count: int) -
     while taken := await queue.dequeue_many("bench", 500, timeout_ms=100):
         await queue.finish_many(
             [
-                (job.id, "failed" if n % 10 == 0 else "completed", '{"ok":true}', 0)
+                (job.id, "", "failed" if n % 10 == 0 else "completed", '{"ok":true}', 0)
                 for n, job in enumerate(taken)
             ]
         )

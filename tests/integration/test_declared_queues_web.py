@@ -14,6 +14,7 @@ from queue_app.api.views import queue_exception_handler
 from queue_app.queue import UndeclaredQueue, get_queue_config
 from queue_app.services import jobs, scope, stats
 from tests.api_support import JOBS, debate, make_user, token_client
+from workers import WORKER_KINDS
 
 if TYPE_CHECKING:
     from pytest_django.fixtures import SettingsWrapper
@@ -34,7 +35,8 @@ def all_keys(redis_url: str) -> set[str]:
 
 
 def test_declared_queues_are_worker_kinds_tasks_and_the_setting(settings: SettingsWrapper) -> None:
-    assert get_queue_config().queues == {"debates", "diagnostics", "webhooks", "tasks"}
+    declared = {"debates", "diagnostics", "webhooks", "transcriptions", "routing", "tasks"}
+    assert get_queue_config().queues == declared == {*WORKER_KINDS, "tasks"}
     settings.ARAGORA_QUEUES = ["reports", "exports"]
     assert {"reports", "exports", "debates", "tasks"} <= (get_queue_config().queues or set())
 

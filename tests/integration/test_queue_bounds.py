@@ -13,6 +13,7 @@ import pytest
 from queue_app.queue import (
     InvalidJob,
     Job,
+    OutcomeRow,
     QueueConfig,
     RedisStreamsQueue,
     UndeclaredQueue,
@@ -159,7 +160,7 @@ async def test_claim_forgets_dead_consumers_once_their_deliveries_are_taken(
     deadline = time.monotonic() + 5
     while len(done) < 3 and time.monotonic() < deadline:
         done += await live.dequeue_many("live-1", 3, timeout_ms=100)
-    await live.finish_many([(job.id, "completed", "null", 0) for job in done])
+    await live.finish_many([(job.id, "", "completed", "null", 0) for job in done])
     assert sorted(job.id for job in done) == sorted(ids)
 
 
@@ -210,8 +211,8 @@ async def run_jobs(queue: RedisStreamsQueue, reader: LedgerReader, count: int) -
     for index, priority in enumerate((0, 4, -3)):
         await queue.enqueue_many(jobs[index::3], priority=priority)
     while taken := await queue.dequeue_many("w", 500, timeout_ms=100):
-        outcomes: list[tuple[str, str, str, int]] = [
-            (job.id, "failed" if i % 10 == 0 else "completed", '{"ok":true}', 0)
+        outcomes: list[OutcomeRow] = [
+            (job.id, "", "failed" if i % 10 == 0 else "completed", '{"ok":true}', 0)
             for i, job in enumerate(taken)
         ]
         await queue.finish_many(outcomes)
