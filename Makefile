@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 RUFF := $(VENV)/bin/ruff
 PYTEST_ARGS ?=
 #: Queues of the worker of `make run` and `make worker`.
-QUEUES ?= debates,diagnostics,webhooks,tasks,transcriptions,routing
+QUEUES ?= debates,diagnostics,webhook_delivery,tasks,transcriptions,routing
 export QUEUES
 
 .PHONY: setup run shell worker manage test lint checks bench lock

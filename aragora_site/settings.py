@@ -255,6 +255,9 @@ MAILERS = {
     }
 }
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL") or "aragora@localhost"
+#: Fernet keys of webhook signing secrets at rest, newest first (README, "Webhooks"); empty: a
+#: key derived from SECRET_KEY (`check --deploy` warns: aragora.W002).
+ARAGORA_WEBHOOK_SECRET_KEYS = _env_list("ARAGORA_WEBHOOK_SECRET_KEYS", "")
 
 #: django.tasks (README, "django.tasks"): @task calls become jobs; Django's "default" queue runs on
 #: the Redis queue "tasks" (manage.py queue_worker --queues tasks).

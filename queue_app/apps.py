@@ -13,7 +13,16 @@ from queue_app.queue.config import set_queue_config
 
 #: Settings that build_config() reads.
 _QUEUE_SETTINGS = frozenset(
-    {"REDIS_URL", "ARAGORA_QUEUE", "ARAGORA_QUEUES", "ARAGORA_QUEUE_MAX_DEPTHS", "TASKS"}
+    {
+        "REDIS_URL",
+        "ARAGORA_QUEUE",
+        "ARAGORA_QUEUES",
+        "ARAGORA_QUEUE_MAX_DEPTHS",
+        "TASKS",
+        "ARAGORA_WEBHOOK_SECRET_KEYS",
+        "ARAGORA_WEBHOOK_ALLOW_PRIVATE",
+        "SECRET_KEY",
+    }
 )
 
 

@@ -3,8 +3,9 @@
 Ids: ``aragora.E001`` queue settings (``REDIS_URL``, ``ARAGORA_QUEUE_*``) invalid,
 ``E002`` ``REDIS_URL`` not a redis URL, ``E003`` ledger retention, ``E004`` REST body limit,
 ``E005`` debate executor path, ``E006`` debate agent variables, ``W001`` no ``TASKS`` backend on
-this queue. ``TASKS`` options and queue names are checked by the backend itself
-(``queue_app.tasks.E001``-``E004``).
+this queue, ``W002`` (``check --deploy``) webhook secrets encrypted with a key derived from
+``SECRET_KEY`` (no ``ARAGORA_WEBHOOK_SECRET_KEYS``). ``TASKS`` options and queue names are
+checked by the backend itself (``queue_app.tasks.E001``-``E004``).
 """
 
 from __future__ import annotations
@@ -65,6 +66,18 @@ def check_tasks_backend(**kwargs: Any) -> list[checks.CheckMessage]:
         return []
     msg = f"no TASKS backend is {BACKEND}: @task calls will not reach the Redis queue"
     return [checks.Warning(msg, id="aragora.W001")]
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_webhook_secret_keys(**kwargs: Any) -> list[checks.CheckMessage]:
+    """Warn when webhook secrets are encrypted with a key derived from ``SECRET_KEY``."""
+    if settings.ARAGORA_WEBHOOK_SECRET_KEYS:
+        return []
+    msg = (
+        "ARAGORA_WEBHOOK_SECRET_KEYS is not set: webhook signing secrets are encrypted with a "
+        "key derived from SECRET_KEY, and become unreadable if SECRET_KEY changes"
+    )
+    return [checks.Warning(msg, id="aragora.W002")]
 
 
 def _check_executor() -> list[checks.CheckMessage]:

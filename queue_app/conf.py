@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
+import hmac
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -27,6 +30,8 @@ def build_config() -> QueueConfig:
     unknown = sorted(values.keys() - ENV_VARS.keys())
     if unknown:
         raise ImproperlyConfigured(f"ARAGORA_QUEUE has unknown keys: {', '.join(unknown)}")
+    values["webhook_secret_keys"] = ",".join(webhook_secret_keys())
+    values["webhook_allow_private"] = str(bool(settings.ARAGORA_WEBHOOK_ALLOW_PRIVATE))
     environ = {ENV_VARS[name]: str(raw) for name, raw in values.items() if raw is not None}
     try:
         config = QueueConfig.from_env(environ)
@@ -50,6 +55,21 @@ def declared_queues() -> frozenset[str]:
     # A TASKS queue name Redis cannot hold is the backend's system check error, not this one's.
     tasks = [name for name in task_queue_names() if valid_queue_name(name)]
     return frozenset({*WORKER_KINDS, *tasks, *settings.ARAGORA_QUEUES})
+
+
+def webhook_secret_keys() -> tuple[str, ...]:
+    """Return the Fernet keys of webhook secrets: ``ARAGORA_WEBHOOK_SECRET_KEYS``, newest first.
+
+    Without any, one key derived from ``SECRET_KEY`` (so development needs no setup; rotating
+    ``SECRET_KEY`` then makes stored secrets unreadable, hence system check ``aragora.W002``).
+    """
+    keys = tuple(settings.ARAGORA_WEBHOOK_SECRET_KEYS)
+    if keys:
+        return keys
+    digest = hmac.new(
+        str(settings.SECRET_KEY).encode(), b"aragora webhook secrets", hashlib.sha256
+    ).digest()
+    return (base64.urlsafe_b64encode(digest).decode("ascii"),)
 
 
 def _culprit(environ: dict[str, str]) -> str:

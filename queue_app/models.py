@@ -1,27 +1,32 @@
 """Models of the Django layer: webhook endpoints, circuit state, the job ledger, deliveries.
 
 Redis stays the source of truth for live jobs; ``JobRecord`` is the ledger the admin reads,
-filled off the hot path by ``queue_app.stores.ledger_writer.LedgerWriter``.
+filled off the hot path by ``queue_app.stores.ledger_writer.LedgerWriter``. Webhook signing
+secrets are stored encrypted (``ARAGORA_WEBHOOK_SECRET_KEYS``, ``queue_app.conf``).
 """
 
 from __future__ import annotations
 
-import ipaddress
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
+from queue_app.conf import webhook_secret_keys
 from queue_app.queue import Job, JobStatus
+from workers.webhooks import SecretCipher, TargetRefused, check_target
 
-#: Job events a webhook endpoint can subscribe to.
+#: Events a webhook endpoint can subscribe to: job transitions
+#: (``queue_app.stores.transition_events``) and transcriptions (``queue_app.stores.job_events``).
 EVENT_TYPES = (
     "job.completed",
     "job.failed",
+    "job.dead_lettered",
     "job.cancelled",
     "job.retrying",
     "debate.completed",
@@ -38,6 +43,11 @@ MIN_SECRET_LENGTH = 16
 def default_event_types() -> list[str]:
     """Return the events a new endpoint subscribes to: finished jobs."""
     return ["job.completed", "job.failed"]
+
+
+def secret_cipher() -> SecretCipher:
+    """Return the cipher of stored webhook secrets (keys of the current settings)."""
+    return SecretCipher(webhook_secret_keys())
 
 
 def from_timestamp(value: float | None) -> datetime | None:
@@ -93,20 +103,11 @@ def check_webhook_target(url: str) -> None:
     Only literal addresses and ``localhost`` names are checked here; the delivery worker checks
     the resolved addresses again at delivery time (DNS may change after saving).
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise ValidationError("Webhook targets must be http or https URLs.")
-    if getattr(settings, "ARAGORA_WEBHOOK_ALLOW_PRIVATE", False):
-        return
-    host = (parts.hostname or "").rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        raise ValidationError("Webhook targets on localhost are not allowed.")
     try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return
-    if not address.is_global:
-        raise ValidationError(f"Webhook target {host} is not a public address.")
+        check_target(url, getattr(settings, "ARAGORA_WEBHOOK_ALLOW_PRIVATE", False))
+    except TargetRefused as error:
+        message = str(error)
+        raise ValidationError(message[:1].upper() + message[1:] + ".") from None
 
 
 class OrganizationMembership(models.Model):
@@ -121,14 +122,38 @@ class OrganizationMembership(models.Model):
         return f"{self.user} @ {self.organization}"
 
 
+class WebhookEndpointQuerySet(models.QuerySet["WebhookEndpoint"]):
+    """Queries of webhook endpoints."""
+
+    def in_scope(self, organizations: Iterable[str], owners: Iterable[str]) -> Any:
+        """Return the active endpoints of ``organizations`` or of users ``owners`` (pks)."""
+        orgs = [org for org in organizations if org]
+        users = [int(owner) for owner in owners if str(owner).isdigit()]
+        if not orgs and not users:
+            return self.none()
+        return self.filter(
+            Q(organization__in=orgs) | Q(owner_id__in=users), is_active=True
+        ).order_by("pk")
+
+
 class WebhookEndpoint(models.Model):
     """A URL that receives signed job events, with its delivery health."""
 
+    class Kind(models.TextChoices):
+        ENDPOINT = "endpoint"
+        #: A debate's ``webhook_url``: gets its ``debate.completed``, signed with the secret of
+        #: the debate's organization (``SigningSecret``).
+        CALLBACK = "callback"
+
     url = models.URLField(max_length=2000, validators=[check_webhook_target])
-    #: HMAC signing secret: write-only in the admin and the API, never shown after saving.
-    secret = models.CharField(max_length=255)
+    #: The signing secret as a Fernet token; set and read through ``secret`` (write-only in the
+    #: admin and the API, never shown after saving).
+    secret_encrypted = models.TextField(blank=True, editable=False)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.ENDPOINT)
     event_types = models.JSONField(default=default_event_types, validators=[check_event_types])
     is_active = models.BooleanField(default=True)
+    #: Why deliveries stopped, when the worker stopped them (``answered 410 Gone``).
+    deactivated_reason = models.CharField(max_length=200, blank=True)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -142,11 +167,28 @@ class WebhookEndpoint(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_failure_at = models.DateTimeField(null=True, blank=True)
 
+    objects = WebhookEndpointQuerySet.as_manager()
+
     class Meta:
         ordering = ("-created_at",)
 
     def __str__(self) -> str:
         return self.url
+
+    @property
+    def secret(self) -> str:
+        """Return the signing secret, decrypted ("" for callbacks: theirs is the organization's)."""
+        return secret_cipher().decrypt(self.secret_encrypted) if self.secret_encrypted else ""
+
+    @secret.setter
+    def secret(self, value: str) -> None:
+        self.secret_encrypted = secret_cipher().encrypt(value)
+
+    def signing_secret(self) -> str | None:
+        """Return the secret deliveries are signed with (None: a callback without one)."""
+        if self.kind == self.Kind.CALLBACK:
+            return SigningSecret.of_organization(self.organization)
+        return self.secret
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Save, and give a new endpoint its closed circuit breaker."""
@@ -168,6 +210,43 @@ class WebhookEndpoint(models.Model):
         )
         self.consecutive_failures = 0
         self.save(update_fields=["consecutive_failures", "updated_at"])
+
+
+class SigningSecret(models.Model):
+    """The secret that signs callbacks (debate ``webhook_url``) of an organization, or the site's.
+
+    The row with an empty organization is the site's: it signs callbacks of organizations
+    without their own, and of jobs of no organization.
+    """
+
+    organization = models.CharField(max_length=100, unique=True, blank=True)
+    secret_encrypted = models.TextField(editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "callback signing secret"
+
+    def __str__(self) -> str:
+        return self.organization or "(site)"
+
+    @property
+    def secret(self) -> str:
+        """Return the secret, decrypted."""
+        return secret_cipher().decrypt(self.secret_encrypted)
+
+    @secret.setter
+    def secret(self, value: str) -> None:
+        self.secret_encrypted = secret_cipher().encrypt(value)
+
+    @classmethod
+    def of_organization(cls, organization: str) -> str | None:
+        """Return the secret of ``organization``, else the site's, else None."""
+        rows = {
+            row.organization: row for row in cls.objects.filter(organization__in={organization, ""})
+        }
+        row = rows.get(organization) or rows.get("")
+        return None if row is None else row.secret
 
 
 class CircuitBreakerState(models.Model):
@@ -255,6 +334,8 @@ class WebhookDelivery(models.Model):
     )
     event = models.CharField(max_length=64)
     job_id = models.CharField(max_length=255, db_index=True)
+    #: The ``webhook-id`` the receiver saw: the same on every retry and redelivery.
+    delivery_id = models.CharField(max_length=255, blank=True, db_index=True)
     attempt = models.PositiveIntegerField(default=1)
     #: None when no response came back (timeout, refused connection, open circuit).
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)

@@ -47,7 +47,13 @@ from .transcription import (
     enqueue_transcription_job,
     recover_interrupted_transcriptions,
 )
-from .webhooks import WEBHOOKS_QUEUE, WebhookDeliveryWorker, enqueue_webhook_delivery
+from .webhooks import (
+    WEBHOOKS_QUEUE,
+    DeliveryResult,
+    EndpointHealth,
+    WebhookDeliveryWorker,
+    enqueue_webhook_delivery,
+)
 
 #: Worker kinds by queue name.
 WORKER_KINDS: dict[str, WorkerKind] = {
@@ -71,7 +77,9 @@ __all__ = [
     "DebateExecutor",
     "DebateWorker",
     "Defer",
+    "DeliveryResult",
     "DiagnosticsWorker",
+    "EndpointHealth",
     "ExecutorSettings",
     "Handler",
     "KindContext",

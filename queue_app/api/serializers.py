@@ -11,6 +11,7 @@ from queue_app.models import (
     EVENT_TYPES,
     MIN_SECRET_LENGTH,
     CircuitBreakerState,
+    WebhookDelivery,
     WebhookEndpoint,
     check_webhook_target,
     from_timestamp,
@@ -22,6 +23,7 @@ from queue_app.services import jobs
 from workers.routing.jobs import JOB_TYPES as ROUTING_JOB_TYPES
 from workers.transcription.jobs import BACKEND_NAMES
 from workers.transcription.jobs import JOB_TYPES as TRANSCRIPTION_JOB_TYPES
+from workers.webhooks import check_secret, generate_secret
 
 #: Queue names the library accepts.
 QUEUE_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -264,7 +266,11 @@ HEALTH_FIELDS = (
 
 
 class WebhookEndpointSerializer(serializers.ModelSerializer):
-    """A webhook endpoint; the signing secret is write-only and never returned."""
+    """A webhook endpoint; the signing secret is write-only.
+
+    Without a ``secret``, creating an endpoint generates a ``whsec_`` one and returns it in that
+    201 response only: the one time it can be read.
+    """
 
     secret = serializers.CharField(
         write_only=True,
@@ -272,7 +278,10 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
         min_length=MIN_SECRET_LENGTH,
         max_length=255,
         trim_whitespace=False,
-        help_text="HMAC signing secret (required on create, write-only).",
+        help_text=(
+            "Signing secret, write-only (Standard Webhooks: whsec_<base64>). Left out on "
+            "create, one is generated and returned in the 201 response only."
+        ),
     )
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=EVENT_TYPES), min_length=1, required=False
@@ -283,7 +292,9 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
     class Meta:
         model = WebhookEndpoint
         read_only_fields = (
+            "kind",
             "organization",
+            "deactivated_reason",
             "created_at",
             "updated_at",
             *HEALTH_FIELDS,
@@ -291,8 +302,45 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
         fields = ("id", "url", "secret", "event_types", "is_active", "owner", "circuit")
         fields += read_only_fields
 
+    def validate_secret(self, value: str) -> str:
+        """Refuse a ``whsec_`` secret that is not base64 of 24 bytes or more."""
+        try:
+            check_secret(value)
+        except ValueError as error:
+            raise serializers.ValidationError(str(error)) from None
+        return value
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """Require a secret when creating an endpoint."""
+        """Generate a secret when an endpoint is created without one."""
         if self.instance is None and not attrs.get("secret"):
-            raise serializers.ValidationError({"secret": ["This field is required."]})
+            attrs["secret"] = self._generated = generate_secret()
         return attrs
+
+    def to_representation(self, instance: WebhookEndpoint) -> dict[str, Any]:
+        """Add the generated secret to the response that created the endpoint, only."""
+        data: dict[str, Any] = super().to_representation(instance)
+        generated = getattr(self, "_generated", None)
+        if generated:
+            data["secret"] = generated
+        return data
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    """One delivery attempt of the endpoint's log (read-only)."""
+
+    class Meta:
+        model = WebhookDelivery
+        fields = (
+            "id",
+            "event",
+            "job_id",
+            "delivery_id",
+            "attempt",
+            "status_code",
+            "duration_seconds",
+            "response_excerpt",
+            "error",
+            "delivered_at",
+            "succeeded",
+        )
+        read_only_fields = fields

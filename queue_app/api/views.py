@@ -15,6 +15,8 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import exceptions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
@@ -28,6 +30,7 @@ from queue_app.api.serializers import (
     JobListQuerySerializer,
     JobPageSerializer,
     JobSerializer,
+    WebhookDeliverySerializer,
     WebhookEndpointSerializer,
 )
 from queue_app.models import WebhookEndpoint
@@ -40,7 +43,7 @@ from queue_app.queue import (
     QueueFull,
     UndeclaredQueue,
 )
-from queue_app.services import jobs, stats
+from queue_app.services import jobs, stats, webhook_events
 
 #: Longest accepted Idempotency-Key.
 IDEMPOTENCY_KEY_MAX = 255
@@ -279,6 +282,10 @@ class WebhookEndpointViewSet(viewsets.ModelViewSet):
     pagination_class = EndpointPagination
     http_method_names = ("get", "post", "patch", "delete", "head", "options")
 
+    def get_exception_handler(self) -> Any:
+        """Use the queue's exception handler."""
+        return queue_exception_handler
+
     def get_queryset(self) -> Any:
         """Return the endpoints in the caller's scope."""
         if getattr(self, "swagger_fake_view", False):  # schema generation, no caller
@@ -288,3 +295,30 @@ class WebhookEndpointViewSet(viewsets.ModelViewSet):
     def perform_create(self, serializer: Any) -> None:
         """Give the endpoint to the caller and its organization."""
         serializer.save(owner=self.request.user, organization=scope_of(self.request).organization)
+
+    @extend_schema(request=None, responses={202: JobSerializer})
+    @action(detail=True, methods=["post"], url_path="test")
+    def send_test(self, request: Request, pk: str | None = None) -> Response:
+        """Enqueue a ``webhook.test`` event to the endpoint; 202 with the delivery job."""
+        job = webhook_events.send_test_event(self.get_object())
+        return Response(_job(job), status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses=WebhookDeliverySerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def deliveries(self, request: Request, pk: str | None = None) -> Response:
+        """List the endpoint's delivery attempts, newest first."""
+        attempts = self.get_object().deliveries.order_by("-delivered_at", "-pk")
+        page = self.paginate_queryset(attempts)
+        return self.get_paginated_response(WebhookDeliverySerializer(page, many=True).data)
+
+    @extend_schema(request=None, responses={202: JobSerializer})
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"deliveries/(?P<delivery_id>[0-9]+)/redeliver",
+    )
+    def redeliver(self, request: Request, pk: str | None = None, delivery_id: str = "") -> Response:
+        """Deliver the event of a past attempt again (same ``webhook-id``); 202 with the job."""
+        delivery = get_object_or_404(self.get_object().deliveries, pk=int(delivery_id))
+        job = webhook_events.redeliver(delivery)
+        return Response(_job(job), status=status.HTTP_202_ACCEPTED)

@@ -15,6 +15,7 @@ from .errors import (
 )
 from .origin import DebateOrigin
 from .payloads import DebateJobPayload, DebateResult, create_debate_job, get_debate_payload
+from .records import RecordStore
 from .redis import JobStatusTracker, RedisStreamsQueue, create_redis_queue
 from .retry import RetryPolicy, is_retryable_error
 from .tracing import inject_trace_context, traced_job
@@ -36,6 +37,7 @@ __all__ = [
     "QueueConnectionError",
     "QueueError",
     "QueueFull",
+    "RecordStore",
     "RedisStreamsQueue",
     "RetryPolicy",
     "UndeclaredQueue",

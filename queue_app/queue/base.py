@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from .config import QueueConfig
+from .records import RecordStore
 from .retry import RetryPolicy
 
 
@@ -240,6 +241,10 @@ class JobQueue(ABC):
     @abstractmethod
     async def fail(self, job_id: str, error: str, requeue: bool = False) -> bool:
         """Record a failed run: retry later when ``requeue`` and attempts remain."""
+
+    @abstractmethod
+    def records(self) -> RecordStore:
+        """Return the JSON records kept beside the jobs (webhook endpoints of library users)."""
 
     # -- what the worker runtime uses ---------------------------------------------------------
 

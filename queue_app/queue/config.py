@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .errors import ConfigError
@@ -49,6 +51,8 @@ ENV_VARS: dict[str, str] = {
     "debate_max_question_chars": "ARAGORA_DEBATE_MAX_QUESTION_CHARS",
     "debate_timeout_seconds": "ARAGORA_DEBATE_TIMEOUT_SECONDS",
     "max_depth": "ARAGORA_QUEUE_MAX_DEPTH",
+    "webhook_secret_keys": "ARAGORA_WEBHOOK_SECRET_KEYS",
+    "webhook_allow_private": "ARAGORA_WEBHOOK_ALLOW_PRIVATE",
 }
 #: Valid queue names: 1-64 of A-Z a-z 0-9 _ . - (they become parts of Redis keys).
 QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -99,6 +103,11 @@ class QueueConfig:
     #: Retention of terminal jobs in seconds, replacing ``max_job_ttl_days`` (tests, benchmarks:
     #: no environment variable sets it).
     retention_seconds: int | None = None
+    #: Fernet keys of webhook signing secrets at rest (url-safe base64 of 32 bytes each): the
+    #: first encrypts, every one decrypts, so a new key goes first and old ones follow it.
+    webhook_secret_keys: tuple[str, ...] = field(default=(), repr=False)
+    #: Let webhooks go to private, loopback and link-local addresses (development, tests).
+    webhook_allow_private: bool = False
 
     def __post_init__(self) -> None:
         for name, (low, high) in RANGES.items():
@@ -115,6 +124,7 @@ class QueueConfig:
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise ConfigError(f"{name} must be a non-empty string")
         _check_queues_and_limits(self)
+        _check_fernet_keys(self.webhook_secret_keys)
 
     @property
     def job_ttl_seconds(self) -> int:
@@ -136,17 +146,36 @@ class QueueConfig:
         """Build a config from ``REDIS_URL`` and the ``ARAGORA_QUEUE_*`` variables."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        for field in fields(cls):
-            var = ENV_VARS.get(field.name)
+        for entry in fields(cls):
+            var = ENV_VARS.get(entry.name)
             raw = env.get(var) if var else None
             if raw is None or raw.strip() == "":
                 continue
-            values[field.name] = _convert(field.name, var or field.name, raw.strip())
+            values[entry.name] = _convert(entry.name, var or entry.name, raw.strip())
         try:
             return cls(**values)
         except ConfigError as error:  # name the variable, not the field
             name, _, rest = str(error).partition(" ")
             raise ConfigError(f"{ENV_VARS.get(name, name)} {rest}") from None
+
+
+def _check_fernet_keys(keys: object) -> None:
+    """Refuse anything but a tuple of Fernet keys (the keys themselves are never echoed)."""
+    if not isinstance(keys, tuple):
+        raise ConfigError("webhook_secret_keys must be a tuple of Fernet keys")
+    for number, key in enumerate(keys, start=1):
+        try:
+            raw = base64.urlsafe_b64decode(key.encode("ascii")) if isinstance(key, str) else b""
+        except (binascii.Error, UnicodeEncodeError):
+            raw = b""
+        if len(raw) != 32:
+            raise ConfigError(
+                f"webhook_secret_keys key {number} is not a Fernet key (32 bytes, url-safe base64)"
+            )
+
+
+def _key_list(raw: str) -> tuple[str, ...]:
+    return tuple(key.strip() for key in raw.split(",") if key.strip())
 
 
 INTEGER = re.compile(r"-?[0-9]+")
@@ -224,6 +253,8 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "debate_max_question_chars": _to_int,
     "debate_timeout_seconds": _to_int,
     "max_depth": _to_int,
+    "webhook_secret_keys": _key_list,
+    "webhook_allow_private": _to_bool,
 }
 
 

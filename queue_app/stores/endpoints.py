@@ -1,10 +1,12 @@
 """ORM implementations of the workers' sinks: ``DjangoEndpointStore`` over the webhook models.
 
 Each call runs in asgiref's database thread as one unit of work (stale connections dropped
-before and after, as for a request). Circuit changes lock the circuit row, so that the pure
-transitions of ``workers.webhooks.CircuitState`` apply one at a time across worker processes
-(PostgreSQL: ``SELECT ... FOR UPDATE``; SQLite serialises writers anyway). Health counters
-change with ``F()`` expressions, never read-modify-write.
+before and after, as for a request). Secrets are decrypted only here, for the delivery at hand;
+a callback endpoint (a debate's ``webhook_url``) is signed with its organization's secret.
+Circuit changes lock the circuit row, so that the pure transitions of
+``workers.webhooks.CircuitState`` apply one at a time across worker processes (PostgreSQL:
+``SELECT ... FOR UPDATE``; SQLite serialises writers anyway). Health counters change with
+``F()`` expressions, never read-modify-write.
 """
 
 from __future__ import annotations
@@ -17,8 +19,14 @@ from django.utils import timezone
 
 from queue_app.models import CircuitBreakerState, WebhookDelivery, WebhookEndpoint, from_timestamp
 from queue_app.stores.db_thread import in_db_thread
-from workers.webhooks.circuit import BreakerState, CircuitChange, CircuitState
-from workers.webhooks.store import DeliveryAttempt, EndpointView
+from workers.webhooks import (
+    BreakerState,
+    CircuitChange,
+    CircuitState,
+    DeliveryAttempt,
+    EndpointGone,
+    EndpointView,
+)
 
 
 def endpoint_view(endpoint_id: str) -> EndpointView | None:
@@ -27,20 +35,18 @@ def endpoint_view(endpoint_id: str) -> EndpointView | None:
         pk = int(endpoint_id)
     except ValueError:
         return None
-    row = (
-        WebhookEndpoint.objects.filter(pk=pk)
-        .values_list("url", "secret", "is_active", "event_types")
-        .first()
-    )
-    if row is None:
+    endpoint = WebhookEndpoint.objects.filter(pk=pk).first()
+    if endpoint is None:
         return None
-    url, secret, is_active, event_types = row
+    secret = endpoint.signing_secret()
+    if secret is None:
+        raise EndpointGone(f"webhook endpoint {pk}: its organization has no signing secret")
     return EndpointView(
         id=str(pk),
-        url=url,
+        url=endpoint.url,
         secret=secret,
-        is_active=is_active,
-        event_types=tuple(str(event) for event in event_types or ()),
+        is_active=endpoint.is_active,
+        event_types=tuple(str(event) for event in endpoint.event_types or ()),
     )
 
 
@@ -51,12 +57,6 @@ def _state(row: CircuitBreakerState) -> CircuitState:
         opened_at=row.opened_at.timestamp() if row.opened_at else None,
         next_attempt_at=row.next_attempt_at.timestamp() if row.next_attempt_at else None,
     )
-
-
-def circuit_of(endpoint_id: str) -> CircuitState:
-    """Return the stored circuit of endpoint ``endpoint_id`` (closed when it has none yet)."""
-    row = CircuitBreakerState.objects.filter(endpoint_id=int(endpoint_id)).first()
-    return CircuitState() if row is None else _state(row)
 
 
 def change_circuit(endpoint_id: str, change: CircuitChange) -> tuple[CircuitState, CircuitState]:
@@ -101,6 +101,7 @@ def record_delivery(attempt: DeliveryAttempt) -> None:
             endpoint_id=pk,
             event=attempt.event_type,
             job_id=attempt.job_id,
+            delivery_id=attempt.delivery_id,
             attempt=attempt.attempt,
             status_code=attempt.status_code,
             duration_seconds=attempt.duration_seconds,
@@ -112,16 +113,19 @@ def record_delivery(attempt: DeliveryAttempt) -> None:
             WebhookEndpoint.objects.filter(pk=pk).update(**health)
 
 
+def deactivate(endpoint_id: str, reason: str) -> None:
+    """Stop deliveries to the endpoint, saying why."""
+    WebhookEndpoint.objects.filter(pk=int(endpoint_id)).update(
+        is_active=False, deactivated_reason=reason[:200], updated_at=timezone.now()
+    )
+
+
 class DjangoEndpointStore:
     """The ``EndpointStore`` of workers over the webhook endpoint, circuit and delivery models."""
 
     async def get_endpoint(self, endpoint_id: str) -> EndpointView | None:
         """Return the endpoint's URL, secret, active flag and event types, or None."""
         return await in_db_thread(endpoint_view)(endpoint_id)
-
-    async def get_circuit(self, endpoint_id: str) -> CircuitState:
-        """Return the endpoint's stored circuit."""
-        return await in_db_thread(circuit_of)(endpoint_id)
 
     async def update_circuit(
         self, endpoint_id: str, change: CircuitChange
@@ -132,3 +136,7 @@ class DjangoEndpointStore:
     async def record_delivery(self, attempt: DeliveryAttempt) -> None:
         """Record the attempt and the endpoint's health."""
         await in_db_thread(record_delivery)(attempt)
+
+    async def deactivate_endpoint(self, endpoint_id: str, reason: str) -> None:
+        """Mark the endpoint inactive with ``reason``."""
+        await in_db_thread(deactivate)(endpoint_id, reason)

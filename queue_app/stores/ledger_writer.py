@@ -2,8 +2,10 @@
 
 Every enqueue, retry and terminal transition adds an event (job id, status) to the queue's
 ``P q:ledger`` stream inside the library's Lua scripts. The writer reads them in batches with the
-jobs' current data, upserts one row per job in one transaction, and only then acknowledges the
-batch. A database outage therefore delays the ledger but loses no row, and never slows jobs.
+jobs' current data, upserts one row per job in one transaction, enqueues the webhook jobs of the
+batch's transitions (``queue_app.stores.transition_events``: ids fixed by the events, so a batch read
+twice enqueues them once), and only then acknowledges the batch. A database outage therefore
+delays the ledger and the events but loses neither, and never slows jobs.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from queue_app.queue import (
 )
 from queue_app.queue.redis import LedgerEvent, LedgerReader
 from queue_app.stores.db_thread import in_db_thread
+from queue_app.stores.transition_events import webhook_jobs
+from workers.webhooks import WEBHOOKS_QUEUE
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +105,12 @@ def store_events(events: Sequence[LedgerEvent]) -> int:
     return len(rows)
 
 
+def store_batch(events: Sequence[LedgerEvent]) -> list[Job]:
+    """Store the batch's ledger rows; return the webhook jobs of its transitions."""
+    store_events(events)
+    return webhook_jobs(events)
+
+
 def prune(retention_days: int) -> int:
     """Delete ledger rows and deliveries untouched for ``retention_days``; return how many."""
     cutoff = timezone.now() - timedelta(days=retention_days)
@@ -139,6 +149,7 @@ class LedgerWriter:
         self._client = redis_client
         self._own_queue: RedisStreamsQueue | None = None
         self._reader: LedgerReader | None = None
+        self._events_queue: RedisStreamsQueue | None = None
         #: What is down ("Redis" or "database") and how many attempts failed since.
         self._down = ""
         self._failures = 0
@@ -157,6 +168,7 @@ class LedgerWriter:
                 )
                 self._client = self._own_queue.redis
             self._reader = LedgerReader(self._client, self.consumer_name, self.config)
+            self._events_queue = RedisStreamsQueue(self._client, self.consumer_name, self.config)
         return self._reader
 
     async def drain_once(self) -> int:
@@ -174,11 +186,17 @@ class LedgerWriter:
         if not events:
             return 0
         try:
-            await in_db_thread(store_events)(events)
+            deliveries = await in_db_thread(store_batch)(events)
         except DatabaseError as error:
             self._failed("database", error, len(events))
             reader.rewind()  # the next read returns these unacknowledged events again
             return 0
+        if deliveries and self._events_queue is not None:
+            try:
+                await self._events_queue.enqueue_many(deliveries, WEBHOOKS_QUEUE)
+            except QueueConnectionError:
+                reader.rewind()  # stored again and enqueued once when Redis is back
+                raise
         await reader.ack(events)
         self._recovered()
         return len(events)
@@ -219,7 +237,7 @@ class LedgerWriter:
         """Close the Redis client when the writer opened it."""
         if self._own_queue is not None:
             await self._own_queue.close()
-            self._own_queue = self._client = self._reader = None
+            self._own_queue = self._client = self._reader = self._events_queue = None
 
     async def _prune_when_due(self) -> None:
         if time.monotonic() < self._next_prune:

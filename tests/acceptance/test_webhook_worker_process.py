@@ -1,4 +1,4 @@
-"""``manage.py queue_worker --queues webhooks``: a worker process delivers a signed event."""
+"""`manage.py queue_worker --queues webhook_delivery`: a worker process delivers a signed event."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ from pathlib import Path
 
 import redis
 from pytest_httpserver import HTTPServer
+from standardwebhooks import Webhook
 
 from queue_app.queue import QueueConfig, create_redis_queue
 from tests.obs_support import ROOT, base_env
-from workers.webhooks.events import enqueue_webhook_delivery, verify_signature
+from workers.webhooks import WEBHOOKS_QUEUE, create_webhook_job, generate_secret
 
-SECRET = "whsec-acceptance-0123456789"
+SECRET = generate_secret()
 CREATE_ENDPOINT = (
     "import os; from queue_app.models import WebhookEndpoint; "
     "print(WebhookEndpoint.objects.create(url=os.environ['HOOK_URL'], "
@@ -39,8 +40,8 @@ async def enqueue(redis_url: str, endpoint_id: str) -> str:
         consumer_name="producer", config=QueueConfig(redis_url=redis_url)
     )
     try:
-        job = await enqueue_webhook_delivery(queue, endpoint_id, "job.completed", {"job_id": "j-9"})
-        return job.id
+        job = create_webhook_job(endpoint_id, "job.completed", {"job_id": "j-9"})
+        return await queue.enqueue(job, queue_name=WEBHOOKS_QUEUE)
     finally:
         await queue.close()
 
@@ -59,7 +60,7 @@ def test_queue_worker_delivers_a_webhook_and_records_it(redis_url: str, tmp_path
         assert created.returncode == 0, created.stderr
         endpoint_id = created.stdout.split()[-1]
         job_id = asyncio.run(enqueue(redis_url, endpoint_id))
-        args = ["--queues", "webhooks", "--burst", "--no-ledger", "--worker-id", "hooks-1"]
+        args = ["--queues", WEBHOOKS_QUEUE, "--burst", "--no-ledger", "--worker-id", "hooks-1"]
         worker = manage(env, "queue_worker", *args)
         requests = [request for request, _ in receiver.log]
     finally:
@@ -67,21 +68,23 @@ def test_queue_worker_delivers_a_webhook_and_records_it(redis_url: str, tmp_path
 
     assert worker.returncode == 0, worker.stderr
     (request,) = requests
-    signature = request.headers["X-Aragora-Signature"]
-    assert verify_signature(SECRET, request.get_data(), signature)
-    assert request.headers["X-Aragora-Delivery"] == job_id
-    assert json.loads(request.get_data())["data"] == {"job_id": "j-9"}
+    event = Webhook(SECRET).verify(request.get_data(), dict(request.headers))
+    assert request.headers["webhook-id"] == job_id
+    assert event["data"] == {"job_id": "j-9"} == json.loads(request.get_data())["data"]
+    signature = request.headers["webhook-signature"].split(",")[1]
     output = worker.stdout + worker.stderr
     assert job_id in output  # the job's log lines are there ...
-    assert SECRET not in output and signature.split("v1=")[1] not in output  # ... no secret
+    assert SECRET not in output and signature not in output  # ... no secret
     with redis.Redis.from_url(redis_url, decode_responses=True) as client:
         assert client.hget(f"aragora:queue:job:{job_id}", "status") == "completed"
     with contextlib.closing(sqlite3.connect(tmp_path / "db.sqlite3")) as db:
         rows = db.execute(
             "SELECT status_code, attempt, job_id FROM queue_app_webhookdelivery"
         ).fetchall()
+        (stored,) = db.execute("SELECT secret_encrypted FROM queue_app_webhookendpoint").fetchone()
         health = db.execute(
             "SELECT success_count, failure_count FROM queue_app_webhookendpoint WHERE id = ?",
             (int(endpoint_id),),
         ).fetchone()
     assert rows == [(200, 1, job_id)] and health == (1, 0)
+    assert SECRET not in stored  # encrypted at rest

@@ -13,7 +13,13 @@ from django.contrib.admin.models import LogEntry
 from django.test import Client
 from django.urls import reverse
 
-from queue_app.models import CircuitBreakerState, JobRecord, RouteDelivery, WebhookEndpoint
+from queue_app.models import (
+    CircuitBreakerState,
+    JobRecord,
+    RouteDelivery,
+    SigningSecret,
+    WebhookEndpoint,
+)
 from queue_app.queue import Job, create_redis_queue, get_queue_config
 from queue_app.queue.redis import WorkerRegistry
 from queue_app.services import jobs, scope
@@ -305,7 +311,7 @@ def test_admin_endpoint_secret_is_write_only(staff: Client) -> None:
         "circuit-INITIAL_FORMS": "0",
     }
     missing = staff.post(add, data)
-    assert "A new endpoint needs a signing secret." in missing.content.decode()
+    assert "A signing secret is required." in missing.content.decode()
     assert staff.post(add, {**data, "new_secret": SECRET}).status_code == 302
     endpoint = WebhookEndpoint.objects.get()
     assert endpoint.secret == SECRET and endpoint.circuit.state == "closed"
@@ -320,6 +326,49 @@ def test_admin_endpoint_secret_is_write_only(staff: Client) -> None:
     assert WebhookEndpoint.objects.get().secret == SECRET
     assert staff.post(change, {**data, "new_secret": "rotated-secret-0123456"}).status_code == 302
     assert WebhookEndpoint.objects.get().secret == "rotated-secret-0123456"
+    stored = WebhookEndpoint.objects.values_list("secret_encrypted", flat=True).get()
+    assert "rotated-secret" not in stored  # encrypted at rest
+
+
+def test_admin_sends_test_events_and_redelivers(staff: Client) -> None:
+    endpoint = WebhookEndpoint.objects.create(url="https://hooks.example.com/", secret=SECRET)
+    response = act(staff, "webhookendpoint", "send_test_events", endpoint.pk)
+    assert "Enqueued 1 test event(s)." in messages_of(response)
+    (test_job,) = webhook_jobs()
+    assert test_job.payload["event_type"] == "webhook.test"
+    assert test_job.payload["webhook_id"] == str(endpoint.pk)
+    delivery = endpoint.deliveries.create(
+        event="webhook.test", job_id=test_job.id, delivery_id=test_job.id, status_code=500
+    )
+    response = act(staff, "webhookdelivery", "redeliver", delivery.pk)
+    assert "Enqueued 1 redelivery(ies)." in messages_of(response)
+    again = [job for job in webhook_jobs() if job.id != test_job.id]
+    assert [job.payload["delivery_id"] for job in again] == [test_job.id]
+    assert again[0].payload["occurred_at"] == test_job.payload["occurred_at"]
+
+
+def webhook_jobs() -> list[Job]:
+    async def read() -> list[Job]:
+        queue = await create_redis_queue(config=get_queue_config())
+        try:
+            ids = await queue.redis.zrange("aragora:queue:webhook_delivery:idx:pending", 0, -1)
+            return [job for job_id in ids if (job := await queue.get_status(job_id))]
+        finally:
+            await queue.close()
+
+    return asyncio.run(read())
+
+
+def test_admin_callback_signing_secret_is_write_only(staff: Client) -> None:
+    add = reverse("admin:queue_app_signingsecret_add")
+    assert 'type="password" name="new_secret"' in staff.get(add).content.decode()
+    assert staff.post(add, {"organization": "acme", "new_secret": "whsec_short"}).status_code == 200
+    assert staff.post(add, {"organization": "acme", "new_secret": SECRET}).status_code == 302
+    row = SigningSecret.objects.get()
+    assert row.secret == SECRET and SECRET not in row.secret_encrypted
+    changelist = staff.get(reverse("admin:queue_app_signingsecret_changelist")).content.decode()
+    change = reverse("admin:queue_app_signingsecret_change", args=[row.pk])
+    assert "acme" in changelist and SECRET not in changelist + staff.get(change).content.decode()
 
 
 def test_admin_reset_circuit_action(staff: Client) -> None:

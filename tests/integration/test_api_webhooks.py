@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import redis
 from django.core.management import call_command
 from django.test import Client
 from rest_framework.test import APIClient
 
-from queue_app.models import WebhookEndpoint
+from queue_app.models import WebhookDelivery, WebhookEndpoint
+from queue_app.queue import get_queue_config
 from tests.api_support import JOBS, debate, make_user, token_client
 
 if TYPE_CHECKING:
@@ -57,8 +60,8 @@ def test_api_webhook_create_never_returns_the_secret(api: APIClient) -> None:
 @pytest.mark.parametrize(
     ("body", "field", "message"),
     [
-        ({"url": "https://hooks.example.com/"}, "secret", "required"),
         ({"secret": "short"}, "secret", "at least 16"),
+        ({"secret": "whsec_" + "!" * 20}, "secret", "base64"),
         ({"url": "http://10.1.2.3/hook"}, "url", "not a public address"),
         ({"url": "http://127.0.0.1:8000/hook"}, "url", "not a public address"),
         ({"url": "http://[::1]/hook"}, "url", "not a public address"),
@@ -74,12 +77,23 @@ def test_api_webhook_create_rejects_invalid_input(
     api: APIClient, body: dict[str, Any], field: str, message: str
 ) -> None:
     data = {"url": "https://hooks.example.com/", "secret": SECRET, **body}
-    if "secret" not in body and field == "secret":
-        del data["secret"]
     response = api.post(HOOKS, data, format="json")
     assert response.status_code == 400
     assert message in str(response.json()[field])
     assert not WebhookEndpoint.objects.exists()
+
+
+def test_api_webhook_created_without_secret_gets_a_whsec_one_shown_once(api: APIClient) -> None:
+    response = api.post(HOOKS, {"url": "https://hooks.example.com/a"}, format="json")
+    assert response.status_code == 201
+    secret = response.json()["secret"]
+    assert secret.startswith("whsec_") and len(secret) > 40
+    endpoint = WebhookEndpoint.objects.get()
+    assert endpoint.secret == secret and secret not in endpoint.secret_encrypted
+    assert secret.encode() not in api.get(HOOKS).content
+    assert secret.encode() not in api.get(f"{HOOKS}{endpoint.pk}/").content
+    patched = api.patch(f"{HOOKS}{endpoint.pk}/", {"is_active": False}, format="json")
+    assert "secret" not in patched.json()
 
 
 def test_api_webhook_private_targets_allowed_by_setting(
@@ -210,6 +224,9 @@ def test_api_schema_lists_every_endpoint(client: Client) -> None:
         "/api/queue/workers/",
         "/api/queue/webhooks/",
         "/api/queue/webhooks/{id}/",
+        "/api/queue/webhooks/{id}/test/",
+        "/api/queue/webhooks/{id}/deliveries/",
+        "/api/queue/webhooks/{id}/deliveries/{delivery_id}/redeliver/",
     } <= set(schema["paths"])
     hook = schema["components"]["schemas"]["WebhookEndpoint"]
     assert hook["properties"]["secret"]["writeOnly"] is True
@@ -222,3 +239,55 @@ def test_api_schema_lists_every_endpoint(client: Client) -> None:
 def test_api_schema_generates_without_warnings(tmp_path: Path) -> None:
     call_command("spectacular", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
     assert "/api/queue/jobs/{job_id}/retry/" in (tmp_path / "schema.yaml").read_text()
+
+
+def pending_webhook_jobs() -> list[dict[str, Any]]:
+    """Return the payloads of the pending webhook jobs, read from Redis."""
+    with redis.Redis.from_url(get_queue_config().redis_url, decode_responses=True) as client:
+        ids = client.zrange("aragora:queue:webhook_delivery:idx:pending", 0, -1)
+        return [json.loads(client.hget(f"aragora:queue:job:{i}", "payload")) for i in ids]
+
+
+def test_api_webhook_test_event_log_and_redelivery(api: APIClient) -> None:
+    endpoint = create(api)
+    url = f"{HOOKS}{endpoint['id']}/"
+    sent = api.post(f"{url}test/")
+    assert sent.status_code == 202 and sent.json()["job_type"] == "webhook_delivery"
+    (payload,) = pending_webhook_jobs()
+    assert payload["event_type"] == "webhook.test" and SECRET not in json.dumps(payload)
+    first = WebhookDelivery.objects.create(
+        endpoint_id=endpoint["id"],
+        event="webhook.test",
+        job_id=sent.json()["id"],
+        delivery_id=payload["delivery_id"],
+        attempt=1,
+        status_code=503,
+        duration_seconds=0.25,
+        response_excerpt="busy",
+    )
+    log = api.get(f"{url}deliveries/").json()
+    assert log["count"] == 1
+    assert {k: log["results"][0][k] for k in ("status_code", "duration_seconds", "attempt")} == {
+        "status_code": 503,
+        "duration_seconds": 0.25,
+        "attempt": 1,
+    }
+    assert log["results"][0]["response_excerpt"] == "busy"
+    again = api.post(f"{url}deliveries/{first.pk}/redeliver/")
+    assert again.status_code == 202 and again.json()["id"] != sent.json()["id"]
+    payloads = pending_webhook_jobs()
+    assert len(payloads) == 2 and {p["delivery_id"] for p in payloads} == {payload["delivery_id"]}
+    assert api.post(f"{url}deliveries/{first.pk + 1}/redeliver/").status_code == 404
+    outsider = token_client(make_user("carol", "globex"))
+    assert outsider.post(f"{url}test/").status_code == 404
+    assert outsider.get(f"{url}deliveries/").status_code == 404
+    assert outsider.post(f"{url}deliveries/{first.pk}/redeliver/").status_code == 404
+
+
+def test_api_redelivery_of_an_event_no_longer_kept_is_404(api: APIClient) -> None:
+    endpoint = create(api)
+    old = WebhookDelivery.objects.create(
+        endpoint_id=endpoint["id"], event="job.failed", job_id="gone"
+    )
+    response = api.post(f"{HOOKS}{endpoint['id']}/deliveries/{old.pk}/redeliver/")
+    assert response.status_code == 404 and "no longer kept" in response.json()["detail"]

@@ -32,6 +32,7 @@ def test_default_settings_pass_every_check() -> None:
         ("ARAGORA_DEBATE_EXECUTOR", "workers.debate.executor.logger", "aragora.E005"),
         ("ARAGORA_AGENT_ENV", {"ARAGORA_AGENT_MAX_TOKENS": "-1"}, "aragora.E006"),
         ("TASKS", {}, "aragora.W001"),
+        ("ARAGORA_WEBHOOK_SECRET_KEYS", ["not-a-fernet-key"], "aragora.E001"),
     ],
 )
 def test_bad_setting_gives_its_check_id(

@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
-from queue_app.conf import build_config, declared_queues
+from queue_app.conf import build_config, declared_queues, webhook_secret_keys
 from queue_app.queue.config import QueueConfig, get_queue_config
 
 RAW_DEFAULTS = dict.fromkeys(
@@ -31,7 +31,10 @@ def queue_settings(**raw: str) -> override_settings:
 def test_conf_unset_values_take_library_defaults(redis_url: str) -> None:
     with queue_settings():
         config = build_config()
-    assert config == QueueConfig(redis_url=redis_url, queues=declared_queues())
+    # Webhook secrets always have a key under Django: without one set, it derives from SECRET_KEY.
+    assert config == QueueConfig(
+        redis_url=redis_url, queues=declared_queues(), webhook_secret_keys=webhook_secret_keys()
+    )
 
 
 def test_conf_converts_raw_strings() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from django.db import connection
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pytest_httpserver import HTTPServer
+from standardwebhooks import Webhook
 from werkzeug import Request, Response
 
 from queue_app.models import CircuitBreakerState, WebhookDelivery, WebhookEndpoint
@@ -25,24 +27,25 @@ from queue_app.stores.endpoints import DjangoEndpointStore, change_circuit, reco
 from queue_app.wiring import build_workers, worker_middleware
 from tests.api_support import make_user, token_client
 from tests.conftest import free_port
-from workers import MiddlewareChain, TracingMiddleware, WorkerOptions
-from workers.webhooks.circuit import BreakerState, CircuitPolicy, CircuitState
-from workers.webhooks.delivery import DeliveryOptions
-from workers.webhooks.events import (
+from workers import MiddlewareChain, TracingMiddleware, WebhookDeliveryWorker, WorkerOptions
+from workers.webhooks import (
     WEBHOOKS_QUEUE,
+    BreakerState,
+    CircuitPolicy,
+    CircuitState,
+    DeliveryAttempt,
+    DeliveryOptions,
     create_webhook_job,
-    enqueue_webhook_delivery,
-    verify_signature,
+    generate_secret,
+    reference_signature,
 )
-from workers.webhooks.store import DeliveryAttempt
-from workers.webhooks.worker import WebhookDeliveryWorker
 
 if TYPE_CHECKING:
     from pytest_django.fixtures import SettingsWrapper
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SECRET = "whsec-integration-0123456789"
+SECRET = generate_secret()
 FAST_RETRY = RetryPolicy(base_delay_seconds=0.05, max_delay_seconds=0.2, jitter=False)
 LOCAL = DeliveryOptions(allow_private=True, connect_timeout=2, read_timeout=2, total_timeout=5)
 
@@ -58,8 +61,12 @@ def receiver() -> Iterator[HTTPServer]:
 
 
 def make_endpoint(url: str, **fields: Any) -> WebhookEndpoint:
-    defaults = {"event_types": ["job.completed", "job.failed"], "organization": "acme"}
-    return WebhookEndpoint.objects.create(url=url, secret=SECRET, **{**defaults, **fields})
+    defaults = {
+        "event_types": ["job.completed", "job.failed"],
+        "organization": "acme",
+        "secret": SECRET,
+    }
+    return WebhookEndpoint.objects.create(url=url, **{**defaults, **fields})
 
 
 @pytest.fixture
@@ -128,6 +135,14 @@ def requests(server: HTTPServer) -> list[Request]:
     return [request for request, _ in server.log]
 
 
+def verified(request: Request, secret: str = SECRET) -> Any:
+    """Return the body of ``request`` verified as a receiver would (Standard Webhooks), and
+    check the reference's ``X-Signature-SHA256`` too."""
+    body = request.get_data()
+    assert request.headers["X-Signature-SHA256"] == reference_signature(secret, body)
+    return Webhook(secret).verify(body, dict(request.headers))
+
+
 def event(endpoint: WebhookEndpoint, **options: Any) -> Job:
     return create_webhook_job(endpoint.pk, "job.completed", {"job_id": "j-1"}, **options)
 
@@ -140,38 +155,57 @@ async def test_webhook_delivers_a_signed_event_the_receiver_can_verify(
     await deliver(queue, job)
 
     (request,) = requests(receiver)
-    body = request.get_data()
-    assert verify_signature(SECRET, body, request.headers["X-Aragora-Signature"])
-    assert json.loads(body) == {
-        "id": job.id,
-        "event": "job.completed",
-        "created_at": job.created_at,
+    assert verified(request) == {
+        "type": "job.completed",
+        "timestamp": json.loads(request.get_data())["timestamp"],
         "data": {"job_id": "j-1"},
     }
-    assert request.headers["X-Aragora-Delivery"] == job.id
+    assert request.headers["webhook-id"] == job.id
+    assert request.headers["X-Webhook-ID"] == str(endpoint.pk)
     assert request.headers["X-Aragora-Event"] == "job.completed"
-    assert request.headers["X-Aragora-Attempt"] == "1"
+    assert request.headers["X-Delivery-Attempt"] == "1"
     assert request.headers["Content-Type"] == "application/json"
+    assert request.headers["User-Agent"] == "Aragora-Webhooks/1.0"
     assert request.headers["Host"] == f"127.0.0.1:{receiver.port}"
     done = await status(queue, job.id)
     assert done.status is JobStatus.COMPLETED
-    assert done.result == {
-        "delivery_id": job.id,
+    result = dict(done.result)
+    assert result.pop("delivered_at") > 0 and result.pop("response_time_ms") > 0
+    assert result == {
         "webhook_id": str(endpoint.pk),
+        "url": endpoint.url,
+        "success": True,
         "status_code": 200,
+        "error": None,
         "attempt": 1,
+        "delivery_id": job.id,
     }
     seen = await in_db(_snapshot, endpoint.pk)
     (row,) = seen.deliveries
-    assert (row.status_code, row.attempt, row.job_id, row.event) == (
+    assert (row.status_code, row.attempt, row.job_id, row.delivery_id, row.event) == (
         200,
         1,
+        job.id,
         job.id,
         "job.completed",
     )
     assert row.response_excerpt == "thanks" and row.error == "" and row.duration_seconds
     assert (seen.endpoint.success_count, seen.endpoint.failure_count) == (1, 0)
     assert seen.endpoint.last_success_at is not None and seen.circuit.state == "closed"
+
+
+async def test_webhook_to_an_endpoint_of_before_whsec_secrets_still_verifies(
+    queue: RedisStreamsQueue, receiver: HTTPServer
+) -> None:
+    legacy = "a-plain-secret-from-before"
+    endpoint = await in_db(lambda: make_endpoint(receiver.url_for("/hook"), secret=legacy))
+    receiver.expect_request("/hook", method="POST").respond_with_data("")
+    await deliver(queue, event(endpoint))
+
+    (request,) = requests(receiver)
+    body = request.get_data()
+    assert Webhook(legacy.encode()).verify(body, dict(request.headers))
+    assert request.headers["X-Signature-SHA256"] == reference_signature(legacy, body)
 
 
 async def test_webhook_5xx_is_retried_with_the_same_delivery_id_then_delivered(
@@ -183,11 +217,9 @@ async def test_webhook_5xx_is_retried_with_the_same_delivery_id_then_delivered(
     await deliver(queue, job)
 
     sent = requests(receiver)
-    assert [r.headers["X-Aragora-Delivery"] for r in sent] == [job.id] * 3
-    assert [r.headers["X-Aragora-Attempt"] for r in sent] == ["1", "2", "3"]
-    assert all(
-        verify_signature(SECRET, r.get_data(), r.headers["X-Aragora-Signature"]) for r in sent
-    )
+    assert [r.headers["webhook-id"] for r in sent] == [job.id] * 3
+    assert [r.headers["X-Delivery-Attempt"] for r in sent] == ["1", "2", "3"]
+    assert all(verified(r) for r in sent)
     assert len({r.get_data() for r in sent}) == 1
     done = await status(queue, job.id)
     assert (done.status, done.attempts) == (JobStatus.COMPLETED, 3)
@@ -199,21 +231,63 @@ async def test_webhook_5xx_is_retried_with_the_same_delivery_id_then_delivered(
     assert (seen.circuit.state, seen.circuit.failure_count) == ("closed", 0)
 
 
-async def test_webhook_410_fails_at_once(
-    queue: RedisStreamsQueue, receiver: HTTPServer, endpoint: WebhookEndpoint
+async def test_webhook_410_fails_at_once_and_deactivates_the_endpoint(
+    queue: RedisStreamsQueue,
+    receiver: HTTPServer,
+    endpoint: WebhookEndpoint,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     receiver.expect_request("/hook", method="POST").respond_with_data("gone", 410)
-    job = event(endpoint)
+    job, later = event(endpoint), event(endpoint)
     await deliver(queue, job)
+    await deliver(queue, later)
 
     assert len(requests(receiver)) == 1
     failed = await status(queue, job.id)
     assert (failed.status, failed.attempts) == (JobStatus.FAILED, 1)
     assert failed.error == f"DeliveryRejected: webhook endpoint {endpoint.pk}: HTTP 410"
+    skipped = await status(queue, later.id)
+    assert skipped.error == f"EndpointGone: webhook endpoint {endpoint.pk} is inactive"
     seen = await in_db(_snapshot, endpoint.pk)
     assert [(d.status_code, d.response_excerpt) for d in seen.deliveries] == [(410, "gone")]
     assert (seen.endpoint.failure_count, seen.endpoint.consecutive_failures) == (1, 1)
+    assert not seen.endpoint.is_active
+    assert seen.endpoint.deactivated_reason == "answered 410 Gone"
     assert seen.circuit.state == "closed"  # the endpoint answered: it is up
+    assert "answered 410 Gone: deactivated" in caplog.text
+
+
+@pytest.mark.parametrize("status_code", [429, 503])
+async def test_webhook_retry_after_is_honoured_within_the_backoff_cap(
+    queue: RedisStreamsQueue, receiver: HTTPServer, endpoint: WebhookEndpoint, status_code: int
+) -> None:
+    arrivals: list[float] = []
+    replies = iter([Response("", status_code, {"Retry-After": "1"}), Response("", 200)])
+
+    def reply(_: Request) -> Response:
+        arrivals.append(time.monotonic())
+        return next(replies)
+
+    receiver.expect_request("/hook").respond_with_handler(reply)
+    # Without Retry-After the worker would try again after 0.05 s.
+    patient = RetryPolicy(base_delay_seconds=0.05, max_delay_seconds=5.0, jitter=False)
+    job = event(endpoint)
+    await deliver(queue, job, retry_policy=patient)
+
+    assert (await status(queue, job.id)).status is JobStatus.COMPLETED
+    assert arrivals[1] - arrivals[0] >= 0.95
+
+
+async def test_webhook_retry_after_beyond_the_cap_waits_only_the_cap(
+    queue: RedisStreamsQueue, receiver: HTTPServer, endpoint: WebhookEndpoint
+) -> None:
+    replies = iter([Response("", 429, {"Retry-After": "86400"}), Response("", 200)])
+    receiver.expect_request("/hook").respond_with_handler(lambda _: next(replies))
+    job = event(endpoint)
+    await deliver(queue, job)  # FAST_RETRY caps delays at 0.2 s; deliver() gives up after 30 s
+
+    done = await status(queue, job.id)
+    assert (done.status, done.attempts) == (JobStatus.COMPLETED, 2)
 
 
 async def test_webhook_transport_error_is_retried_and_recorded_without_status(
@@ -326,27 +400,6 @@ async def test_webhook_to_inactive_or_unsubscribed_endpoint_fails_without_reques
         assert failed.error is not None and failed.error.startswith("EndpointGone")
 
 
-async def test_enqueue_webhook_delivery_never_stores_url_or_secret(
-    queue: RedisStreamsQueue, receiver: HTTPServer, endpoint: WebhookEndpoint
-) -> None:
-    receiver.expect_request("/hook", method="POST").respond_with_data("")
-    with pytest.warns(UserWarning, match="ignores url and secret"):
-        job = await enqueue_webhook_delivery(
-            queue,
-            endpoint.pk,
-            "job.completed",
-            {"job_id": "j-2"},
-            url="https://elsewhere.example/hook",
-            secret="caller-secret-0123456789",
-        )
-    stored = await queue.redis.hgetall(f"aragora:queue:job:{job.id}")
-    assert "elsewhere" not in json.dumps(stored) and "caller-secret" not in json.dumps(stored)
-    await deliver(queue)
-
-    (request,) = requests(receiver)
-    assert verify_signature(SECRET, request.get_data(), request.headers["X-Aragora-Signature"])
-
-
 async def redis_dump(queue: RedisStreamsQueue) -> str:
     """Return every key and value in Redis as one string."""
     parts = []
@@ -377,16 +430,26 @@ async def test_webhook_secret_never_in_job_payloads_logs_or_api(
     await deliver(queue)
 
     (request,) = requests(receiver)
-    signature = request.headers["X-Aragora-Signature"].split("v1=")[1]
+    signatures = [
+        request.headers["webhook-signature"].split(",")[1],
+        request.headers["X-Signature-SHA256"].split("=")[1],
+    ]
     assert (await status(queue, jobs[0].id)).status is JobStatus.COMPLETED
     stored = await redis_dump(queue)
     logged = caplog.text + "\n".join(str(vars(record)) for record in caplog.records)
-    for text in (stored, logged):
-        assert SECRET not in text and signature not in text
+    in_database = await in_db(database_dump)
+    for text in (stored, logged, in_database):
+        assert SECRET not in text and not any(sig in text for sig in signatures)
     api = await in_db(lambda: token_client(make_user("root", staff=True)))
     for path in ("/api/queue/webhooks/", f"/api/queue/jobs/{jobs[0].id}/", "/api/queue/jobs/"):
         response = await in_db(api.get, path)
         assert response.status_code == 200 and SECRET.encode() not in response.content
+
+
+def database_dump() -> str:
+    """Return every row of the webhook tables as one string."""
+    rows = [list(WebhookEndpoint.objects.values()), list(WebhookDelivery.objects.values())]
+    return str(rows)
 
 
 def test_emit_event_fans_out_to_active_subscribed_endpoints_of_the_scope(
@@ -402,7 +465,12 @@ def test_emit_event_fans_out_to_active_subscribed_endpoints_of_the_scope(
 
     by_org = emit_event("job.completed", {"job_id": "j-4"}, organization="acme")
     assert [job.payload["webhook_id"] for job in by_org] == [str(wanted.pk)]
-    assert by_org[0].metadata == {"owner": "", "organization": "acme", "job_type": "webhook"}
+    assert by_org[0].metadata == {
+        "owner": "",
+        "organization": "acme",
+        "job_type": "webhook_delivery",
+        "event_type": "job.completed",
+    }
     both = emit_event("job.completed", {}, organization="acme", owner=owner.pk)
     assert sorted(job.payload["webhook_id"] for job in both) == sorted(
         [str(wanted.pk), str(own.pk)]

@@ -31,7 +31,7 @@ from workers import (
     WebhookDeliveryWorker,
 )
 from workers.metrics import JOB_STATS
-from workers.webhooks import WEBHOOKS_QUEUE, create_webhook_job
+from workers.webhooks import WEBHOOK_JOB_TYPE, WEBHOOKS_QUEUE, create_webhook_job
 
 if TYPE_CHECKING:
     from pytest_django.fixtures import SettingsWrapper
@@ -56,7 +56,7 @@ def no_critical(caplog: pytest.LogCaptureFixture) -> Any:
 
 def test_every_queue_has_a_worker_class() -> None:
     kinds = wiring.worker_kinds()
-    assert kinds["debates"] is DebateWorker and kinds["webhooks"] is WebhookDeliveryWorker
+    assert kinds["debates"] is DebateWorker and kinds[WEBHOOKS_QUEUE] is WebhookDeliveryWorker
     assert kinds["diagnostics"] is DiagnosticsWorker and kinds["tasks"] is TaskWorker
     assert kinds["transcriptions"] is TranscriptionWorker and kinds["routing"] is RoutingWorker
 
@@ -134,5 +134,5 @@ async def test_webhook_kind_delivers_and_defers_on_an_open_circuit(
     assert done.status is JobStatus.COMPLETED, done.error
     assert done.attempts == 1 and len(httpserver.log) == 1
     assert worker.counters["deferred"] == (1 if open_circuit else 0)
-    deferred = JOB_STATS.of(WEBHOOKS_QUEUE, "webhook").outcomes["deferred"]
+    deferred = JOB_STATS.of(WEBHOOKS_QUEUE, WEBHOOK_JOB_TYPE).outcomes["deferred"]
     assert deferred >= (1 if open_circuit else 0)

@@ -1,11 +1,12 @@
-"""Circuit breaker transitions and the in-memory endpoint store (pure logic)."""
+"""Circuit breaker transitions, endpoint views and the reference's health records (pure logic)."""
 
 from __future__ import annotations
 
 import pytest
 
+from workers.webhooks import DeliveryResult, EndpointHealth
 from workers.webhooks.circuit import BreakerState, CircuitPolicy, CircuitState
-from workers.webhooks.store import DeliveryAttempt, EndpointView, InMemoryEndpointStore
+from workers.webhooks.store import EndpointView
 
 POLICY = CircuitPolicy(failure_threshold=3, open_seconds=60.0)
 LEASE = 35.0
@@ -59,36 +60,50 @@ def test_circuit_policy_refuses_nonsense() -> None:
         CircuitPolicy(open_seconds=0)
 
 
-async def test_in_memory_store_admits_exactly_one_trial() -> None:
-    store = InMemoryEndpointStore()
-    await store.update_circuit("1", lambda _: failures(3))
-    granted = []
-    for _ in range(3):
-        before, _after = await store.update_circuit("1", lambda c: c.admitting(1060.0, LEASE))
-        granted.append(before.admits(1060.0))
-    assert granted == [True, False, False]
-    assert (await store.get_circuit("1")).state is BreakerState.HALF_OPEN
-
-
-async def test_in_memory_store_counts_health_of_attempts_that_reached_the_endpoint() -> None:
-    store = InMemoryEndpointStore([EndpointView(id="1", url="https://x.test/", secret="s" * 16)])
-    for outcome in ("retry", "circuit_open", "delivered", "failed"):
-        attempt = DeliveryAttempt(
-            endpoint_id="1",
-            job_id="j",
-            delivery_id="d",
-            event_type="job.completed",
-            attempt=1,
-            outcome=outcome,
-            at=5.0,
-        )
-        await store.record_delivery(attempt)
-    health = store.health["1"]
-    assert len(store.deliveries) == 4
-    assert (health.success_count, health.failure_count, health.consecutive_failures) == (1, 2, 1)
-    assert (health.last_success_at, health.last_failure_at) == (5.0, 5.0)
-
-
 def test_endpoint_view_hides_its_secret() -> None:
     endpoint = EndpointView(id="1", url="https://x.test/", secret="whsec-very-secret")
     assert "whsec-very-secret" not in repr(endpoint)
+
+
+def test_endpoint_view_without_event_types_takes_every_event() -> None:
+    anything = EndpointView(id="wh-1", url="https://x.test/", secret="s")
+    chosen = EndpointView(id="2", url="https://x.test/", secret="s", event_types=("job.failed",))
+    assert anything.subscribes("debate.completed")
+    assert chosen.subscribes("job.failed") and not chosen.subscribes("job.completed")
+
+
+def test_endpoint_health_counts_a_running_mean_and_the_circuit_it_left() -> None:
+    health = EndpointHealth(url="https://x.test/")
+    assert health.success_rate == 100.0  # no deliveries yet, as in the reference
+    for ms, ok, state in (
+        (100.0, True, "closed"),
+        (300.0, False, "open"),
+        (200.0, True, "half_open"),
+    ):
+        result = DeliveryResult(
+            "wh-1", "https://x.test/", ok, response_time_ms=ms, delivered_at=7.0
+        )
+        health.record(result, state)
+    assert (health.total_deliveries, health.successful_deliveries, health.failed_deliveries) == (
+        3,
+        2,
+        1,
+    )
+    assert health.avg_response_time_ms == pytest.approx(200.0)
+    assert health.success_rate == pytest.approx(200 / 3)
+    assert (health.last_success_at, health.last_failure_at) == (7.0, 7.0)
+    assert health.circuit_state == "half-open"  # the reference's spelling
+
+
+def test_delivery_result_has_the_reference_fields_in_order() -> None:
+    result = DeliveryResult("wh-1", "https://x.test/", False, 503, "HTTP 503", 12.5, 2, 9.0)
+    assert result.to_dict() == {
+        "webhook_id": "wh-1",
+        "url": "https://x.test/",
+        "success": False,
+        "status_code": 503,
+        "error": "HTTP 503",
+        "response_time_ms": 12.5,
+        "attempt": 2,
+        "delivered_at": 9.0,
+    }

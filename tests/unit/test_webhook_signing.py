@@ -1,67 +1,109 @@
-"""Pure webhook logic: signatures, job payloads, the body, reply classification, target checks."""
+"""Pure webhook logic: signatures (checked with the standardwebhooks package), secrets at rest,
+job payloads and the body, reply classification, Retry-After, target checks."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import ipaddress
 import json
+import time
+from email.utils import formatdate
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
+from standardwebhooks import Webhook, WebhookVerificationError
 
-from queue_app.queue import InvalidJob, Job
-from workers.webhooks.delivery import (
-    TargetRefused,
-    classify,
-    is_public_address,
-    resolve_target,
-    trace_headers,
-)
-from workers.webhooks.events import (
+from queue_app.queue import ConfigError, InvalidJob, Job, QueueConfig
+from workers.webhooks import (
     MAX_EVENT_BYTES,
     WEBHOOK_JOB_TYPE,
+    SecretCipher,
+    SecretUnreadable,
+    TargetRefused,
     WebhookPayload,
+    check_secret,
+    check_target,
+    classify,
     create_webhook_job,
-    sign,
-    verify_signature,
+    generate_secret,
+    is_public_address,
+    reference_signature,
+    resolve_target,
+    retry_after_seconds,
+    standard_headers,
 )
+from workers.webhooks.delivery import trace_headers
 
-SECRET = "whsec-0123456789abcdef"
-BODY = b'{"id":"d-1","event":"job.completed","created_at":1700000000.0,"data":{"x":1}}'
+BODY = b'{"data":{"x":1},"timestamp":"2023-11-14T22:13:20Z","type":"job.completed"}'
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
-def test_sign_is_hmac_sha256_of_timestamp_dot_body() -> None:
-    header = sign(SECRET, BODY, 1_700_000_000)
-    digest = hmac.new(SECRET.encode(), b"1700000000." + BODY, hashlib.sha256).hexdigest()
-    assert header == f"t=1700000000,v1={digest}"
-
-
-def test_verify_signature_accepts_a_fresh_signature() -> None:
-    header = sign(SECRET, BODY, 1_700_000_000)
-    assert verify_signature(SECRET, BODY, header, now=1_700_000_100)
+def test_generated_secrets_are_whsec_base64_of_32_random_bytes() -> None:
+    first, second = generate_secret(), generate_secret()
+    assert first.startswith("whsec_") and first != second
+    assert len(base64.b64decode(first.removeprefix("whsec_"), validate=True)) == 32
+    check_secret(first)
 
 
 @pytest.mark.parametrize(
-    ("secret", "body", "now"),
-    [
-        ("another-secret-of-16+", BODY, 1_700_000_000),
-        (SECRET, BODY + b" ", 1_700_000_000),
-        (SECRET, BODY, 1_700_000_301),  # replayed after the tolerance
-        (SECRET, BODY, 1_699_999_699),  # from the future
-    ],
+    ("secret", "message"),
+    [("", "empty"), ("whsec_not*base64!", "base64"), ("whsec_" + "QUFB", "24 bytes")],
 )
-def test_verify_signature_refuses_other_secret_body_or_stale_time(
-    secret: str, body: bytes, now: float
-) -> None:
-    header = sign(SECRET, BODY, 1_700_000_000)
-    assert not verify_signature(secret, body, header, now=now)
+def test_check_secret_refuses_malformed_secrets(secret: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_secret(secret)
 
 
-@pytest.mark.parametrize("header", ["", "t=abc,v1=00", "v1=00", "t=1700000000", "garbage"])
-def test_verify_signature_refuses_malformed_headers(header: str) -> None:
-    assert not verify_signature(SECRET, BODY, header, now=1_700_000_000)
+@pytest.mark.parametrize("secret", [generate_secret(), "a-legacy-secret-of-any-form"])
+def test_standard_headers_verify_with_the_standardwebhooks_package(secret: str) -> None:
+    now = int(time.time())
+    headers = standard_headers(secret, "msg_1", now, BODY)
+    assert set(headers) == {"webhook-id", "webhook-timestamp", "webhook-signature"}
+    assert headers["webhook-signature"].startswith("v1,")
+    # whsec_ secrets go to Webhook as they are; any other secret as its UTF-8 bytes.
+    verifier = Webhook(secret if secret.startswith("whsec_") else secret.encode())
+    assert verifier.verify(BODY, headers) == json.loads(BODY)
+    with pytest.raises(WebhookVerificationError, match="signature"):
+        verifier.verify(BODY.replace(b"1", b"2"), headers)  # tampered body
+    with pytest.raises(WebhookVerificationError, match="signature"):
+        verifier.verify(BODY, {**headers, "webhook-id": "msg_2"})  # another message's id
+    stale = standard_headers(secret, "msg_1", now - 301, BODY)
+    with pytest.raises(WebhookVerificationError, match="too old"):
+        verifier.verify(BODY, stale)  # replayed after the tolerance
+    with pytest.raises(WebhookVerificationError):
+        Webhook(generate_secret()).verify(BODY, headers)  # another secret
+
+
+def test_reference_signature_is_hex_hmac_sha256_of_the_body_with_the_secret() -> None:
+    digest = hmac.new(b"signing-secret", BODY, hashlib.sha256).hexdigest()
+    assert reference_signature("signing-secret", BODY) == f"sha256={digest}"
+
+
+def test_cipher_encrypts_with_the_first_key_and_decrypts_with_any() -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    token = SecretCipher([old]).encrypt("whsec-plain")
+    assert "whsec-plain" not in token
+    rotated = SecretCipher([new, old])
+    assert rotated.decrypt(token) == "whsec-plain"
+    fresh = rotated.rotate(token)
+    assert SecretCipher([new]).decrypt(fresh) == "whsec-plain"
+    with pytest.raises(SecretUnreadable):
+        SecretCipher([new]).decrypt(token)
+    with pytest.raises(ConfigError, match="ARAGORA_WEBHOOK_SECRET_KEYS"):
+        SecretCipher([])
+
+
+def test_queue_config_reads_and_checks_secret_keys_without_echoing_them() -> None:
+    keys = [Fernet.generate_key().decode() for _ in range(2)]
+    config = QueueConfig.from_env({"ARAGORA_WEBHOOK_SECRET_KEYS": f" {keys[0]} , {keys[1]} "})
+    assert config.webhook_secret_keys == tuple(keys)
+    assert keys[0] not in repr(config)
+    with pytest.raises(ConfigError, match="key 2 is not a Fernet key") as caught:
+        QueueConfig.from_env({"ARAGORA_WEBHOOK_SECRET_KEYS": f"{keys[0]},not-a-key"})
+    assert "not-a-key" not in str(caught.value)
 
 
 def test_create_webhook_job_carries_no_url_or_secret() -> None:
@@ -74,21 +116,28 @@ def test_create_webhook_job_carries_no_url_or_secret() -> None:
         "occurred_at",
     }
     assert job.payload["webhook_id"] == "7" and job.payload["delivery_id"] == job.id
-    assert job.metadata == {"owner": "3", "job_type": WEBHOOK_JOB_TYPE}
+    assert job.metadata == {
+        "owner": "3",
+        "job_type": WEBHOOK_JOB_TYPE,
+        "event_type": "job.completed",
+    }
     assert job.max_attempts == 5
+    fixed = create_webhook_job(7, "job.completed", {}, job_id="evt-1")
+    assert (fixed.id, fixed.payload["delivery_id"]) == ("evt-1", "evt-1")
 
 
-def test_webhook_payload_round_trips_and_body_is_stable() -> None:
+def test_webhook_payload_round_trips_and_body_is_standard_and_stable() -> None:
     job = create_webhook_job("wh-1", "job.failed", {"n": 1}, delivery_id="d-42")
+    job.created_at = job.payload["occurred_at"] = 1_700_000_000.25
     copy = Job.from_dict(json.loads(json.dumps(job.to_dict())))
     payload = WebhookPayload.from_job(copy)
     assert payload.body() == WebhookPayload.from_job(job).body()
     assert json.loads(payload.body()) == {
-        "id": "d-42",
-        "event": "job.failed",
-        "created_at": job.created_at,
+        "type": "job.failed",
+        "timestamp": "2023-11-14T22:13:20.250000Z",
         "data": {"n": 1},
     }
+    assert payload.delivery_id == "d-42"
 
 
 @pytest.mark.parametrize(
@@ -102,7 +151,7 @@ def test_webhook_payload_round_trips_and_body_is_stable() -> None:
 )
 def test_webhook_payload_refuses_malformed_jobs(payload: dict[str, object]) -> None:
     with pytest.raises(InvalidJob):
-        WebhookPayload.from_job(Job(payload=payload, metadata={"job_type": "webhook"}))
+        WebhookPayload.from_job(Job(payload=payload, metadata={"job_type": WEBHOOK_JOB_TYPE}))
 
 
 def test_create_webhook_job_bounds_event_data() -> None:
@@ -135,6 +184,15 @@ def test_classify_reply_status(status: int | None, kind: str) -> None:
     assert classify(status) == kind
 
 
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    now = 1_700_000_000.0
+    assert retry_after_seconds("120", now) == 120.0
+    assert retry_after_seconds(formatdate(now + 30, usegmt=True), now) == pytest.approx(30.0)
+    assert retry_after_seconds(formatdate(now - 30, usegmt=True), now) == 0.0
+    for junk in (None, "", "soon", "-5"):
+        assert retry_after_seconds(junk, now) is None
+
+
 @pytest.mark.parametrize(
     ("address", "public"),
     [
@@ -159,6 +217,25 @@ def test_classify_reply_status(status: int | None, kind: str) -> None:
 )
 def test_is_public_address(address: str, public: bool) -> None:
     assert is_public_address(ipaddress.ip_address(address)) is public
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://127.0.0.1:8000/hook", "not a public address"),
+        ("http://[::1]/hook", "not a public address"),
+        ("http://169.254.169.254/latest/meta-data", "not a public address"),
+        ("http://localhost/hook", "localhost"),
+        ("ftp://93.184.216.34/hook", "http or https"),
+        ("not a url", "http or https"),
+    ],
+)
+def test_check_target_refuses_private_or_odd_targets(url: str, message: str) -> None:
+    with pytest.raises(TargetRefused, match=message):
+        check_target(url, allow_private=False)
+    check_target("https://hooks.example.com/x", allow_private=False)  # names resolve later
+    if url.startswith("http:"):
+        check_target(url, allow_private=True)
 
 
 @pytest.mark.parametrize(

@@ -291,8 +291,12 @@ class BaseWorker:
         policy = replace(self.retry_policy, max_attempts=job.max_attempts)
         message = f"{type(error).__name__}: {error}"
         if policy.should_retry(job.attempts, error):
-            delay_ms = round(policy.get_delay(job.attempts - 1) * 1000)
-            return _outcome(job, "retry", message, delay_ms, error)
+            delay = policy.get_delay(job.attempts - 1)
+            # An error may ask for a longer wait (a webhook's Retry-After), within the cap.
+            wanted = getattr(error, "retry_after", None)
+            if isinstance(wanted, int | float) and wanted > delay:
+                delay = min(float(wanted), policy.max_delay_seconds)
+            return _outcome(job, "retry", message, round(delay * 1000), error)
         return _outcome(job, "failed", message, 0, error)
 
     def _forget(self, job: Job, duration: float) -> None:

@@ -1,46 +1,50 @@
-"""The webhook worker kind: ``WebhookDeliveryWorker``, events, signing, endpoint store, circuit."""
+"""The webhook worker kind: ``WebhookDeliveryWorker``, events, signing, endpoint stores, circuit."""
 
 from __future__ import annotations
 
+from .cipher import SecretCipher, SecretUnreadable
 from .circuit import BreakerState, CircuitChange, CircuitPolicy, CircuitState
-from .delivery import (
+from .delivery import DeliveryOptions, WebhookDeliverer, classify, retry_after_seconds
+from .errors import (
     CircuitOpen,
-    DeliveryOptions,
     DeliveryRejected,
     EndpointGone,
     EndpointUnavailable,
     TargetRefused,
-    WebhookDeliverer,
     WebhookError,
-    classify,
-    is_public_address,
-    resolve_target,
 )
 from .events import (
     DEFAULT_MAX_ATTEMPTS,
-    SIGNATURE_HEADER,
+    MAX_EVENT_BYTES,
+    TEST_EVENT,
     WEBHOOK_JOB_TYPE,
     WEBHOOKS_QUEUE,
     WebhookPayload,
     create_webhook_job,
     enqueue_webhook_delivery,
-    sign,
-    verify_signature,
 )
-from .store import (
-    DELIVERY_OUTCOMES,
-    DeliveryAttempt,
-    EndpointHealth,
-    EndpointStore,
-    EndpointView,
-    InMemoryEndpointStore,
+from .health import DeliveryResult, EndpointHealth
+from .redis_store import REGISTRY, RedisEndpointStore
+from .signing import (
+    REFERENCE_SIGNATURE_HEADER,
+    SECRET_PREFIX,
+    check_secret,
+    generate_secret,
+    reference_signature,
+    standard_headers,
 )
+from .store import DELIVERY_OUTCOMES, DeliveryAttempt, EndpointStore, EndpointView
+from .targets import check_target, is_public_address, resolve_target
 from .worker import WebhookDeliveryWorker
 
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
     "DELIVERY_OUTCOMES",
-    "SIGNATURE_HEADER",
+    "MAX_EVENT_BYTES",
+    "REFERENCE_SIGNATURE_HEADER",
+    "REGISTRY",
+    "SECRET_PREFIX",
+    "TEST_EVENT",
     "WEBHOOKS_QUEUE",
     "WEBHOOK_JOB_TYPE",
     "BreakerState",
@@ -51,22 +55,29 @@ __all__ = [
     "DeliveryAttempt",
     "DeliveryOptions",
     "DeliveryRejected",
+    "DeliveryResult",
     "EndpointGone",
     "EndpointHealth",
     "EndpointStore",
     "EndpointUnavailable",
     "EndpointView",
-    "InMemoryEndpointStore",
+    "RedisEndpointStore",
+    "SecretCipher",
+    "SecretUnreadable",
     "TargetRefused",
     "WebhookDeliverer",
     "WebhookDeliveryWorker",
     "WebhookError",
     "WebhookPayload",
+    "check_secret",
+    "check_target",
     "classify",
     "create_webhook_job",
     "enqueue_webhook_delivery",
+    "generate_secret",
     "is_public_address",
+    "reference_signature",
     "resolve_target",
-    "sign",
-    "verify_signature",
+    "retry_after_seconds",
+    "standard_headers",
 ]

@@ -1,40 +1,54 @@
 """Deliver one webhook event: guard the target, keep a circuit breaker, POST, classify the reply.
 
 The worker reads the job's endpoint (URL, secret, active, event types) through an
-``EndpointStore`` and POSTs the signed body of ``workers.webhooks.events`` with the headers
-``X-Aragora-Signature``, ``X-Aragora-Delivery`` (the same on every retry: receivers deduplicate
-by it), ``X-Aragora-Event``, ``X-Aragora-Attempt`` and ``traceparent`` of the job's trace.
+``EndpointStore`` (the queue's records for endpoints registered by
+``enqueue_webhook_delivery``) and POSTs the body of ``workers.webhooks.events`` signed per
+``workers.webhooks.signing``, with ``X-Webhook-ID`` (the endpoint), ``X-Delivery-Attempt``,
+``X-Aragora-Event`` and ``traceparent`` of the job's trace.
 
-2xx means delivered; 408, 429, 5xx and transport errors are retried (the queue's backoff, up to
-the job's ``max_attempts``, 5 by default); any other status fails the job at once. Hostnames are
-resolved once and the request goes to the vetted address, so private, loopback, link-local,
-multicast and reserved targets are refused unless ``allow_private``. Each endpoint has a circuit
-breaker (``workers.webhooks.circuit.CircuitState``): a delivery meeting an open circuit is
-deferred, without using up an attempt, until the circuit lets a trial through.
+2xx means delivered; 408, 429, 5xx and transport errors are retried (the worker's backoff, at
+least ``Retry-After`` of a 429 or 503 within its cap, up to the job's ``max_attempts``, 5 by
+default); any other status fails the job at once, and ``410 Gone`` also deactivates the
+endpoint. Hostnames are resolved once and the request goes to the vetted address, so private,
+loopback, link-local, multicast and reserved targets are refused unless ``allow_private``.
+Each endpoint has a circuit breaker (``workers.webhooks.circuit.CircuitState``): a delivery
+meeting an open circuit is deferred, without using up an attempt, until a trial may go.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
+import email.utils
 import logging
-import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
 from opentelemetry import propagate
 
-from queue_app.queue import Job, QueueError
+from queue_app.queue import Job
 from queue_app.queue.tracing import TRACE_CONTEXT_KEY
 
 from ..metrics import record_webhook_delivery, set_circuit_state
 from ..runtime import Defer
 from .circuit import BreakerState, CircuitChange, CircuitPolicy, CircuitState
-from .events import SIGNATURE_HEADER, WebhookPayload, sign
+from .errors import (
+    CircuitOpen,
+    DeliveryRejected,
+    EndpointGone,
+    EndpointUnavailable,
+    TargetRefused,
+    WebhookError,
+)
+from .events import TEST_EVENT, WebhookPayload
+from .health import DeliveryResult
+from .redis_store import REGISTRY
+from .signing import REFERENCE_SIGNATURE_HEADER, reference_signature, standard_headers
 from .store import DeliveryAttempt, EndpointStore, EndpointView
+from .targets import parse_target, resolve_target
 
 logger = logging.getLogger(__name__)
 
@@ -44,70 +58,14 @@ EXCERPT_BYTES = 1024
 MAX_ADDRESSES = 3
 #: Seconds a half-open trial holds its lease beyond the attempt's total timeout.
 LEASE_MARGIN_SECONDS = 5.0
-DEFAULT_PORTS = {"http": 80, "https": 443}
-USER_AGENT = "Aragora-Webhooks/1"
+USER_AGENT = "Aragora-Webhooks/1.0"
 #: Trace headers forwarded to receivers (never baggage, which may carry internal data).
 TRACE_HEADERS = ("traceparent", "tracestate")
+#: Statuses whose ``Retry-After`` is honoured.
+RETRY_AFTER_STATUSES = (429, 503)
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class WebhookError(QueueError):
-    """The webhook could not be delivered."""
-
-
-class EndpointGone(WebhookError, ValueError):
-    """The endpoint is missing, inactive, or does not take this event; retrying will not help."""
-
-
-class TargetRefused(WebhookError, ValueError):
-    """The endpoint's URL is not a public http(s) target."""
-
-
-class DeliveryRejected(WebhookError, ValueError):
-    """The endpoint refused the event with a status that retrying will not change."""
-
-
-class EndpointUnavailable(WebhookError, ConnectionError):
-    """The endpoint did not take the event now; a later attempt may succeed."""
-
-
-class CircuitOpen(EndpointUnavailable):
-    """The endpoint's circuit is open: the delivery waits for a later attempt."""
-
-
-# -- targets ----------------------------------------------------------------------------------
-
-
-def is_public_address(address: IPAddress) -> bool:
-    """Tell whether ``address`` is a public unicast address (IPv4-mapped ones unwrapped)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    special = address.is_private or address.is_loopback or address.is_link_local
-    special = special or address.is_multicast or address.is_reserved or address.is_unspecified
-    return address.is_global and not special
-
-
-async def resolve_target(url: httpx.URL, allow_private: bool) -> list[IPAddress]:
-    """Return the addresses of ``url``'s host, refusing non-public ones unless allowed.
-
-    Raises:
-        TargetRefused: not http(s), or some address is not public.
-        OSError: the name does not resolve (retryable).
-    """
-    if url.scheme not in DEFAULT_PORTS or not url.host:
-        raise TargetRefused("webhook targets must be http or https URLs")
-    try:
-        addresses: list[IPAddress] = [ipaddress.ip_address(url.host)]
-    except ValueError:
-        port = url.port or DEFAULT_PORTS[url.scheme]
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            url.host, port, type=socket.SOCK_STREAM
-        )
-        addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
-    if not allow_private and not all(is_public_address(a) for a in addresses):
-        raise TargetRefused("webhook target is not a public address")
-    return addresses
+#: Told of each attempt that was made: its result and the circuit state it left.
+ResultListener = Callable[[DeliveryResult, str], None]
 
 
 def classify(status_code: int | None) -> str:
@@ -117,7 +75,16 @@ def classify(status_code: int | None) -> str:
     return "delivered" if 200 <= status_code < 300 else "failed"
 
 
-# -- delivering -------------------------------------------------------------------------------
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """Return the wait a ``Retry-After`` value asks for (seconds or HTTP date), or None."""
+    value = (value or "").strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - now)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -140,14 +107,36 @@ class Reply:
     status_code: int | None
     excerpt: str = ""
     error: str = ""
+    #: Seconds asked for by ``Retry-After`` (429 and 503 only).
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One job's delivery: its payload, the store that holds its endpoint, and that endpoint."""
+
+    job: Job
+    payload: WebhookPayload
+    store: EndpointStore
+    endpoint: EndpointView
 
 
 class WebhookDeliverer:
-    """The handler of webhook jobs: one HTTP client, one endpoint store."""
+    """The handler of webhook jobs: one HTTP client, the endpoint stores."""
 
-    def __init__(self, store: EndpointStore, options: DeliveryOptions | None = None) -> None:
+    def __init__(
+        self,
+        store: EndpointStore,
+        options: DeliveryOptions | None = None,
+        *,
+        registered: EndpointStore | None = None,
+        on_result: ResultListener | None = None,
+    ) -> None:
         self.store = store
+        #: Store of endpoints registered by ``enqueue_webhook_delivery`` (the queue's records).
+        self.registered = registered or store
         self.options = options or DeliveryOptions()
+        self._on_result = on_result
         connect, read = self.options.connect_timeout, self.options.read_timeout
         timeout = httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
         # No redirects (a 3xx could point anywhere) and no proxies from the environment.
@@ -160,62 +149,53 @@ class WebhookDeliverer:
 
     async def __call__(self, job: Job) -> dict[str, Any]:
         """Deliver the job's event once; raise to have the queue retry or fail the job."""
-        payload = WebhookPayload.from_job(job)
-        endpoint = await self._endpoint(payload)
-        payload = replace(payload, webhook_id=endpoint.id)  # the store's spelling of the id
+        target = await self._target(job)
         now = time.time()
-        before, _ = await self._change_circuit(endpoint.id, lambda c: c.admitting(now, self._lease))
+        before, _ = await self._change_circuit(target, lambda c: c.admitting(now, self._lease))
         if not before.admits(now):
-            error = CircuitOpen(f"circuit of webhook endpoint {endpoint.id} is open")
-            await self._record(job, payload, "circuit_open", Reply(None, error=str(error)))
+            error = CircuitOpen(f"circuit of webhook endpoint {target.endpoint.id} is open")
+            await self._record(target, "circuit_open", Reply(None, error=str(error)))
             # Wait for the trial without using up an attempt: nothing was sent.
             raise Defer((before.next_attempt_at or now) - now, str(error))
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.options.total_timeout):
-                reply = await self._post(job, payload, endpoint)
+                reply = await self._post(target)
         except TargetRefused as error:
-            await self._record(job, payload, "refused", Reply(None, error=str(error)))
-            raise TargetRefused(f"webhook endpoint {endpoint.id}: {error}") from None
+            await self._record(target, "refused", Reply(None, error=str(error)))
+            self._tell(target, Reply(None, error=str(error)), 0.0, before.state)
+            raise TargetRefused(f"webhook endpoint {target.endpoint.id}: {error}") from None
         except (httpx.TransportError, TimeoutError, OSError) as error:
             reply = Reply(None, error=f"{type(error).__name__}: {error}"[:500])
-        duration = time.perf_counter() - started
-        return await self._conclude(job, payload, reply, duration)
+        return await self._conclude(target, reply, time.perf_counter() - started)
 
-    async def _endpoint(self, payload: WebhookPayload) -> EndpointView:
-        endpoint = await self.store.get_endpoint(payload.webhook_id)
+    async def _target(self, job: Job) -> Target:
+        payload = WebhookPayload.from_job(job)
+        store = self.registered if payload.registry == REGISTRY else self.store
+        if payload.registry not in ("", REGISTRY):
+            raise EndpointGone(f"webhook endpoint registry {payload.registry!r} is unknown")
+        endpoint = await store.get_endpoint(payload.webhook_id)
         if endpoint is None:
             raise EndpointGone(f"webhook endpoint {payload.webhook_id} not found")
         if not endpoint.is_active:
             raise EndpointGone(f"webhook endpoint {endpoint.id} is inactive")
-        if not endpoint.subscribes(payload.event_type):
+        if payload.event_type != TEST_EVENT and not endpoint.subscribes(payload.event_type):
             raise EndpointGone(f"webhook endpoint {endpoint.id} does not take this event type")
-        return endpoint
+        # The store's spelling of the id from here on.
+        return Target(job, replace(payload, webhook_id=endpoint.id), store, endpoint)
 
-    async def _post(self, job: Job, payload: WebhookPayload, endpoint: EndpointView) -> Reply:
+    async def _post(self, target: Target) -> Reply:
         """POST to the vetted addresses of the endpoint's host in turn, until one connects."""
-        try:
-            url = httpx.URL(endpoint.url)
-        except httpx.InvalidURL:
-            raise TargetRefused("webhook target is not a valid URL") from None
+        url = parse_target(target.endpoint.url)
         addresses = await resolve_target(url, self.options.allow_private)
-        body = payload.body()
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            "Host": url.netloc.decode("ascii"),
-            "X-Aragora-Event": payload.event_type,
-            "X-Aragora-Delivery": payload.delivery_id,
-            "X-Aragora-Attempt": str(job.attempts),
-            SIGNATURE_HEADER: sign(endpoint.secret, body, int(time.time())),
-            **trace_headers(job),
-        }
+        body = target.payload.body()
+        headers = request_headers(target, body, url.netloc.decode("ascii"))
         # TLS still checks the certificate against the host name (SNI), not the address.
         extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
         candidates = [url.copy_with(host=str(address)) for address in addresses[:MAX_ADDRESSES]]
-        for target in candidates[:-1]:
+        for candidate in candidates[:-1]:
             with contextlib.suppress(httpx.ConnectError):
-                return await self._send(target, body, headers, extensions)
+                return await self._send(candidate, body, headers, extensions)
         return await self._send(candidates[-1], body, headers, extensions)
 
     async def _send(
@@ -234,42 +214,68 @@ class WebhookDeliverer:
         finally:
             await response.aclose()
         text = bytes(excerpt[:EXCERPT_BYTES]).decode("utf-8", errors="replace")
-        return Reply(response.status_code, text)
+        code = response.status_code
+        wait = None
+        if code in RETRY_AFTER_STATUSES:
+            wait = retry_after_seconds(response.headers.get("Retry-After"), time.time())
+        return Reply(code, text, retry_after=wait)
 
-    async def _conclude(
-        self, job: Job, payload: WebhookPayload, reply: Reply, duration: float
-    ) -> dict[str, Any]:
+    async def _conclude(self, target: Target, reply: Reply, duration: float) -> dict[str, Any]:
         """Update the circuit, record the attempt, then return the result or raise."""
-        code = reply.status_code
+        endpoint_id, code = target.endpoint.id, reply.status_code
         kind = classify(code)
         error: WebhookError | None = None
         if kind == "retry":
             detail = f"HTTP {code}" if code is not None else "no response"
-            error = EndpointUnavailable(f"webhook endpoint {payload.webhook_id}: {detail}")
-            now = time.time()
-            policy = self.options.circuit
-            await self._change_circuit(payload.webhook_id, lambda c: c.after_failure(now, policy))
+            error = EndpointUnavailable(
+                f"webhook endpoint {endpoint_id}: {detail}", retry_after=reply.retry_after
+            )
+            now, policy = time.time(), self.options.circuit
+            _, after = await self._change_circuit(target, lambda c: c.after_failure(now, policy))
         else:
             if kind == "failed":
-                error = DeliveryRejected(f"webhook endpoint {payload.webhook_id}: HTTP {code}")
+                error = DeliveryRejected(f"webhook endpoint {endpoint_id}: HTTP {code}")
             # The endpoint answered: it is up, whatever it thought of the event.
-            await self._change_circuit(payload.webhook_id, lambda c: c.after_success())
-        last = job.attempts >= job.max_attempts
-        outcome = "failed" if kind == "retry" and last else kind
-        await self._record(job, payload, outcome, reply, duration)
+            _, after = await self._change_circuit(target, lambda c: c.after_success())
+        if code == 410:
+            await self._deactivate(target)
+        last = target.job.attempts >= target.job.max_attempts
+        await self._record(target, "failed" if kind == "retry" and last else kind, reply, duration)
+        result = self._tell(target, reply, duration, after.state)
         if error is not None:
             raise error
-        return {
-            "delivery_id": payload.delivery_id,
-            "webhook_id": payload.webhook_id,
-            "status_code": code,
-            "attempt": job.attempts,
-        }
+        return {**result.to_dict(), "delivery_id": target.payload.delivery_id}
+
+    async def _deactivate(self, target: Target) -> None:
+        await target.store.deactivate_endpoint(target.endpoint.id, "answered 410 Gone")
+        logger.warning(
+            "webhook endpoint %s answered 410 Gone: deactivated",
+            target.endpoint.id,
+            extra={"event": "webhook.deactivated", "endpoint": target.endpoint.id},
+        )
+
+    def _tell(
+        self, target: Target, reply: Reply, duration: float, state: BreakerState
+    ) -> DeliveryResult:
+        """Build the attempt's ``DeliveryResult`` and hand it to the listener."""
+        result = DeliveryResult(
+            webhook_id=target.endpoint.id,
+            url=target.endpoint.url,
+            success=classify(reply.status_code) == "delivered",
+            status_code=reply.status_code,
+            error=None if classify(reply.status_code) == "delivered" else _error_of(reply),
+            response_time_ms=round(duration * 1000, 3),
+            attempt=target.job.attempts,
+        )
+        if self._on_result is not None:
+            self._on_result(result, state.value)
+        return result
 
     async def _change_circuit(
-        self, endpoint_id: str, change: CircuitChange
+        self, target: Target, change: CircuitChange
     ) -> tuple[CircuitState, CircuitState]:
-        before, after = await self.store.update_circuit(endpoint_id, change)
+        endpoint_id = target.endpoint.id
+        before, after = await target.store.update_circuit(endpoint_id, change)
         set_circuit_state(endpoint_id, after.state.value)
         if after.state is not before.state:
             level = logging.WARNING if after.state is BreakerState.OPEN else logging.INFO
@@ -285,17 +291,13 @@ class WebhookDeliverer:
         return before, after
 
     async def _record(
-        self,
-        job: Job,
-        payload: WebhookPayload,
-        outcome: str,
-        reply: Reply,
-        duration: float | None = None,
+        self, target: Target, outcome: str, reply: Reply, duration: float | None = None
     ) -> None:
-        error = reply.error or ("" if outcome == "delivered" else f"HTTP {reply.status_code}")
-        await self.store.record_delivery(
+        job, payload = target.job, target.payload
+        error = "" if outcome == "delivered" else _error_of(reply)
+        await target.store.record_delivery(
             DeliveryAttempt(
-                endpoint_id=payload.webhook_id,
+                endpoint_id=target.endpoint.id,
                 job_id=job.id,
                 delivery_id=payload.delivery_id,
                 event_type=payload.event_type,
@@ -311,11 +313,31 @@ class WebhookDeliverer:
         logger.debug(
             "webhook %s to endpoint %s: %s (HTTP %s)",
             payload.delivery_id,
-            payload.webhook_id,
+            target.endpoint.id,
             outcome,
             reply.status_code,
             extra={"event": "webhook.attempt", "job_id": job.id, "attempt": job.attempts},
         )
+
+
+def _error_of(reply: Reply) -> str:
+    return reply.error or f"HTTP {reply.status_code}"
+
+
+def request_headers(target: Target, body: bytes, host: str) -> dict[str, str]:
+    """Return the headers of one attempt: signatures, ids, event type, trace context."""
+    job, payload, secret = target.job, target.payload, target.endpoint.secret
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "Host": host,
+        **standard_headers(secret, payload.delivery_id, int(time.time()), body),
+        REFERENCE_SIGNATURE_HEADER: reference_signature(secret, body),
+        "X-Webhook-ID": payload.webhook_id,
+        "X-Delivery-Attempt": str(job.attempts),
+        "X-Aragora-Event": payload.event_type,
+        **trace_headers(job),
+    }
 
 
 def trace_headers(job: Job) -> dict[str, str]:

@@ -1,67 +1,31 @@
-"""Webhook events as they travel: the job payload, the JSON body and its signature.
+"""Webhook events as they travel: the job payload and the JSON body POSTed for it.
 
-A webhook job (type ``webhook`` on the ``webhooks`` queue) carries the endpoint id, the event
-type and data, and a delivery id; never the endpoint's URL or secret, which the delivery worker
-reads through its ``EndpointStore``. The body POSTed for it is
-``{"id": <delivery id>, "event": <type>, "created_at": <unix time>, "data": {...}}``, the same
-bytes on every attempt, signed in the ``X-Aragora-Signature`` header as
-``t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``.
+A webhook job (type ``webhook_delivery`` on the ``webhook_delivery`` queue) carries the endpoint
+id, the event type and data, and a delivery id; never the endpoint's URL or secret, which the
+delivery worker reads through its ``EndpointStore``. The body POSTed for it follows the Standard
+Webhooks payload structure, the same bytes on every attempt:
+``{"type": <event type>, "timestamp": <ISO 8601, UTC>, "data": {...}}``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import time
-import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from queue_app.queue import InvalidJob, Job, JobQueue
 
-WEBHOOKS_QUEUE = "webhooks"
-WEBHOOK_JOB_TYPE = "webhook"
+from .redis_store import REGISTRY, RedisEndpointStore
+
+WEBHOOKS_QUEUE = "webhook_delivery"
+WEBHOOK_JOB_TYPE = "webhook_delivery"
+#: Event of "send test event" (admin, API); every endpoint takes it.
+TEST_EVENT = "webhook.test"
 DEFAULT_MAX_ATTEMPTS = 5
 #: Largest accepted event body, as JSON.
 MAX_EVENT_BYTES = 256 * 1024
-#: Signatures older or newer than this are refused by ``verify_signature``.
-SIGNATURE_TOLERANCE_SECONDS = 300
-SIGNATURE_HEADER = "X-Aragora-Signature"
-
-
-# -- signatures -------------------------------------------------------------------------------
-
-
-def sign(secret: str, body: bytes, timestamp: int) -> str:
-    """Return the ``X-Aragora-Signature`` value of ``body`` sent at ``timestamp``."""
-    signed = str(timestamp).encode() + b"." + body
-    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
-
-
-def verify_signature(
-    secret: str,
-    body: bytes,
-    header: str,
-    *,
-    tolerance: float = SIGNATURE_TOLERANCE_SECONDS,
-    now: float | None = None,
-) -> bool:
-    """Tell whether ``header`` signs ``body`` with ``secret`` within ``tolerance`` seconds."""
-    parts = dict(item.partition("=")[::2] for item in header.split(","))
-    try:
-        timestamp = int(parts.get("t", ""))
-    except ValueError:
-        return False
-    if abs((time.time() if now is None else now) - timestamp) > tolerance:
-        return False
-    expected = sign(secret, body, timestamp).rpartition("v1=")[2]
-    return hmac.compare_digest(expected, parts.get("v1", ""))
-
-
-# -- jobs -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,10 +35,13 @@ class WebhookPayload:
     webhook_id: str
     event_type: str
     event_data: dict[str, Any]
-    #: Sent as ``X-Aragora-Delivery``; the same on every attempt and on manual retries.
+    #: Sent as ``webhook-id``; the same on every attempt and on redeliveries.
     delivery_id: str
-    #: Unix time the event happened (``created_at`` of the body).
+    #: Unix time the event happened (``timestamp`` of the body).
     occurred_at: float
+    #: Where the endpoint is registered: "" for the worker's store, ``REGISTRY`` for the
+    #: queue's records (endpoints registered by ``enqueue_webhook_delivery``).
+    registry: str = ""
 
     def __post_init__(self) -> None:
         if not self.webhook_id or not self.event_type or not self.delivery_id:
@@ -93,19 +60,20 @@ class WebhookPayload:
                 event_data=data.get("event_data") or {},
                 delivery_id=str(data.get("delivery_id") or job.id),
                 occurred_at=float(data.get("occurred_at") or job.created_at),
+                registry=str(data.get("registry") or ""),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise InvalidJob(f"invalid webhook payload: {error!r}") from error
 
     def body(self) -> bytes:
         """Return the JSON body POSTed to the endpoint (the same bytes on every attempt)."""
+        stamp = datetime.fromtimestamp(self.occurred_at, tz=UTC).isoformat()
         event = {
-            "id": self.delivery_id,
-            "event": self.event_type,
-            "created_at": self.occurred_at,
+            "type": self.event_type,
+            "timestamp": stamp.replace("+00:00", "Z"),
             "data": self.event_data,
         }
-        return json.dumps(event, separators=(",", ":")).encode()
+        return json.dumps(event, separators=(",", ":"), sort_keys=True).encode()
 
 
 def create_webhook_job(
@@ -113,61 +81,65 @@ def create_webhook_job(
     event_type: str,
     event_data: Mapping[str, Any] | None = None,
     *,
+    job_id: str | None = None,
     delivery_id: str | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     metadata: Mapping[str, Any] | None = None,
+    registry: str = "",
+    occurred_at: float | None = None,
 ) -> Job:
-    """Build a webhook job (``InvalidJob`` for bad input or event data over MAX_EVENT_BYTES)."""
+    """Build a webhook job (``InvalidJob`` for bad input or event data over MAX_EVENT_BYTES).
+
+    A ``job_id`` derived from what happened makes enqueueing the same event twice a no-op; a
+    redelivery passes the original ``delivery_id`` and ``occurred_at`` (the same body).
+    """
     if max_attempts < 1:
         raise InvalidJob("max_attempts must be at least 1")
     job = Job(payload={}, max_attempts=max_attempts)
+    if job_id is not None:
+        job.id = job_id
     payload = WebhookPayload(
         webhook_id=str(webhook_id),
         event_type=event_type,
         event_data=dict(event_data or {}),
         delivery_id=delivery_id or job.id,
-        occurred_at=job.created_at,
+        occurred_at=job.created_at if occurred_at is None else occurred_at,
+        registry=registry,
     )
     if len(payload.body()) > MAX_EVENT_BYTES:
         raise InvalidJob(f"event_data must be at most {MAX_EVENT_BYTES} bytes of JSON")
-    job.payload = asdict(payload)
-    job.metadata = {**(metadata or {}), "job_type": WEBHOOK_JOB_TYPE}
+    job.payload = {key: value for key, value in asdict(payload).items() if value != ""}
+    job.metadata = {**(metadata or {}), "job_type": WEBHOOK_JOB_TYPE, "event_type": event_type}
     return job
 
 
 async def enqueue_webhook_delivery(
     queue: JobQueue,
-    webhook_id: str | int,
+    webhook_id: str,
+    url: str,
+    secret: str,
     event_type: str,
-    event_data: Mapping[str, Any] | None = None,
-    url: str | None = None,
-    secret: str | None = None,
-    *,
-    delivery_id: str | None = None,
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    event_data: Mapping[str, Any],
     priority: int = 0,
-    delay_seconds: float = 0,
-    metadata: Mapping[str, Any] | None = None,
-    queue_name: str = WEBHOOKS_QUEUE,
+    *,
+    allow_private: bool | None = None,
 ) -> Job:
-    """Enqueue the delivery of one event to endpoint ``webhook_id``; return the job.
+    """Register (or update) endpoint ``webhook_id`` and enqueue the delivery of one event to it.
 
-    ``url`` and ``secret`` exist for the reference signature only: they are never stored in
-    the job (a UserWarning says so). The worker uses the endpoint's stored URL and secret.
+    The URL passes the target check (``allow_private``, by default the queue's
+    ``webhook_allow_private``, lets loopback and private addresses through, for development)
+    and the secret is stored encrypted with the queue's ``webhook_secret_keys`` in its records;
+    the job carries the endpoint id and the event only.
+
+    Raises:
+        TargetRefused: the URL is not an http(s) URL of a public address.
+        ConfigError: the queue has no ``webhook_secret_keys`` (ARAGORA_WEBHOOK_SECRET_KEYS).
+        InvalidJob: empty id or event type, or event data that is not a small JSON object.
     """
-    if url is not None or secret is not None:
-        warnings.warn(
-            "enqueue_webhook_delivery ignores url and secret: the endpoint's stored ones are used",
-            UserWarning,
-            stacklevel=2,
-        )
-    job = create_webhook_job(
-        webhook_id,
-        event_type,
-        event_data,
-        delivery_id=delivery_id,
-        max_attempts=max_attempts,
-        metadata=metadata,
-    )
-    await queue.enqueue(job, priority, queue_name, delay_seconds)
+    store = RedisEndpointStore.of_queue(queue)
+    if allow_private is None:
+        allow_private = queue.config.webhook_allow_private
+    await store.register(webhook_id, url, secret, allow_private=allow_private)
+    job = create_webhook_job(webhook_id, event_type, event_data, registry=REGISTRY)
+    await queue.enqueue(job, priority, WEBHOOKS_QUEUE)
     return job

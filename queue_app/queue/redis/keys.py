@@ -18,6 +18,8 @@ slot and every script of that queue runs on one shard.
 | `P queues`       | set    | names of declared queues that had a job             | none (bounded) |
 | `P workers`      | zset   | live worker ids, score = last heartbeat (ms)        | pruned if stale|
 | `P worker:<id>`  | hash   | id, host, pid, queues, started_at, last_seen        | 3 heartbeats   |
+| `P rec:<name>`   | string | JSON record of a RecordStore (webhook:...)          | none           |
+| `P rec:<name>`   | list   | JSON log of a RecordStore, newest first             | LTRIM'd        |
 
 In cluster mode the job hash is `P {q}:job:<id>` (same slot as its queue). Consumer groups
 (``consumer_group``, default ``debate-workers``) exist on each stream of a queue.
@@ -119,6 +121,10 @@ class Keys:
     def worker(self, worker_id: str) -> str:
         """Return the registration hash of a worker."""
         return f"{self.prefix}worker:{worker_id}"
+
+    def record(self, name: str) -> str:
+        """Return the key of a ``RecordStore`` record or log (``webhook:endpoint:<id>``, ...)."""
+        return f"{self.prefix}rec:{name}"
 
     def lua_args(self) -> list[str]:
         """Return the two leading ARGV values every script reads its key schema from."""

@@ -16,6 +16,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from ..base import FinishResult, Job, JobQueue, JobStatus, OutcomeRow
 from ..config import QueueConfig, get_queue_config
 from ..errors import InvalidJob, QueueConnectionError, QueueFull
+from ..records import RecordStore
 from ..tracing import (
     TRACE_CONTEXT_KEY,
     extract_trace_context,
@@ -32,6 +33,7 @@ from .core import (
     translate_errors,
 )
 from .keys import PRIORITY_RANGE
+from .records import RedisRecordStore
 from .scripts import SCRIPTS, load_all
 from .status import text
 
@@ -350,6 +352,10 @@ class RedisStreamsQueue(QueueConsumer, JobQueue):
         for job_id in lost:
             self._running.pop(job_id, None)
         return lost
+
+    def records(self) -> RecordStore:
+        """Return the JSON records kept in this queue's Redis (``P rec:<name>`` keys)."""
+        return RedisRecordStore(self._redis, self.keys)
 
     @translate_errors
     async def ping(self) -> None:
