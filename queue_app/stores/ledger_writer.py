@@ -3,9 +3,9 @@
 Every enqueue, retry and terminal transition adds an event (job id, status) to the queue's
 ``P q:ledger`` stream inside the library's Lua scripts. The writer reads them in batches with the
 jobs' current data, upserts one row per job in one transaction, enqueues the webhook jobs of the
-batch's transitions (``queue_app.stores.transition_events``: ids fixed by the events, so a batch read
-twice enqueues them once), and only then acknowledges the batch. A database outage therefore
-delays the ledger and the events but loses neither, and never slows jobs.
+batch's transitions (``queue_app.stores.transition_events``: ids fixed by the events, so a batch
+read twice enqueues them once), and only then acknowledges the batch. A database outage
+therefore delays the ledger and the events but loses neither, and never slows jobs.
 """
 
 from __future__ import annotations
