@@ -2,7 +2,7 @@
 
 Redis stays the source of truth for live jobs; ``JobRecord`` is the ledger the admin reads,
 filled off the hot path by ``queue_app.stores.ledger_writer.LedgerWriter``. Webhook signing
-secrets are stored encrypted (``ARAGORA_WEBHOOK_SECRET_KEYS``, ``queue_app.conf``).
+secrets are stored encrypted (``ARAGORA_WEBHOOK_SECRET_KEYS``, read by ``queue_app.conf``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from queue_app.conf import webhook_secret_keys
-from queue_app.queue import Job, JobStatus
+from queue_app.queue import Job, JobStatus, get_queue_config
 from workers.webhooks import SecretCipher, TargetRefused, check_target
 
 #: Events a webhook endpoint can subscribe to: job transitions
@@ -46,8 +45,8 @@ def default_event_types() -> list[str]:
 
 
 def secret_cipher() -> SecretCipher:
-    """Return the cipher of stored webhook secrets (keys of the current settings)."""
-    return SecretCipher(webhook_secret_keys())
+    """Return the cipher of stored webhook secrets (keys of the installed queue config)."""
+    return SecretCipher(get_queue_config().webhook_secret_keys)
 
 
 def from_timestamp(value: float | None) -> datetime | None:

@@ -155,9 +155,9 @@ def test_tasks_backend_raises_queue_full(settings: SettingsWrapper, redis_url: s
 
 def test_conf_reads_depth_limits(settings: SettingsWrapper) -> None:
     settings.ARAGORA_QUEUE = {**settings.ARAGORA_QUEUE, "max_depth": "1000"}
-    settings.ARAGORA_QUEUE_MAX_DEPTHS = {"webhooks": 50}
+    settings.ARAGORA_QUEUE_MAX_DEPTHS = {"webhook_delivery": 50}
     config = get_queue_config()
-    assert (config.depth_limit("debates"), config.depth_limit("webhooks")) == (1000, 50)
+    assert (config.depth_limit("debates"), config.depth_limit("webhook_delivery")) == (1000, 50)
 
 
 @pytest.mark.parametrize(

@@ -55,7 +55,7 @@ async def _register(worker_id: str) -> None:
 
 def test_dashboard_data_reflects_queues_workers_and_throughput(staff: Client) -> None:
     enqueue(5)
-    enqueue(1, queue="webhooks", delay_seconds=300)
+    enqueue(1, queue="webhook_delivery", delay_seconds=300)
     process_jobs("completed", count=2)
     process_jobs("failed", count=1)
     start_jobs(1)
@@ -73,12 +73,14 @@ def test_dashboard_data_reflects_queues_workers_and_throughput(staff: Client) ->
         "cancelled": 0,
         "retrying": 0,
     }
-    assert queues["webhooks"]["delayed"] == 1 and queues["webhooks"]["depth"] == 0
-    assert (debates["workers"], queues["webhooks"]["workers"]) == (1, 0)
+    assert queues["webhook_delivery"]["delayed"] == 1 and queues["webhook_delivery"]["depth"] == 0
+    assert (debates["workers"], queues["webhook_delivery"]["workers"]) == (1, 0)
     assert debates["throughput_per_minute"] == 3 / 5  # 3 finished in the last 5 minutes
-    assert 0 < debates["latency_seconds"] < 10 and queues["webhooks"]["latency_seconds"] == 0
+    assert (
+        0 < debates["latency_seconds"] < 10 and queues["webhook_delivery"]["latency_seconds"] == 0
+    )
     assert (sum(debates["chart"]["processed"]), sum(debates["chart"]["failed"])) == (2, 1)
-    assert sum(queues["webhooks"]["chart"]["processed"]) == 0
+    assert sum(queues["webhook_delivery"]["chart"]["processed"]) == 0
     [worker] = data["workers"]
     assert worker["worker_id"] == "worker-a" and worker["heartbeat_age_seconds"] < 5
     assert (worker["jobs_processed"], worker["jobs_failed"], worker["max_concurrent"]) == (7, 2, 4)
