@@ -100,7 +100,7 @@ def _endpoint(url: str, open_circuit: bool) -> int:
         endpoint = WebhookEndpoint.objects.create(
             url=url, secret="s" * 32, event_types=["job.completed"]
         )
-        if open_circuit:  # opened a second ago; its trial is due in 0.3 s
+        if open_circuit:  # opened a second ago; its trial is due in 2 s
             now = time.time()
             CircuitBreakerState.objects.update_or_create(
                 endpoint=endpoint,
@@ -108,7 +108,7 @@ def _endpoint(url: str, open_circuit: bool) -> int:
                     "state": "open",
                     "failure_count": 5,
                     "opened_at": from_timestamp(now - 1),
-                    "next_attempt_at": from_timestamp(now + 0.3),
+                    "next_attempt_at": from_timestamp(now + 2),
                 },
             )
         return endpoint.pk
