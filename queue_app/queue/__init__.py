@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import FinishResult, Job, JobQueue, JobStatus, OutcomeRow
-from .config import QueueConfig, get_queue_config, set_queue_config
+from .config import QueueConfig, get_queue_config, reset_queue_config, set_queue_config
 from .errors import (
     ConfigError,
     InvalidJob,
@@ -47,6 +47,7 @@ __all__ = [
     "get_queue_config",
     "inject_trace_context",
     "is_retryable_error",
+    "reset_queue_config",
     "set_queue_config",
     "traced_job",
 ]

@@ -141,6 +141,27 @@ class QueueConfig:
         """Return the most waiting jobs ``queue`` may hold, or None when unlimited."""
         return self.max_depths.get(queue, self.max_depth)
 
+    @property
+    def stream_key(self) -> str:
+        """Return the stream of the default queue at normal priority (as ``redis.keys`` names it).
+
+        Written out here because the library's plain modules never import the Redis room; a
+        test holds it equal to ``Keys.stream``.
+        """
+        return f"{self._queue_base(self.default_queue)}stream"
+
+    @property
+    def status_key_prefix(self) -> str:
+        """Return the prefix of the default queue's job status hashes (``job:`` + id follows)."""
+        if self.cluster_keys:
+            return f"{self._queue_base(self.default_queue)}job:"
+        return f"{self.key_prefix}job:"
+
+    def _queue_base(self, queue: str) -> str:
+        return (
+            f"{self.key_prefix}{{{queue}}}:" if self.cluster_keys else f"{self.key_prefix}{queue}:"
+        )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> QueueConfig:
         """Build a config from ``REDIS_URL`` and the ``ARAGORA_QUEUE_*`` variables."""
@@ -286,3 +307,8 @@ def set_queue_config(config: QueueConfig | None) -> None:
     """Replace the process-wide config (None: read the environment again on next use)."""
     global _config
     _config = config
+
+
+def reset_queue_config() -> None:
+    """Forget the process-wide config: the next ``get_queue_config()`` reads the environment."""
+    set_queue_config(None)

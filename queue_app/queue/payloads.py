@@ -14,9 +14,14 @@ from .origin import ORIGIN_KEY, DebateOrigin
 CONSENSUS_MODES = ("majority", "unanimous", "judge")
 DEFAULT_AGENTS = ("anthropic-api", "openai-api")
 DEBATE_JOB_TYPE = "debate"
+#: Queue of debate jobs (``DebateWorker.QUEUE_NAME``).
+DEBATE_QUEUE = "debates"
+#: Characters of the question kept in ``Job.metadata["question_preview"]``.
+QUESTION_PREVIEW_CHARS = 100
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+# Positional like the reference's dataclasses (its examples build them so).
+@dataclass(frozen=True, slots=True)
 class DebateJobPayload:
     """Input of a debate job."""
 
@@ -30,6 +35,8 @@ class DebateJobPayload:
     webhook_url: str | None = None
     user_id: str | None = None
     organization_id: str | None = None
+    #: The caller's free-form data (the reference keeps it in the payload).
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -45,7 +52,7 @@ class DebateJobPayload:
         return cls(**{key: value for key, value in data.items() if key in known})
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class DebateResult:
     """Outcome of one debate."""
 
@@ -62,6 +69,29 @@ class DebateResult:
     def to_dict(self) -> dict[str, Any]:
         """Return the result as a JSON-serialisable dict."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DebateResult:
+        """Build a result from ``to_dict`` output; only ``debate_id`` and ``consensus_reached``
+        are required.
+
+        Raises:
+            InvalidJob: a required key is missing.
+        """
+        missing = [key for key in ("debate_id", "consensus_reached") if key not in data]
+        if missing:
+            raise InvalidJob(f"debate result lacks {', '.join(missing)}")
+        return cls(
+            debate_id=str(data["debate_id"]),
+            consensus_reached=bool(data["consensus_reached"]),
+            final_answer=data.get("final_answer"),
+            confidence=float(data.get("confidence") or 0.0),
+            rounds_used=int(data.get("rounds_used") or 0),
+            participants=list(data.get("participants") or []),
+            duration_seconds=float(data.get("duration_seconds") or 0.0),
+            token_usage=dict(data.get("token_usage") or {}),
+            error=data.get("error"),
+        )
 
 
 def _validate(payload: DebateJobPayload) -> None:
@@ -86,6 +116,8 @@ def _validate(payload: DebateJobPayload) -> None:
         raise InvalidJob(f"agents must list at most {limits.debate_max_agents} agents")
     if payload.timeout_seconds is not None and payload.timeout_seconds <= 0:
         raise InvalidJob("timeout_seconds must be positive")
+    if not isinstance(payload.metadata, dict):
+        raise InvalidJob("metadata must be an object")
 
 
 def create_debate_job(
@@ -109,6 +141,10 @@ def create_debate_job(
     without ``timeout_seconds`` gets ``debate_timeout_seconds``. ``origin`` (platform and
     target, see ``queue_app.queue.origin``) is where the result is routed when the debate
     finishes; it is kept in the job's metadata, not its payload.
+
+    The caller's ``metadata`` goes into the payload (as the reference does) and into the job's
+    metadata, where ``owner``/``organization`` scope it; the job's metadata also holds the job
+    type and the first 100 characters of the question (``question_preview``).
     """
     if max_attempts < 1:
         raise InvalidJob("max_attempts must be at least 1")
@@ -124,13 +160,19 @@ def create_debate_job(
         webhook_url=webhook_url,
         user_id=user_id,
         organization_id=organization_id,
+        metadata=dict(metadata or {}),
     )
     extra = {ORIGIN_KEY: DebateOrigin.from_value(origin).to_dict()} if origin is not None else {}
     return Job(
         payload=payload.to_dict(),
         priority=priority,
         max_attempts=max_attempts,
-        metadata={**(metadata or {}), **extra, "job_type": DEBATE_JOB_TYPE},
+        metadata={
+            **(metadata or {}),
+            **extra,
+            "job_type": DEBATE_JOB_TYPE,
+            "question_preview": question[:QUESTION_PREVIEW_CHARS],
+        },
     )
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from queue_app.queue import QueueConfig, get_queue_config, set_queue_config
+from queue_app.queue import QueueConfig, get_queue_config, reset_queue_config, set_queue_config
+from queue_app.queue.redis.keys import Keys
 
 
 def test_defaults_match_the_reference() -> None:
@@ -93,3 +94,22 @@ def test_get_and_set_queue_config(monkeypatch: pytest.MonkeyPatch) -> None:
         assert get_queue_config().key_prefix == "from-env:"
     finally:
         set_queue_config(None)
+
+
+@pytest.mark.parametrize("cluster", [False, True])
+def test_reference_key_properties_match_the_key_schema(cluster: bool) -> None:
+    config = QueueConfig(key_prefix="p:", cluster_keys=cluster)
+    keys = Keys("p:", cluster)
+    assert config.stream_key == keys.stream("debates")
+    assert keys.job("j-1", "debates") == f"{config.status_key_prefix}j-1"
+    assert config.job_ttl_seconds == 7 * 86_400
+
+
+def test_reset_queue_config_reads_the_environment_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_queue_config(QueueConfig(key_prefix="custom:"))
+    monkeypatch.setenv("ARAGORA_QUEUE_PREFIX", "again:")
+    reset_queue_config()
+    try:
+        assert get_queue_config().key_prefix == "again:"
+    finally:
+        reset_queue_config()

@@ -6,6 +6,7 @@ import pytest
 
 from queue_app.queue import (
     DebateJobPayload,
+    DebateResult,
     Job,
     JobStatus,
     create_debate_job,
@@ -53,10 +54,10 @@ def test_create_debate_job_builds_payload_and_metadata() -> None:
         "Should we?", agents=["demo"], rounds=3, priority=2, max_attempts=5, metadata={"t": 1}
     )
     assert (job.priority, job.max_attempts) == (2, 5)
-    assert job.metadata == {"t": 1, "job_type": "debate"}
+    assert job.metadata == {"t": 1, "job_type": "debate", "question_preview": "Should we?"}
     payload = get_debate_payload(job)
     assert payload == DebateJobPayload(
-        question="Should we?", agents=["demo"], rounds=3, timeout_seconds=1800
+        question="Should we?", agents=["demo"], rounds=3, timeout_seconds=1800, metadata={"t": 1}
     )
     assert create_debate_job("q").payload["agents"] == ["anthropic-api", "openai-api"]
 
@@ -80,3 +81,24 @@ def test_create_debate_job_rejects_invalid_input(kwargs: dict, message: str) -> 
 def test_get_debate_payload_rejects_malformed_payload() -> None:
     with pytest.raises(ValueError, match="invalid debate payload"):
         get_debate_payload(Job(payload={"rounds": 2}))
+
+
+def test_question_preview_keeps_the_first_hundred_characters() -> None:
+    job = create_debate_job("x" * 150)
+    assert job.metadata["question_preview"] == "x" * 100
+
+
+def test_payload_dataclasses_build_positionally_as_the_reference_examples() -> None:
+    payload = DebateJobPayload("Microservices?", ["demo-a", "demo-b"], 3, "majority")
+    assert (payload.rounds, payload.consensus, payload.metadata) == (3, "majority", {})
+    result = DebateResult("d-1", True, "yes", 0.9, 2, ["demo-a"], 1.5, {"input": 3}, None)
+    assert DebateResult.from_dict(result.to_dict()) == result
+    assert len(result.to_dict()) == 9
+
+
+def test_debate_result_from_dict_needs_only_id_and_consensus() -> None:
+    result = DebateResult.from_dict({"debate_id": "d-1", "consensus_reached": False})
+    assert (result.final_answer, result.confidence, result.rounds_used) == (None, 0.0, 0)
+    assert (result.participants, result.token_usage, result.error) == ([], {}, None)
+    with pytest.raises(ValueError, match="consensus_reached"):
+        DebateResult.from_dict({"debate_id": "d-1"})

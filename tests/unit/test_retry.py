@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from queue_app.queue import RetryPolicy, is_retryable_error
+from queue_app.queue import (
+    QueueConfig,
+    RetryPolicy,
+    is_retryable_error,
+    reset_queue_config,
+    set_queue_config,
+)
+from queue_app.queue.retry import NON_RETRYABLE_EXCEPTIONS
 
 
 def test_delay_grows_exponentially_without_jitter() -> None:
@@ -58,3 +65,33 @@ def test_transient_errors_are_retryable(error: Exception) -> None:
 )
 def test_permanent_errors_are_not_retryable(error: Exception) -> None:
     assert not is_retryable_error(error)
+
+
+def test_should_retry_without_an_error_counts_attempts_only() -> None:
+    policy = RetryPolicy(max_attempts=2)
+    assert policy.should_retry(1) and not policy.should_retry(2)
+    assert policy.get_remaining_attempts(0) == 2
+    assert policy.get_remaining_attempts(5) == 0
+
+
+def test_should_retry_only_listed_exception_types() -> None:
+    policy = RetryPolicy(retryable_exceptions=(ConnectionError,))
+    assert policy.should_retry(1, ConnectionError("reset"))
+    assert not policy.should_retry(1, RuntimeError("boom"))
+
+
+def test_policy_from_config_copies_the_retry_settings() -> None:
+    config = QueueConfig(retry_max_attempts=5, retry_base_delay=0.5, retry_max_delay=9.0)
+    policy = RetryPolicy.from_config(config)
+    assert policy.max_attempts == 5
+    assert (policy.base_delay_seconds, policy.max_delay_seconds) == (0.5, 9.0)
+    set_queue_config(config)
+    try:
+        assert RetryPolicy.from_config().max_attempts == 5
+    finally:
+        reset_queue_config()
+
+
+def test_non_retryable_exceptions_are_the_references() -> None:
+    expected = (ValueError, TypeError, KeyError, AttributeError, ImportError, SyntaxError)
+    assert expected == NON_RETRYABLE_EXCEPTIONS

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from opentelemetry import baggage, context, trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
 from queue_app.queue import Job, inject_trace_context, traced_job
-from queue_app.queue.tracing import job_trace_id
+from queue_app.queue.tracing import (
+    TraceCarrier,
+    extract_and_activate,
+    extract_trace_carrier,
+    get_tracing_stats,
+    job_trace_id,
+)
 
 
 def test_inject_without_active_span_adds_nothing() -> None:
@@ -68,3 +76,70 @@ async def test_consumer_span_carries_the_producers_baggage(spans: InMemorySpanEx
         return baggage.get_baggage("tenant")
 
     assert await handler(Job(payload=payload)) == "acme"
+
+
+def test_trace_carrier_round_trips_and_defaults_a_missing_trace_id() -> None:
+    carrier = TraceCarrier("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", "req-1")
+    assert TraceCarrier.from_dict(carrier.to_dict()) == carrier
+    assert TraceCarrier.from_dict({}) == TraceCarrier("", None, None)
+
+
+def test_extract_trace_carrier_reads_both_forms() -> None:
+    assert extract_trace_carrier({}) is None
+    assert extract_trace_carrier({"_trace": "not a dict"}) is None
+    legacy = {"_trace": {"trace_id": "abc", "parent_span_id": None, "request_id": "r"}}
+    assert extract_trace_carrier(legacy) == TraceCarrier("abc", None, "r")
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    w3c = {"trace_context": {"traceparent": traceparent}}
+    assert extract_trace_carrier(w3c) == TraceCarrier(
+        "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    )
+
+
+async def test_extract_and_activate_makes_the_jobs_trace_current(
+    spans: InMemorySpanExporter,
+) -> None:
+    parent = "00f067aa0ba902b7"
+    payload = {"_trace": {"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "parent_span_id": parent}}
+
+    async def in_task() -> tuple[object, int]:
+        carrier = extract_and_activate(payload)
+        with trace.get_tracer("test").start_as_current_span("child") as child:
+            return carrier, child.get_span_context().trace_id
+
+    carrier, trace_id = await asyncio.create_task(in_task())
+    assert carrier == TraceCarrier("4bf92f3577b34da6a3ce929d0e0e4736", parent)
+    assert format(trace_id, "032x") == "4bf92f3577b34da6a3ce929d0e0e4736"
+    [child] = [s for s in spans.get_finished_spans() if s.name == "child"]
+    assert child.parent is not None and format(child.parent.span_id, "016x") == parent
+    assert extract_and_activate({"nothing": 1}) is None
+
+
+async def test_tracing_stats_count_injections_and_extractions(
+    spans: InMemorySpanExporter,
+) -> None:
+    before = get_tracing_stats()
+    with trace.get_tracer("test").start_as_current_span("producer"):
+        payload = inject_trace_context({})
+
+    @traced_job()
+    async def handle(job: Job) -> None:
+        return None
+
+    await handle(Job(payload=payload))
+    after = get_tracing_stats()
+    assert after["injected"] == before["injected"] + 1
+    assert after["extracted"] == before["extracted"] + 1
+    [span] = [s for s in spans.get_finished_spans() if s.name == "handle"]
+    assert span.attributes["job.traced"] is True
+
+
+async def test_traced_job_finds_the_trace_in_a_payload_dict(spans: InMemorySpanExporter) -> None:
+    with trace.get_tracer("test").start_as_current_span("producer") as producer:
+        payload = inject_trace_context({"debate_id": "d-1"})
+
+    @traced_job("explain")
+    async def explain(data: dict, extra: int) -> int:
+        return trace.get_current_span().get_span_context().trace_id
+
+    assert await explain(payload, 1) == producer.get_span_context().trace_id
