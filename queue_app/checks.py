@@ -20,7 +20,7 @@ from django.utils.module_loading import import_string
 
 from queue_app.conf import build_config
 from queue_app.queue import ConfigError
-from workers import ExecutorSettings
+from workers import AgentSettings
 
 #: URL schemes redis-py connects with.
 REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
@@ -94,7 +94,7 @@ def _check_executor() -> list[checks.CheckMessage]:
                 msg = "ARAGORA_DEBATE_EXECUTOR must name a callable executor factory"
                 errors.append(checks.Error(msg, id="aragora.E005"))
     try:
-        ExecutorSettings.from_env(settings.ARAGORA_AGENT_ENV)
+        AgentSettings.from_env(settings.ARAGORA_AGENT_ENV)
     except (ConfigError, ValueError) as error:
         errors.append(checks.Error(f"debate agent settings: {error}", id="aragora.E006"))
     return errors

@@ -7,10 +7,10 @@ classes through their ``build`` class method.
 
 from __future__ import annotations
 
+from .agents import AgentSettings
 from .debate import (
     DebateExecutor,
     DebateWorker,
-    ExecutorSettings,
     create_default_executor,
     load_executor,
 )
@@ -73,6 +73,7 @@ __all__ = [
     "JOB_TYPE_TRANSCRIPTION_VIDEO",
     "JOB_TYPE_TRANSCRIPTION_YOUTUBE",
     "WORKER_KINDS",
+    "AgentSettings",
     "BaseWorker",
     "DebateExecutor",
     "DebateWorker",
@@ -80,7 +81,6 @@ __all__ = [
     "DeliveryResult",
     "DiagnosticsWorker",
     "EndpointHealth",
-    "ExecutorSettings",
     "Handler",
     "KindContext",
     "LoggingMiddleware",

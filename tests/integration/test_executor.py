@@ -22,7 +22,8 @@ from queue_app.queue import (
     create_debate_job,
     is_retryable_error,
 )
-from workers.debate.agents import (
+from workers.agents import ANTHROPIC_DEFAULTS, OPENAI_DEFAULTS, AgentSettings
+from workers.agents.adapters import (
     SYSTEM_PROMPT,
     AgentRejected,
     AgentUnavailable,
@@ -30,10 +31,7 @@ from workers.debate.agents import (
     parse_reply,
 )
 from workers.debate.executor import (
-    ANTHROPIC_DEFAULTS,
-    OPENAI_DEFAULTS,
     DefaultDebateExecutor,
-    ExecutorSettings,
     create_default_executor,
     load_executor,
 )
@@ -64,9 +62,9 @@ def openai_answer(text: str) -> dict[str, Any]:
     }
 
 
-def settings_for(base_url: str) -> ExecutorSettings:
+def settings_for(base_url: str) -> AgentSettings:
     """Return settings pointing both providers at ``base_url`` with test keys."""
-    return ExecutorSettings(
+    return AgentSettings(
         anthropic=dataclasses.replace(
             ANTHROPIC_DEFAULTS, api_key=ANTHROPIC_KEY, base_url=base_url, model="claude-test"
         ),
@@ -254,7 +252,7 @@ async def test_demo_debate_is_deterministic(executor: DefaultDebateExecutor) -> 
     agents = ["demo", "demo-2", "demo-3"]
     question = await split_question(agents)
     first = await executor(create_debate_job(question, agents=agents, rounds=3))
-    async with await create_default_executor(ExecutorSettings()) as other:
+    async with await create_default_executor(AgentSettings()) as other:
         second = await other(create_debate_job(question, agents=agents, rounds=3))
     second = dataclasses.replace(second, debate_id=first.debate_id)
     assert dataclasses.replace(first, duration_seconds=0) == dataclasses.replace(
@@ -336,7 +334,7 @@ def test_settings_from_env_reads_variables_and_hides_keys() -> None:
         "ARAGORA_AGENT_READ_TIMEOUT": "7.5",
         "ARAGORA_AGENT_MAX_TOKENS": "64",
     }
-    settings = ExecutorSettings.from_env(env)
+    settings = AgentSettings.from_env(env)
     assert settings.anthropic.api_key == ANTHROPIC_KEY
     assert settings.anthropic.base_url == ANTHROPIC_DEFAULTS.base_url
     assert settings.openai.api_key is None
@@ -348,19 +346,19 @@ def test_settings_from_env_reads_variables_and_hides_keys() -> None:
 @pytest.mark.parametrize("value", ["soon", "0", "-1"])
 def test_settings_from_env_rejects_bad_numbers(value: str) -> None:
     with pytest.raises(ConfigError, match="ARAGORA_AGENT_CONNECT_TIMEOUT must be"):
-        ExecutorSettings.from_env({"ARAGORA_AGENT_CONNECT_TIMEOUT": value})
+        AgentSettings.from_env({"ARAGORA_AGENT_CONNECT_TIMEOUT": value})
 
 
 def test_settings_rejects_non_positive_values() -> None:
     with pytest.raises(ConfigError, match="max_tokens must be positive"):
-        ExecutorSettings(max_tokens=0)
+        AgentSettings(max_tokens=0)
 
 
 @pytest.fixture
 def custom_executors(monkeypatch: pytest.MonkeyPatch) -> str:
     """Install an importable module of executor factories and return its name."""
     module = types.ModuleType("custom_executors")
-    module.make_demo = lambda: DefaultDebateExecutor(ExecutorSettings())  # type: ignore[attr-defined]
+    module.make_demo = lambda: DefaultDebateExecutor(AgentSettings())  # type: ignore[attr-defined]
     module.make_nothing = lambda: None  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, module.__name__, module)
     return module.__name__

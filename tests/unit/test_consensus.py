@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.debate.consensus import (
+from workers.agents.consensus import (
     NO_VOTES,
     Vote,
     decide,

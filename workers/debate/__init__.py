@@ -5,7 +5,6 @@ from __future__ import annotations
 from .executor import (
     DebateExecutor,
     DefaultDebateExecutor,
-    ExecutorSettings,
     create_default_executor,
     load_executor,
 )
@@ -15,7 +14,6 @@ __all__ = [
     "DebateExecutor",
     "DebateWorker",
     "DefaultDebateExecutor",
-    "ExecutorSettings",
     "create_default_executor",
     "load_executor",
 ]

@@ -7,20 +7,14 @@ from a factory named by a setting; without a path it builds ``DefaultDebateExecu
 from __future__ import annotations
 
 import asyncio
-import importlib
-import inspect
 import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self, cast
 
-import httpx
 from opentelemetry import trace
 
 from queue_app.queue import (
-    ConfigError,
     DebateJobPayload,
     DebateResult,
     InvalidJob,
@@ -29,23 +23,12 @@ from queue_app.queue import (
     is_retryable_error,
 )
 
+from ..agents import NO_VOTES, Agent, AgentPool, AgentReply, AgentSettings, Turn, agreement, decide
+from ..plugins import build_from_factory
 from ..runtime import report_progress
-from .agents import Agent, AgentReply, ProviderSettings, Turn, resolve_agent
-from .consensus import NO_VOTES, decide
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
-
-ANTHROPIC_DEFAULTS = ProviderSettings(
-    key_variable="ANTHROPIC_API_KEY",
-    base_url="https://api.anthropic.com",
-    model="claude-sonnet-4-5",
-)
-OPENAI_DEFAULTS = ProviderSettings(
-    key_variable="OPENAI_API_KEY",
-    base_url="https://api.openai.com",
-    model="gpt-4.1-mini",
-)
 
 
 class DebateExecutor(Protocol):
@@ -54,76 +37,6 @@ class DebateExecutor(Protocol):
     async def __call__(self, job: Job) -> DebateResult:
         """Run the debate of ``job``."""
         ...
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExecutorSettings:
-    """What the default executor needs: provider access, HTTP timeouts and reply length."""
-
-    anthropic: ProviderSettings = ANTHROPIC_DEFAULTS
-    openai: ProviderSettings = OPENAI_DEFAULTS
-    #: Seconds to open a connection to a provider.
-    connect_timeout_seconds: float = 10.0
-    #: Seconds to wait for a provider's answer; model replies can be slow.
-    read_timeout_seconds: float = 120.0
-    #: ``max_tokens`` of each Anthropic reply.
-    max_tokens: int = 1024
-
-    def __post_init__(self) -> None:
-        for name in ("connect_timeout_seconds", "read_timeout_seconds", "max_tokens"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be positive")
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> ExecutorSettings:
-        """Read the settings from the variables ``environ`` holds; unset values keep defaults.
-
-        The worker never reads the environment itself: ``aragora_site/settings.py`` collects
-        these variables into ``ARAGORA_AGENT_ENV`` (a library user passes ``os.environ``).
-
-        Variables: ``ANTHROPIC_API_KEY``, ``ANTHROPIC_BASE_URL``, ``ARAGORA_ANTHROPIC_MODEL``,
-        ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``ARAGORA_OPENAI_MODEL``,
-        ``ARAGORA_AGENT_CONNECT_TIMEOUT``, ``ARAGORA_AGENT_READ_TIMEOUT`` (seconds) and
-        ``ARAGORA_AGENT_MAX_TOKENS``.
-        """
-        env = environ
-        return cls(
-            anthropic=_provider_from_env(env, "ANTHROPIC", ANTHROPIC_DEFAULTS),
-            openai=_provider_from_env(env, "OPENAI", OPENAI_DEFAULTS),
-            connect_timeout_seconds=_env_number(env, "ARAGORA_AGENT_CONNECT_TIMEOUT", 10.0, float),
-            read_timeout_seconds=_env_number(env, "ARAGORA_AGENT_READ_TIMEOUT", 120.0, float),
-            max_tokens=_env_number(env, "ARAGORA_AGENT_MAX_TOKENS", 1024, int),
-        )
-
-    def providers(self) -> dict[str, ProviderSettings]:
-        """Return the provider settings keyed by agent adapter name."""
-        return {"anthropic-api": self.anthropic, "openai-api": self.openai}
-
-
-def _provider_from_env(
-    env: Mapping[str, str], vendor: str, defaults: ProviderSettings
-) -> ProviderSettings:
-    return ProviderSettings(
-        key_variable=defaults.key_variable,
-        api_key=env.get(defaults.key_variable) or None,
-        base_url=env.get(f"{vendor}_BASE_URL") or defaults.base_url,
-        model=env.get(f"ARAGORA_{vendor}_MODEL") or defaults.model,
-    )
-
-
-def _env_number[N: (int, float)](
-    env: Mapping[str, str], name: str, default: N, kind: Callable[[str], N]
-) -> N:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError as error:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from error
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, got {raw!r}")
-    return value
 
 
 class DefaultDebateExecutor:
@@ -136,12 +49,9 @@ class DefaultDebateExecutor:
     retry; when several agents fail at once, a non-retryable error wins.
     """
 
-    def __init__(self, settings: ExecutorSettings) -> None:
+    def __init__(self, settings: AgentSettings) -> None:
         self.settings = settings
-        timeout = httpx.Timeout(
-            settings.read_timeout_seconds, connect=settings.connect_timeout_seconds
-        )
-        self._client = httpx.AsyncClient(timeout=timeout)
+        self.pool = AgentPool(settings)
 
     async def __call__(self, job: Job) -> DebateResult:
         """Run the debate of ``job`` and return its result."""
@@ -150,14 +60,18 @@ class DefaultDebateExecutor:
         agents = self._agents(payload)
         judge = _judge_name(job, payload)
         transcript: list[Turn] = []
+        shares: list[float] = []
         outcome, rounds_used = NO_VOTES, 0
         while rounds_used < payload.rounds and not outcome.reached:
             rounds_used += 1
             turns = await _run_round(payload.question, agents, transcript, rounds_used)
             transcript += turns
-            outcome = decide(payload.consensus, [turn.vote() for turn in turns], judge)
+            votes = [turn.vote() for turn in turns]
+            outcome = decide(payload.consensus, votes, judge)
+            shares.append(round(agreement(votes), 4))
             logger.debug("debate %s round %d: consensus %s", job.id, rounds_used, outcome.reached)
-            await report_progress({"round": rounds_used, "of": payload.rounds})
+            # Agreement per round lets consensus healing see whether the debate converged.
+            await report_progress({"round": rounds_used, "of": payload.rounds, "agreement": shares})
         return DebateResult(
             debate_id=job.id,
             consensus_reached=outcome.reached,
@@ -173,17 +87,11 @@ class DefaultDebateExecutor:
         """Resolve every agent before the first round, so configuration errors cost no call."""
         if not payload.agents:
             raise InvalidJob("a debate needs at least one agent")
-        providers = self.settings.providers()
-        return [
-            resolve_agent(
-                name, client=self._client, providers=providers, max_tokens=self.settings.max_tokens
-            )
-            for name in payload.agents
-        ]
+        return self.pool.agents(payload.agents)
 
     async def aclose(self) -> None:
         """Close the shared HTTP client."""
-        await self._client.aclose()
+        await self.pool.aclose()
 
     async def __aenter__(self) -> Self:
         return self
@@ -240,17 +148,17 @@ def _token_usage(transcript: list[Turn]) -> dict[str, int]:
 
 
 async def create_default_executor(
-    settings: ExecutorSettings | None = None,
+    settings: AgentSettings | None = None,
 ) -> DefaultDebateExecutor:
     """Build the default executor (without ``settings``: defaults, no provider keys).
 
-    Pass ``ExecutorSettings.from_env(os.environ)`` to take provider keys from the environment.
+    Pass ``AgentSettings.from_env(os.environ)`` to take provider keys from the environment.
     """
-    return DefaultDebateExecutor(ExecutorSettings() if settings is None else settings)
+    return DefaultDebateExecutor(AgentSettings() if settings is None else settings)
 
 
 async def load_executor(
-    dotted_path: str | None = None, settings: ExecutorSettings | None = None
+    dotted_path: str | None = None, settings: AgentSettings | None = None
 ) -> DebateExecutor:
     """Build the executor made by the factory at ``dotted_path``, or the default one.
 
@@ -262,28 +170,4 @@ async def load_executor(
     """
     if not dotted_path:
         return await create_default_executor(settings)
-    executor = _import_factory(dotted_path)()
-    if inspect.isawaitable(executor):
-        executor = await executor
-    if not callable(executor):
-        raise TypeError(f"executor factory {dotted_path!r} returned {type(executor).__name__}")
-    return cast(DebateExecutor, executor)
-
-
-def _import_factory(dotted_path: str) -> Callable[[], object]:
-    """Import the callable named by ``package.module.attribute``."""
-    module_name, _, attribute = dotted_path.rpartition(".")
-    if not module_name or not attribute:
-        raise ImportError(f"executor path {dotted_path!r} is not of the form 'module.factory'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ImportError(
-            f"executor path {dotted_path!r}: cannot import module {module_name!r} ({error})"
-        ) from error
-    factory = getattr(module, attribute, None)
-    if not callable(factory):
-        raise ImportError(
-            f"executor path {dotted_path!r}: {module_name!r} has no callable {attribute!r}"
-        )
-    return cast(Callable[[], object], factory)
+    return cast(DebateExecutor, await build_from_factory(dotted_path, "executor"))

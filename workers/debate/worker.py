@@ -9,8 +9,9 @@ from typing import Any, ClassVar
 from queue_app.queue import Job, JobQueue, RetryPolicy
 from queue_app.queue.payloads import DEBATE_JOB_TYPE
 
+from ..agents import AgentSettings
 from ..runtime import BaseWorker, KindContext, MiddlewareChain, Registry, WorkerOptions
-from .executor import DebateExecutor, ExecutorSettings, load_executor
+from .executor import DebateExecutor, load_executor
 
 
 class DebateWorker(BaseWorker):
@@ -56,7 +57,7 @@ class DebateWorker(BaseWorker):
         cls, queue: JobQueue, options: WorkerOptions, context: KindContext
     ) -> DebateWorker:
         """Build the worker around the executor of ``context`` (the default one if unset)."""
-        settings = ExecutorSettings.from_env(context.agent_env)
+        settings = AgentSettings.from_env(context.agent_env)
         executor = await load_executor(context.executor_path, settings)
         aclose = getattr(executor, "aclose", None)
         return cls(

@@ -29,7 +29,7 @@ class KindContext:
     registry: Registry | None = None
     #: Dotted path of a debate executor factory (None: the default executor).
     executor_path: str | None = None
-    #: Provider variables of the default debate executor (``ExecutorSettings.from_env``).
+    #: Provider variables of the agents (``workers.agents.AgentSettings.from_env``).
     agent_env: Mapping[str, str] = field(default_factory=dict)
     #: Deliver webhooks to private, loopback and link-local addresses (development, tests).
     webhook_allow_private: bool = False

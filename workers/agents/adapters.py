@@ -1,4 +1,7 @@
-"""Debate agents: the Agent protocol, the provider HTTP adapters and the offline demo agent.
+"""Agents: the Agent protocol, the provider HTTP adapters and the offline demo agent.
+
+Every agent takes part in debates (``respond``) and answers questions with a fixed reply format
+(``ask``: explanations, stress-test probes).
 
 Errors follow ``queue_app.queue.is_retryable_error``: ``AgentUnavailable`` (429, 408, 5xx, transport
 failures, unreadable answers) is a ``ConnectionError`` and is retried; ``AgentRejected`` (other 4xx,
@@ -19,6 +22,7 @@ import httpx
 
 from queue_app.queue import QueueError
 
+from .asking import Answer, Question, ReplyLine, read_answer
 from .consensus import Vote, majority, normalise_answer
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -97,6 +101,10 @@ class Agent(Protocol):
         """Answer ``question`` in round ``round_number``, having read the earlier rounds."""
         ...
 
+    async def ask(self, question: Question) -> Answer:
+        """Answer ``question`` in its reply format."""
+        ...
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProviderSettings:
@@ -172,15 +180,25 @@ class HttpAgent(ABC):
         """Return the path, headers and JSON body of the provider call."""
 
     @abstractmethod
-    def parse(self, data: Any) -> AgentReply:
-        """Read the provider's JSON answer."""
+    def parse(self, data: Any) -> tuple[str, int, int]:
+        """Read the provider's JSON answer: its text, input tokens and output tokens."""
 
     async def respond(self, question: str, transcript: list[Turn], round_number: int) -> AgentReply:
         """Ask the provider for this agent's reply in round ``round_number``."""
         system = SYSTEM_PROMPT.format(name=self.name)
-        path, headers, body = self.request(
-            system, debate_prompt(question, transcript, round_number)
+        return parse_reply(
+            *await self.complete(system, debate_prompt(question, transcript, round_number))
         )
+
+    async def ask(self, question: Question) -> Answer:
+        """Ask the provider ``question`` and read its reply lines."""
+        return read_answer(
+            self.name, question, *await self.complete(question.role, question.render())
+        )
+
+    async def complete(self, system: str, prompt: str) -> tuple[str, int, int]:
+        """POST one prompt; return the reply text, input tokens and output tokens."""
+        path, headers, body = self.request(system, prompt)
         try:
             response = await self.client.post(f"{self.base_url}{path}", headers=headers, json=body)
         except httpx.TransportError as error:
@@ -208,11 +226,14 @@ class AnthropicAgent(HttpAgent):
         }
         return "/v1/messages", headers, body
 
-    def parse(self, data: Any) -> AgentReply:
+    def parse(self, data: Any) -> tuple[str, int, int]:
         """Read ``content[0].text`` and ``usage``."""
         usage = data["usage"]
-        text = data["content"][0]["text"]
-        return parse_reply(text, int(usage["input_tokens"]), int(usage["output_tokens"]))
+        return (
+            str(data["content"][0]["text"]),
+            int(usage["input_tokens"]),
+            int(usage["output_tokens"]),
+        )
 
 
 class OpenAIAgent(HttpAgent):
@@ -224,11 +245,11 @@ class OpenAIAgent(HttpAgent):
         messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
         return "/v1/chat/completions", headers, {"model": self.model, "messages": messages}
 
-    def parse(self, data: Any) -> AgentReply:
+    def parse(self, data: Any) -> tuple[str, int, int]:
         """Read ``choices[0].message.content`` and ``usage``."""
         usage = data["usage"]
-        text = data["choices"][0]["message"]["content"]
-        return parse_reply(text, int(usage["prompt_tokens"]), int(usage["completion_tokens"]))
+        text = str(data["choices"][0]["message"]["content"])
+        return text, int(usage["prompt_tokens"]), int(usage["completion_tokens"])
 
 
 def _previous_majority(transcript: list[Turn], round_number: int) -> str | None:
@@ -258,6 +279,28 @@ class DemoAgent:
         text += f"ANSWER: {answer}\nCONFIDENCE: {confidence:.2f}"
         prompt = debate_prompt(question, transcript, round_number)
         return parse_reply(text, len(prompt.split()), len(text.split()))
+
+    async def ask(self, question: Question) -> Answer:
+        """Fill the question's reply lines without any network call, deterministically."""
+        subject = question.subject or "the question"
+        lines = [f"{self.name} reviewed {subject}."]
+        for line in question.lines:
+            digest = hashlib.sha256(f"{self.name}\n{subject}\n{line.label}".encode()).digest()
+            lines += [f"{line.label}: {value}" for value in _demo_values(self.name, line, digest)]
+        text = "\n".join(lines)
+        return read_answer(
+            self.name, question, text, len(question.render().split()), len(text.split())
+        )
+
+
+def _demo_values(name: str, line: ReplyLine, digest: bytes) -> list[str]:
+    """Return the demo agent's values for one reply line (chosen by ``digest``)."""
+    if line.choices:
+        return [line.choices[digest[0] % len(line.choices)]]
+    if line.number:
+        return [f"{0.5 + digest[1] % 50 / 100:.2f}"]
+    count = 2 if line.repeated else 1
+    return [f"{line.description} (by {name}, point {index + 1})" for index in range(count)]
 
 
 #: Adapter name -> HTTP agent class; names starting with ``demo`` resolve to ``DemoAgent``.

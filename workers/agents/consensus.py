@@ -71,6 +71,12 @@ def plurality_answer(votes: Sequence[Vote]) -> str | None:
     return max(answers, key=rank)
 
 
+def agreement(votes: Sequence[Vote]) -> float:
+    """Return the share of voters giving the plurality answer (0 without votes)."""
+    answer = plurality_answer(votes)
+    return len(_supporters(votes, answer)) / len(votes) if answer is not None else 0.0
+
+
 def majority(votes: Sequence[Vote], judge: str | None = None) -> ConsensusOutcome:
     """Reach consensus when strictly more than half of the voters give the plurality answer."""
     answer = plurality_answer(votes)
