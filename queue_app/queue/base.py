@@ -176,7 +176,8 @@ class JobQueue(ABC):
     """Move jobs in and out of a store and change their status atomically.
 
     The first group of methods is the reference's API; the second is what the worker runtime
-    (``workers.runtime``) uses: batched reads and outcomes, heartbeat, takeover and promotion.
+    (``workers.runtime``) uses: batched reads and outcomes, heartbeat, takeover and promotion;
+    the third what worker kinds use besides: checkpoints of a running job and leases.
     """
 
     #: Settings of this queue (block time, takeover threshold, retention).
@@ -286,3 +287,27 @@ class JobQueue(ABC):
     @abstractmethod
     async def ping(self) -> None:
         """Check that the store answers (raises ``QueueConnectionError`` when it does not)."""
+
+    # -- what worker kinds use besides ------------------------------------------------------
+
+    @abstractmethod
+    async def save_checkpoint(
+        self, job_id: str, key: str, value: Any, progress: Any = None
+    ) -> bool:
+        """Record JSON ``value`` under ``key`` for a running job, with its ``progress`` if given.
+
+        Checkpoints outlive a crash of the worker, so that the next delivery skips finished
+        work; they are dropped when the job completes. False when the job is no longer ours.
+        """
+
+    @abstractmethod
+    async def get_checkpoints(self, job_id: str) -> dict[str, Any]:
+        """Return the checkpoints of a job by key (empty when none)."""
+
+    @abstractmethod
+    async def acquire_lease(self, name: str, holder: str, ttl_seconds: float) -> bool:
+        """Take lease ``name`` for ``holder`` or renew it; False while another holder has it."""
+
+    @abstractmethod
+    async def release_lease(self, name: str, holder: str) -> bool:
+        """Give lease ``name`` up if ``holder`` holds it."""

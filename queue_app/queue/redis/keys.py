@@ -4,24 +4,29 @@
 name. With ``cluster_keys`` on, ``q`` is written ``{q}`` so that all keys of a queue hash to one
 slot and every script of that queue runs on one shard.
 
-| key              | type   | holds                                               | TTL            |
-|------------------|--------|-----------------------------------------------------|----------------|
-| `P q:stream`     | stream | deliveries of priority 0 jobs (field `job_id`)      | entries XDEL'd |
-| `P q:stream:p<n>`| stream | deliveries of priority n jobs (n != 0)              | DEL'd if empty |
-| `P q:levels`     | zset   | priorities that have a stream; read highest first   | empty ones out |
-| `P q:delayed`    | zset   | delayed and retrying job ids, score = due time (ms) | promoted       |
-| `P q:idx:<st>`   | zset   | ids of jobs in status <st>, score = last change (ms)| terminal: TTL  |
-| `P q:dead`       | zset   | dead-lettered job ids, score = time (ms), bounded   | pruned at TTL  |
-| `P job:<id>`     | hash   | status, payload, result, error, delivery tokens     | TTL once final |
-| `P q:ledger`     | stream | job events for the database ledger (id, status)     | XDEL'd at ack  |
-| `P q:m:<minute>` | hash   | finished jobs per status in that minute (epoch/60)  | 2 hours        |
-| `P queues`       | set    | names of declared queues that had a job             | none (bounded) |
-| `P workers`      | zset   | live worker ids, score = last heartbeat (ms)        | pruned if stale|
-| `P worker:<id>`  | hash   | id, host, pid, queues, started_at, last_seen        | 3 heartbeats   |
-| `P rec:<name>`   | string | JSON record of a RecordStore (webhook:...)          | none           |
-| `P rec:<name>`   | list   | JSON log of a RecordStore, newest first             | LTRIM'd        |
+| key                  | type   | holds                                           | TTL            |
+|----------------------|--------|-------------------------------------------------|----------------|
+| `P q:stream`         | stream | deliveries of priority 0 jobs (field `job_id`)  | entries XDEL'd |
+| `P q:stream:p<n>`    | stream | deliveries of priority n jobs (n != 0)          | DEL'd if empty |
+| `P q:levels`         | zset   | priorities with a stream; read highest first    | empty ones out |
+| `P q:delayed`        | zset   | delayed/retrying job ids, score = due time (ms) | promoted       |
+| `P q:idx:<st>`       | zset   | ids in status <st>, score = last change (ms)    | terminal: TTL  |
+| `P q:dead`           | zset   | dead-lettered ids, score = time (ms), bounded   | pruned at TTL  |
+| `P job:<id>`         | hash   | status, payload, result, error, delivery tokens | TTL once final |
+| `P checkpoints:<id>` | hash   | items a running job finished (batch results)    | max_job_ttl¹   |
+| `P q:ledger`         | stream | job events for the database ledger (id, status) | XDEL'd at ack  |
+| `P q:m:<minute>`     | hash   | jobs finished per status in minute (epoch/60)   | 2 hours        |
+| `P queues`           | set    | names of declared queues that had a job         | none (bounded) |
+| `P workers`          | zset   | live worker ids, score = last heartbeat (ms)    | stale: pruned  |
+| `P worker:<id>`      | hash   | id, host, pid, queues, started_at, last_seen    | 3 heartbeats   |
+| `P rec:<name>`       | string | JSON record of a RecordStore (webhook:...)      | none           |
+| `P rec:<name>`       | list   | JSON log of a RecordStore, newest first         | LTRIM'd        |
+| `P lease:<name>`     | string | holder of lease <name> (one scanner at a time)  | lease TTL      |
 
-In cluster mode the job hash is `P {q}:job:<id>` (same slot as its queue). Consumer groups
+¹ Deleted as soon as the job completes (its result holds what they recorded).
+
+In cluster mode the job hash is `P {q}:job:<id>` and its checkpoints `P {q}:checkpoints:<id>`
+(same slot as its queue). Consumer groups
 (``consumer_group``, default ``debate-workers``) exist on each stream of a queue.
 
 Nothing grows with traffic history: only declared queues get keys; the promote step deletes the
@@ -110,6 +115,16 @@ class Keys:
             return self._queue(queue) + "job:" + job_id
         return f"{self.prefix}job:{job_id}"
 
+    def checkpoints(self, job_id: str, queue: str = "") -> str:
+        """Return the hash of a job's checkpoints (``queue`` matters only in cluster mode)."""
+        if self.cluster:
+            return self._queue(queue) + "checkpoints:" + job_id
+        return f"{self.prefix}checkpoints:{job_id}"
+
+    def lease(self, name: str) -> str:
+        """Return the key holding the holder of lease ``name``."""
+        return f"{self.prefix}lease:{name}"
+
     def queues(self) -> str:
         """Return the set of queue names."""
         return f"{self.prefix}queues"
@@ -156,6 +171,10 @@ local function minute_key(q, minute) return qbase(q) .. 'm:' .. minute end
 local function job_key(q, id)
   if CLUSTER then return qbase(q) .. 'job:' .. id end
   return PREFIX .. 'job:' .. id
+end
+local function checkpoints_key(q, id)
+  if CLUSTER then return qbase(q) .. 'checkpoints:' .. id end
+  return PREFIX .. 'checkpoints:' .. id
 end
 local function level_of(priority)
   return string.format('%d', tonumber(priority) or 0)

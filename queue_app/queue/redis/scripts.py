@@ -24,6 +24,7 @@ NAMES = (
     "heartbeat",
     "revive",
     "progress",
+    "checkpoint",
 )
 
 

@@ -33,6 +33,7 @@ from .core import (
     translate_errors,
 )
 from .keys import PRIORITY_RANGE
+from .kind_support import KindSupport
 from .records import RedisRecordStore
 from .scripts import SCRIPTS, load_all
 from .status import text
@@ -44,7 +45,7 @@ _tracer = trace.get_tracer("queue_app.queue")
 __all__ = ["Delivery", "RedisStreamsQueue", "create_redis_queue"]
 
 
-class RedisStreamsQueue(QueueConsumer, JobQueue):
+class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
     """Job queue on Redis Streams: at-least-once delivery, atomic transitions, fencing tokens."""
 
     @translate_errors

@@ -43,6 +43,7 @@ local function finish(jk, id, old, status, ...)
   redis.call('HSET', jk, 'status', status, 'completed_at', NOW_S, 'updated_at', NOW_S, ...)
   if status == 'completed' then
     redis.call('HDEL', jk, 'token', 'entry', 'error')
+    redis.call('DEL', checkpoints_key(Q, id))  -- the result now holds what they recorded
   else
     redis.call('HDEL', jk, 'token', 'entry')
   end
