@@ -179,7 +179,10 @@ ARAGORA_QUEUE_MAX_DEPTHS = _env_depths("ARAGORA_QUEUE_MAX_DEPTHS")
 
 #: Dotted path of a debate executor factory; empty: the built-in executor (workers.debate).
 ARAGORA_DEBATE_EXECUTOR = os.environ.get("ARAGORA_DEBATE_EXECUTOR") or None
-#: Provider variables of the built-in debate executor (README, "Workers"), read here only.
+#: Dotted path of an explain generator factory (batch_explainability queue); empty: the built-in
+#: generator, which asks the debate's own agents (workers.batch).
+ARAGORA_EXPLAIN_GENERATOR = os.environ.get("ARAGORA_EXPLAIN_GENERATOR") or None
+#: Provider variables of the agents (debates, explanations, gauntlets; README, "Workers").
 ARAGORA_AGENT_ENV = {
     name: os.environ[name]
     for name in (

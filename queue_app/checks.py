@@ -2,10 +2,10 @@
 
 Ids: ``aragora.E001`` queue settings (``REDIS_URL``, ``ARAGORA_QUEUE_*``) invalid,
 ``E002`` ``REDIS_URL`` not a redis URL, ``E003`` ledger retention, ``E004`` REST body limit,
-``E005`` debate executor path, ``E006`` debate agent variables, ``W001`` no ``TASKS`` backend on
-this queue, ``W002`` (``check --deploy``) webhook secrets encrypted with a key derived from
-``SECRET_KEY`` (no ``ARAGORA_WEBHOOK_SECRET_KEYS``). ``TASKS`` options and queue names are
-checked by the backend itself (``queue_app.tasks.E001``-``E004``).
+``E005`` debate executor path, ``E006`` agent variables, ``E007`` explain generator path,
+``W001`` no ``TASKS`` backend on this queue, ``W002`` (``check --deploy``) webhook secrets
+encrypted with a key derived from ``SECRET_KEY`` (no ``ARAGORA_WEBHOOK_SECRET_KEYS``). ``TASKS``
+options and queue names are checked by the backend itself (``queue_app.tasks.E001``-``E004``).
 """
 
 from __future__ import annotations
@@ -80,21 +80,32 @@ def check_webhook_secret_keys(**kwargs: Any) -> list[checks.CheckMessage]:
     return [checks.Warning(msg, id="aragora.W002")]
 
 
+#: Settings naming a factory (dotted path), with the id of their check.
+FACTORY_SETTINGS = {
+    "ARAGORA_DEBATE_EXECUTOR": "aragora.E005",
+    "ARAGORA_EXPLAIN_GENERATOR": "aragora.E007",
+}
+
+
+def _check_factory(name: str, check_id: str) -> list[checks.CheckMessage]:
+    path = getattr(settings, name, None)
+    if not path:
+        return []
+    try:
+        factory = import_string(path)
+    except ImportError as error:
+        return [checks.Error(f"{name} cannot be imported: {error}", id=check_id)]
+    if not callable(factory):
+        return [checks.Error(f"{name} must name a callable factory", id=check_id)]
+    return []
+
+
 def _check_executor() -> list[checks.CheckMessage]:
     errors: list[checks.CheckMessage] = []
-    path = settings.ARAGORA_DEBATE_EXECUTOR
-    if path:
-        try:
-            factory = import_string(path)
-        except ImportError as error:
-            msg = f"ARAGORA_DEBATE_EXECUTOR cannot be imported: {error}"
-            errors.append(checks.Error(msg, id="aragora.E005"))
-        else:
-            if not callable(factory):
-                msg = "ARAGORA_DEBATE_EXECUTOR must name a callable executor factory"
-                errors.append(checks.Error(msg, id="aragora.E005"))
+    for name, check_id in FACTORY_SETTINGS.items():
+        errors += _check_factory(name, check_id)
     try:
         AgentSettings.from_env(settings.ARAGORA_AGENT_ENV)
     except (ConfigError, ValueError) as error:
-        errors.append(checks.Error(f"debate agent settings: {error}", id="aragora.E006"))
+        errors.append(checks.Error(f"agent settings: {error}", id="aragora.E006"))
     return errors

@@ -316,6 +316,33 @@ class JobRecord(models.Model):
     def __str__(self) -> str:
         return self.job_id
 
+    def to_job(self) -> Job:
+        """Return the job as the ledger last recorded it (for workers reading history)."""
+
+        def stamp(value: datetime | None) -> float | None:
+            return value.timestamp() if value is not None else None
+
+        return Job(
+            payload=dict(self.payload or {}),
+            id=self.job_id,
+            status=JobStatus(self.status),
+            created_at=stamp(self.created_at) or self.recorded_at.timestamp(),
+            started_at=stamp(self.started_at),
+            completed_at=stamp(self.completed_at),
+            attempts=self.attempts,
+            max_attempts=self.max_attempts,
+            error=self.error or None,
+            worker_id=self.worker_id or None,
+            priority=self.priority,
+            metadata={
+                "job_type": self.job_type,
+                "owner": self.owner,
+                "organization": self.organization,
+            },
+            result=self.result,
+            queue=self.queue,
+        )
+
 
 class JobFailure(JobRecord):
     """Failed jobs (each one also dead-lettered in Redis), shown on their own in the admin."""

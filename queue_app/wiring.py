@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 
 from queue_app.queue import JobQueue, QueueConfig
 from queue_app.queue.redis import RedisStreamsQueue, WorkerRegistry, create_redis_queue
+from queue_app.stores.debate_history import LedgerDebateHistory
 from queue_app.stores.endpoints import DjangoEndpointStore
 from queue_app.stores.job_events import DjangoEventSink
 from queue_app.stores.routes import DjangoRouteStore
@@ -16,6 +19,7 @@ from queue_app.tasks.runner import TaskWorker
 from workers import (
     WORKER_KINDS,
     BaseWorker,
+    BatchExplainabilityWorker,
     KindContext,
     LoggingMiddleware,
     Middleware,
@@ -51,9 +55,48 @@ async def build_queue(consumer_name: str, config: QueueConfig) -> RedisStreamsQu
     return await create_redis_queue(consumer_name=consumer_name, config=config)
 
 
+@dataclass(frozen=True, slots=True)
+class WithCollaborators:
+    """A worker kind whose ``build`` also receives Django-side collaborators (stores, settings).
+
+    ``collaborators`` is called at build time, so that settings changed since import count.
+    """
+
+    kind: Any
+    collaborators: Callable[[], dict[str, Any]]
+
+    @property
+    def QUEUE_NAME(self) -> str:
+        """Return the queue of the wrapped kind."""
+        return str(self.kind.QUEUE_NAME)
+
+    async def build(
+        self, queue: RedisStreamsQueue, options: WorkerOptions, context: KindContext
+    ) -> BaseWorker:
+        """Build the wrapped kind with its collaborators."""
+        worker: BaseWorker = await self.kind.build(queue, options, context, **self.collaborators())
+        return worker
+
+
+def batch_collaborators() -> dict[str, Any]:
+    """Return what the batch kind needs from Django: the ledger and the generator setting."""
+    return {
+        "history": LedgerDebateHistory(),
+        "generator_path": settings.ARAGORA_EXPLAIN_GENERATOR,
+    }
+
+
 def worker_kinds() -> dict[str, WorkerKind]:
-    """Return the worker kind of each queue: ``WORKER_KINDS`` and the django.tasks queues."""
-    return {**dict.fromkeys(task_queue_names(), TaskWorker), **WORKER_KINDS}
+    """Return the worker kind of each queue: ``WORKER_KINDS`` and the django.tasks queues.
+
+    Kinds that need Django-side collaborators are wrapped in ``WithCollaborators``.
+    """
+    bound = [WithCollaborators(BatchExplainabilityWorker, batch_collaborators)]
+    return {
+        **dict.fromkeys(task_queue_names(), TaskWorker),
+        **WORKER_KINDS,
+        **{kind.QUEUE_NAME: kind for kind in bound},
+    }
 
 
 def kinds_of(queues: Sequence[str]) -> list[tuple[WorkerKind, tuple[str, ...]]]:

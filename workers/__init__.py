@@ -8,6 +8,7 @@ classes through their ``build`` class method.
 from __future__ import annotations
 
 from .agents import AgentSettings
+from .batch import BatchExplainabilityWorker, BatchJobProgress, create_batch_job
 from .debate import (
     DebateExecutor,
     DebateWorker,
@@ -57,6 +58,7 @@ from .webhooks import (
 
 #: Worker kinds by queue name.
 WORKER_KINDS: dict[str, WorkerKind] = {
+    BatchExplainabilityWorker.QUEUE_NAME: BatchExplainabilityWorker,
     DebateWorker.QUEUE_NAME: DebateWorker,
     DIAGNOSTICS_QUEUE: DiagnosticsWorker,
     WEBHOOKS_QUEUE: WebhookDeliveryWorker,
@@ -75,6 +77,8 @@ __all__ = [
     "WORKER_KINDS",
     "AgentSettings",
     "BaseWorker",
+    "BatchExplainabilityWorker",
+    "BatchJobProgress",
     "DebateExecutor",
     "DebateWorker",
     "Defer",
@@ -94,6 +98,7 @@ __all__ = [
     "WorkerGroup",
     "WorkerKind",
     "WorkerOptions",
+    "create_batch_job",
     "create_default_executor",
     "enqueue_routing_job",
     "enqueue_transcription_job",

@@ -86,7 +86,7 @@ class JobRecordAdmin(admin.ModelAdmin):
         ("Attempts", {"fields": ("attempts", "max_attempts", "worker_id", "manual_retries")}),
         ("Times", {"fields": ("created_at", "started_at", "completed_at", "last_retried_at")}),
         ("Durations", {"fields": ("waited", "ran", "total")}),
-        ("Data", {"fields": ("payload_json", "result_json", "error_text")}),
+        ("Data", {"fields": ("payload_json", "result_json", "error_text", "live_progress")}),
         ("Tracing and ownership", {"fields": ("trace", "owner", "organization")}),
         ("Ledger", {"fields": ("recorded_at", "ledger_entry")}),
     )
@@ -235,6 +235,17 @@ class JobRecordAdmin(admin.ModelAdmin):
     def trace(self, record: JobRecord) -> str:
         """Return the trace id, linked to the trace UI when one is configured."""
         return show.trace_link(record.trace_id)
+
+    @admin.display(description="progress (live, from Redis)")
+    def live_progress(self, record: JobRecord) -> str:
+        """Render the progress the running job reports now (batch counts, debate rounds)."""
+        try:
+            job = jobs.get_job(scope.ADMIN, record.job_id)
+        except JobNotFound:
+            return "no longer in Redis"
+        except QueueConnectionError as error:
+            return f"queue unavailable: {error}"
+        return show.pretty_json(job.progress) if job.progress is not None else "none reported"
 
     @admin.action(description="Retry selected jobs (new run from attempt 0)", permissions=["retry"])
     def retry_jobs(self, request: HttpRequest, queryset: QuerySet[JobRecord]) -> None:

@@ -23,6 +23,7 @@ from queue_app.services import jobs
 from workers.routing.jobs import JOB_TYPES as ROUTING_JOB_TYPES
 from workers.transcription.jobs import BACKEND_NAMES
 from workers.transcription.jobs import JOB_TYPES as TRANSCRIPTION_JOB_TYPES
+from workers.batch import BATCH_JOB_TYPE, MAX_BATCH_ITEMS
 from workers.webhooks import check_secret, generate_secret
 
 #: Queue names the library accepts.
@@ -122,11 +123,21 @@ class RoutingPayloadSerializer(StrictSerializer):
         return value
 
 
+class BatchPayloadSerializer(StrictSerializer):
+    """A batch explanation: the debates to explain and the explainer's options."""
+
+    debate_ids = serializers.ListField(
+        child=serializers.CharField(max_length=255), min_length=1, max_length=MAX_BATCH_ITEMS
+    )
+    options = serializers.DictField(required=False)
+
+
 #: Payload serializer of each job type the API accepts.
 PAYLOAD_SERIALIZERS: dict[str, type[serializers.Serializer]] = {
     "debate": DebatePayloadSerializer,
     **dict.fromkeys(TRANSCRIPTION_JOB_TYPES, TranscriptionPayloadSerializer),
     **dict.fromkeys(ROUTING_JOB_TYPES, RoutingPayloadSerializer),
+    BATCH_JOB_TYPE: BatchPayloadSerializer,
 }
 
 

@@ -7,6 +7,7 @@ outside the scope is reported as missing, so that ids of other organizations can
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable
@@ -26,12 +27,14 @@ from queue_app.queue import (
     QueueError,
     create_debate_job,
 )
+from queue_app.queue.payloads import DEBATE_JOB_TYPE
 from queue_app.services.bridge import LibraryBridge, get_bridge
 from queue_app.services.scope import ADMIN, Scope
 from workers.routing import ROUTING_QUEUE, create_routing_job
 from workers.routing.jobs import JOB_TYPES as ROUTING_JOB_TYPES
 from workers.transcription import TRANSCRIPTION_QUEUE, create_transcription_job
 from workers.transcription.jobs import JOB_TYPES as TRANSCRIPTION_JOB_TYPES
+from workers.batch import BATCH_JOB_TYPE, BATCH_QUEUE, batch_job
 
 logger = logging.getLogger(__name__)
 
@@ -93,17 +96,53 @@ def _routing_builder(job_type: str) -> Callable[..., Job]:
     return build
 
 
+def _build_batch(payload: dict[str, Any], **options: Any) -> Job:
+    debate_ids, batch_options = payload["debate_ids"], payload.get("options")
+    job = batch_job(debate_ids, batch_options, options["user_id"], options["priority"])
+    return _owned(job, options)
+
+
+def _owned(job: Job, options: dict[str, Any]) -> Job:
+    """Give a job built by a worker kind's helper the API's attempts and the caller's scope."""
+    job.max_attempts = options["max_attempts"]
+    job.metadata.update(options["metadata"])
+    return job
+
+
 #: How each job type accepted by the API turns a payload into a job.
 JOB_BUILDERS: dict[str, Callable[..., Job]] = {
     "debate": _build_debate,
     **{name: _transcription_builder(name) for name in TRANSCRIPTION_JOB_TYPES},
     **{name: _routing_builder(name) for name in ROUTING_JOB_TYPES},
+    BATCH_JOB_TYPE: _build_batch,
 }
 #: The queue of each job type whose worker kind does not read the default queue.
 JOB_QUEUES: dict[str, str] = {
     **dict.fromkeys(TRANSCRIPTION_JOB_TYPES, TRANSCRIPTION_QUEUE),
     **dict.fromkeys(ROUTING_JOB_TYPES, ROUTING_QUEUE),
+    BATCH_JOB_TYPE: BATCH_QUEUE,
 }
+
+
+def check_debates_in_scope(scope: Scope, debate_ids: list[str]) -> None:
+    """Refuse debate ids the caller may not see (Redis first, then the ledger).
+
+    Raises:
+        InvalidJob: naming the first debate that is unknown or outside the scope.
+    """
+    if scope.is_staff or not debate_ids:
+        return
+    clients = get_bridge()
+
+    async def read_all() -> list[Job | None]:
+        return list(await asyncio.gather(*(clients.tracker.get_job(i) for i in debate_ids)))
+
+    for debate_id, job in zip(debate_ids, clients.call(read_all()), strict=True):
+        if job is None:
+            record = JobRecord.objects.filter(job_id=debate_id, job_type=DEBATE_JOB_TYPE).first()
+            job = record.to_job() if record is not None else None
+        if job is None or job.job_type != DEBATE_JOB_TYPE or not scope.allows_job(job):
+            raise InvalidJob(f"debate_ids names no debate {debate_id!r} you may see")
 
 
 def build_job(
@@ -117,6 +156,8 @@ def build_job(
     builder = JOB_BUILDERS.get(job_type)
     if builder is None:
         raise InvalidJob(f"job_type: unknown job type {job_type!r}")
+    if job_type == BATCH_JOB_TYPE:
+        check_debates_in_scope(scope, list(payload.get("debate_ids") or []))
     metadata = {"owner": scope.user_id, "organization": scope.organization}
     try:
         return builder(

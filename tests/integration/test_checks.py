@@ -30,6 +30,8 @@ def test_default_settings_pass_every_check() -> None:
         ("ARAGORA_API_MAX_BODY_BYTES", "big", "aragora.E004"),
         ("ARAGORA_DEBATE_EXECUTOR", "no_such_module.factory", "aragora.E005"),
         ("ARAGORA_DEBATE_EXECUTOR", "workers.debate.executor.logger", "aragora.E005"),
+        ("ARAGORA_EXPLAIN_GENERATOR", "no_such_module.factory", "aragora.E007"),
+        ("ARAGORA_EXPLAIN_GENERATOR", "workers.batch.worker.logger", "aragora.E007"),
         ("ARAGORA_AGENT_ENV", {"ARAGORA_AGENT_MAX_TOKENS": "-1"}, "aragora.E006"),
         ("TASKS", {}, "aragora.W001"),
         ("ARAGORA_WEBHOOK_SECRET_KEYS", ["not-a-fernet-key"], "aragora.E001"),
