@@ -16,6 +16,12 @@ from .debate import (
     load_executor,
 )
 from .diagnostics import DIAGNOSTICS_QUEUE, DiagnosticsWorker
+from .gauntlet import (
+    JOB_TYPE_GAUNTLET,
+    GauntletWorker,
+    enqueue_gauntlet_job,
+    recover_interrupted_gauntlets,
+)
 from .routing import (
     JOB_TYPE_ROUTING,
     JOB_TYPE_ROUTING_DEBATE,
@@ -61,12 +67,14 @@ WORKER_KINDS: dict[str, WorkerKind] = {
     BatchExplainabilityWorker.QUEUE_NAME: BatchExplainabilityWorker,
     DebateWorker.QUEUE_NAME: DebateWorker,
     DIAGNOSTICS_QUEUE: DiagnosticsWorker,
+    GauntletWorker.QUEUE_NAME: GauntletWorker,
     WEBHOOKS_QUEUE: WebhookDeliveryWorker,
     TranscriptionWorker.QUEUE_NAME: TranscriptionWorker,
     RoutingWorker.QUEUE_NAME: RoutingWorker,
 }
 
 __all__ = [
+    "JOB_TYPE_GAUNTLET",
     "JOB_TYPE_ROUTING",
     "JOB_TYPE_ROUTING_DEBATE",
     "JOB_TYPE_ROUTING_EMAIL",
@@ -85,6 +93,7 @@ __all__ = [
     "DeliveryResult",
     "DiagnosticsWorker",
     "EndpointHealth",
+    "GauntletWorker",
     "Handler",
     "KindContext",
     "LoggingMiddleware",
@@ -100,10 +109,12 @@ __all__ = [
     "WorkerOptions",
     "create_batch_job",
     "create_default_executor",
+    "enqueue_gauntlet_job",
     "enqueue_routing_job",
     "enqueue_transcription_job",
     "enqueue_webhook_delivery",
     "load_executor",
+    "recover_interrupted_gauntlets",
     "recover_interrupted_routing",
     "recover_interrupted_transcriptions",
     "report_progress",

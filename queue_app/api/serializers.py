@@ -24,6 +24,8 @@ from workers.routing.jobs import JOB_TYPES as ROUTING_JOB_TYPES
 from workers.transcription.jobs import BACKEND_NAMES
 from workers.transcription.jobs import JOB_TYPES as TRANSCRIPTION_JOB_TYPES
 from workers.batch import BATCH_JOB_TYPE, MAX_BATCH_ITEMS
+from workers.gauntlet import INPUT_TYPES, JOB_TYPE_GAUNTLET, PROFILES
+from workers.gauntlet.probes import MAX_CONTENT_CHARS, MAX_DURATION_SECONDS
 from workers.webhooks import check_secret, generate_secret
 
 #: Queue names the library accepts.
@@ -132,12 +134,29 @@ class BatchPayloadSerializer(StrictSerializer):
     options = serializers.DictField(required=False)
 
 
+class GauntletPayloadSerializer(StrictSerializer):
+    """A stress test: the content, what it is, the auditors' persona and agents, the profile."""
+
+    gauntlet_id = serializers.RegexField(QUEUE_NAME_PATTERN, required=False)
+    input_content = serializers.CharField(max_length=MAX_CONTENT_CHARS, trim_whitespace=False)
+    input_type = serializers.ChoiceField(choices=INPUT_TYPES, required=False)
+    persona = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    agents = serializers.ListField(
+        child=serializers.CharField(max_length=100), min_length=1, max_length=10, required=False
+    )
+    profile = serializers.ChoiceField(choices=list(PROFILES), required=False)
+    max_duration_seconds = serializers.FloatField(
+        min_value=1, max_value=MAX_DURATION_SECONDS, required=False
+    )
+
+
 #: Payload serializer of each job type the API accepts.
 PAYLOAD_SERIALIZERS: dict[str, type[serializers.Serializer]] = {
     "debate": DebatePayloadSerializer,
     **dict.fromkeys(TRANSCRIPTION_JOB_TYPES, TranscriptionPayloadSerializer),
     **dict.fromkeys(ROUTING_JOB_TYPES, RoutingPayloadSerializer),
     BATCH_JOB_TYPE: BatchPayloadSerializer,
+    JOB_TYPE_GAUNTLET: GauntletPayloadSerializer,
 }
 
 

@@ -35,6 +35,7 @@ from workers.routing.jobs import JOB_TYPES as ROUTING_JOB_TYPES
 from workers.transcription import TRANSCRIPTION_QUEUE, create_transcription_job
 from workers.transcription.jobs import JOB_TYPES as TRANSCRIPTION_JOB_TYPES
 from workers.batch import BATCH_JOB_TYPE, BATCH_QUEUE, batch_job
+from workers.gauntlet import GAUNTLET_QUEUE, JOB_TYPE_GAUNTLET, gauntlet_job
 
 logger = logging.getLogger(__name__)
 
@@ -109,18 +110,41 @@ def _owned(job: Job, options: dict[str, Any]) -> Job:
     return job
 
 
+def _build_gauntlet(payload: dict[str, Any], **options: Any) -> Job:
+    gauntlet_id = payload.get("gauntlet_id")
+    if gauntlet_id:  # the job id is the gauntlet id: never let one caller's id hide another's
+        clients = get_bridge()
+        if clients.call(clients.tracker.get_job(gauntlet_id)) is not None:
+            raise InvalidJob(f"gauntlet_id {gauntlet_id!r} is taken")
+    job = gauntlet_job(
+        gauntlet_id or str(uuid.uuid4()),
+        payload["input_content"],
+        payload.get("input_type", "spec"),
+        payload.get("persona"),
+        payload.get("agents"),
+        payload.get("profile", "default"),
+        user_id=options["user_id"],
+        workspace_id=options["organization_id"],
+        priority=options["priority"],
+        max_duration_seconds=payload.get("max_duration_seconds"),
+    )
+    return _owned(job, options)
+
+
 #: How each job type accepted by the API turns a payload into a job.
 JOB_BUILDERS: dict[str, Callable[..., Job]] = {
     "debate": _build_debate,
     **{name: _transcription_builder(name) for name in TRANSCRIPTION_JOB_TYPES},
     **{name: _routing_builder(name) for name in ROUTING_JOB_TYPES},
     BATCH_JOB_TYPE: _build_batch,
+    JOB_TYPE_GAUNTLET: _build_gauntlet,
 }
 #: The queue of each job type whose worker kind does not read the default queue.
 JOB_QUEUES: dict[str, str] = {
     **dict.fromkeys(TRANSCRIPTION_JOB_TYPES, TRANSCRIPTION_QUEUE),
     **dict.fromkeys(ROUTING_JOB_TYPES, ROUTING_QUEUE),
     BATCH_JOB_TYPE: BATCH_QUEUE,
+    JOB_TYPE_GAUNTLET: GAUNTLET_QUEUE,
 }
 
 

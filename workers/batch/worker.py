@@ -142,12 +142,8 @@ class BatchExplainabilityWorker(BaseWorker):
             options.worker_id,
             generator,
             max_concurrent_batches=options.max_concurrent,
-            queues=options.queues,
-            middleware=context.middleware,
-            registry=context.registry,
-            shutdown_timeout=options.shutdown_timeout,
-            burst=options.burst,
             closers=(pool.aclose,),
+            **context.runtime_arguments(options),
         )
 
     def get_batch_progress(self, job_id: str) -> BatchJobProgress | None:

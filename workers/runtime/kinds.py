@@ -46,6 +46,16 @@ class KindContext:
     #: Delivery log and mail of the routing kind: a ``workers.routing.RouteStore``.
     route_store: Any = None
 
+    def runtime_arguments(self, options: WorkerOptions) -> dict[str, Any]:
+        """Return the keyword arguments every kind's constructor passes on to the runtime."""
+        return {
+            "queues": options.queues,
+            "middleware": self.middleware,
+            "registry": self.registry,
+            "shutdown_timeout": options.shutdown_timeout,
+            "burst": options.burst,
+        }
+
 
 class WorkerKind(Protocol):
     """A worker class the composition root can build (``type[DebateWorker]``, ...)."""

@@ -1,0 +1,69 @@
+"""REST enqueue of the batch explainability and gauntlet job types."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from rest_framework.test import APIClient
+
+from queue_app.queue import create_debate_job, create_redis_queue, get_queue_config
+from tests.api_support import JOBS, make_user, token_client
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api(redis_url: str) -> APIClient:
+    """Return a token client of alice (organization acme), with an empty private Redis."""
+    return token_client(make_user("alice", "acme"))
+
+
+def enqueue_debate(owner: str, organization: str) -> str:
+    """Enqueue a debate owned by ``owner`` of ``organization``; return its id."""
+
+    async def run() -> str:
+        queue = await create_redis_queue(config=get_queue_config())
+        try:
+            metadata = {"owner": owner, "organization": organization}
+            return await queue.enqueue(create_debate_job("Ours?", metadata=metadata))
+        finally:
+            await queue.close()
+
+    return asyncio.run(run())
+
+
+def test_batch_job_goes_to_its_queue_for_debates_the_caller_may_see(api: APIClient) -> None:
+    alice = make_user("alice-2", "acme")
+    mine = enqueue_debate(str(alice.pk), "acme")
+    body = {"job_type": "batch_explainability", "payload": {"debate_ids": [mine]}}
+    response = api.post(JOBS, body, format="json")
+    assert response.status_code == 201, response.json()
+    job = response.json()
+    assert (job["queue"], job["job_type"]) == ("batch_explainability", "batch_explainability")
+    assert job["payload"]["debate_ids"] == [mine]
+
+
+def test_batch_job_refuses_debates_of_another_organization(api: APIClient) -> None:
+    theirs = enqueue_debate("999", "globex")
+    body = {"job_type": "batch_explainability", "payload": {"debate_ids": [theirs]}}
+    response = api.post(JOBS, body, format="json")
+    assert response.status_code == 400
+    assert "no debate" in response.json()["payload"]["debate_ids"][0]
+
+
+def test_gauntlet_job_takes_its_id_and_checks_the_profile(api: APIClient) -> None:
+    payload = {"gauntlet_id": "g-rest", "input_content": "Spec text", "agents": ["demo-a"]}
+    response = api.post(JOBS, {"job_type": "gauntlet", "payload": payload}, format="json")
+    assert response.status_code == 201, response.json()
+    assert (response.json()["id"], response.json()["queue"]) == ("g-rest", "gauntlet")
+    again = api.post(JOBS, {"job_type": "gauntlet", "payload": payload}, format="json")
+    assert again.status_code == 400 and "taken" in again.json()["payload"]["gauntlet_id"][0]
+    bad = {"input_content": "Spec", "profile": "reckless"}
+    response = api.post(JOBS, {"job_type": "gauntlet", "payload": bad}, format="json")
+    assert response.status_code == 400 and "profile" in response.json()["payload"]
+
+
+def test_healing_jobs_are_not_enqueued_through_the_api(api: APIClient) -> None:
+    response = api.post(JOBS, {"job_type": "consensus_heal", "payload": {}}, format="json")
+    assert response.status_code == 400 and "job_type" in response.json()

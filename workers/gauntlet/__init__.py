@@ -1,0 +1,25 @@
+"""The gauntlet kind: ``GauntletWorker`` stress-tests content with adversarial probes."""
+
+from __future__ import annotations
+
+from .probes import INPUT_TYPES, PROBES, PROFILES
+from .worker import (
+    GAUNTLET_QUEUE,
+    JOB_TYPE_GAUNTLET,
+    GauntletWorker,
+    enqueue_gauntlet_job,
+    gauntlet_job,
+    recover_interrupted_gauntlets,
+)
+
+__all__ = [
+    "GAUNTLET_QUEUE",
+    "INPUT_TYPES",
+    "JOB_TYPE_GAUNTLET",
+    "PROBES",
+    "PROFILES",
+    "GauntletWorker",
+    "enqueue_gauntlet_job",
+    "gauntlet_job",
+    "recover_interrupted_gauntlets",
+]
