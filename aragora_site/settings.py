@@ -182,6 +182,11 @@ ARAGORA_DEBATE_EXECUTOR = os.environ.get("ARAGORA_DEBATE_EXECUTOR") or None
 #: Dotted path of an explain generator factory (batch_explainability queue); empty: the built-in
 #: generator, which asks the debate's own agents (workers.batch).
 ARAGORA_EXPLAIN_GENERATOR = os.environ.get("ARAGORA_EXPLAIN_GENERATOR") or None
+#: Consensus healing (README, "Consensus healing"): the ARAGORA_HEALING_* variables, checked and
+#: converted by workers.healing.HealingConfig.from_env (aragora.E008).
+ARAGORA_HEALING_ENV = {
+    name: value for name, value in os.environ.items() if name.startswith("ARAGORA_HEALING_")
+}
 #: Provider variables of the agents (debates, explanations, gauntlets; README, "Workers").
 ARAGORA_AGENT_ENV = {
     name: os.environ[name]

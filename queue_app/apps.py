@@ -40,6 +40,10 @@ class QueueAppConfig(AppConfig):
         setting_changed.connect(_rebuild_config, dispatch_uid="queue_app.rebuild_config")
         # Queue gauges on the /metrics that django-prometheus serves (read at scrape time).
         register_queue_collector()
+        # start_consensus_healing() in this process heals through the ledger.
+        from queue_app.wiring import install_healing_defaults
+
+        install_healing_defaults()
 
 
 def _rebuild_config(*, setting: str, **kwargs: Any) -> None:

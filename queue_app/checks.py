@@ -3,6 +3,7 @@
 Ids: ``aragora.E001`` queue settings (``REDIS_URL``, ``ARAGORA_QUEUE_*``) invalid,
 ``E002`` ``REDIS_URL`` not a redis URL, ``E003`` ledger retention, ``E004`` REST body limit,
 ``E005`` debate executor path, ``E006`` agent variables, ``E007`` explain generator path,
+``E008`` consensus healing variables,
 ``W001`` no ``TASKS`` backend on this queue, ``W002`` (``check --deploy``) webhook secrets
 encrypted with a key derived from ``SECRET_KEY`` (no ``ARAGORA_WEBHOOK_SECRET_KEYS``). ``TASKS``
 options and queue names are checked by the backend itself (``queue_app.tasks.E001``-``E004``).
@@ -20,7 +21,7 @@ from django.utils.module_loading import import_string
 
 from queue_app.conf import build_config
 from queue_app.queue import ConfigError
-from workers import AgentSettings
+from workers import AgentSettings, HealingConfig
 
 #: URL schemes redis-py connects with.
 REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
@@ -108,4 +109,8 @@ def _check_executor() -> list[checks.CheckMessage]:
         AgentSettings.from_env(settings.ARAGORA_AGENT_ENV)
     except (ConfigError, ValueError) as error:
         errors.append(checks.Error(f"agent settings: {error}", id="aragora.E006"))
+    try:
+        HealingConfig.from_env(settings.ARAGORA_HEALING_ENV)
+    except ConfigError as error:
+        errors.append(checks.Error(f"consensus healing settings: {error}", id="aragora.E008"))
     return errors

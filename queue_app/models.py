@@ -21,7 +21,8 @@ from queue_app.queue import Job, JobStatus, get_queue_config
 from workers.webhooks import SecretCipher, TargetRefused, check_target
 
 #: Events a webhook endpoint can subscribe to: job transitions
-#: (``queue_app.stores.transition_events``) and transcriptions (``queue_app.stores.job_events``).
+#: (``queue_app.stores.transition_events``), transcriptions (``queue_app.stores.job_events``)
+#: and consensus healing (``debate.healing_needed``, ``debate.escalated``).
 EVENT_TYPES = (
     "job.completed",
     "job.failed",
@@ -32,6 +33,8 @@ EVENT_TYPES = (
     "transcription.started",
     "transcription.completed",
     "transcription.failed",
+    "debate.healing_needed",
+    "debate.escalated",
 )
 #: Job statuses as Django choices (the values of the library's ``JobStatus``).
 STATUS_CHOICES = [(status.value, status.value.title()) for status in JobStatus]
@@ -299,6 +302,8 @@ class JobRecord(models.Model):
     #: Retries asked for by people (admin or API), each one a new run from attempt 0.
     manual_retries = models.PositiveIntegerField(default=0)
     last_retried_at = models.DateTimeField(null=True, blank=True)
+    #: When consensus healing gave the debate up (its ARCHIVE action); never healed again.
+    archived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-created_at",)
@@ -409,3 +414,44 @@ class RouteDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.platform} {self.debate_id} ({self.outcome})"
+
+
+class HealingRecord(models.Model):
+    """One consensus healing: which debate, why, what was done, and the debate that replaced it."""
+
+    class Action(models.TextChoices):
+        RE_DEBATE = "re_debate"
+        EXTEND_ROUNDS = "extend_rounds"
+        ADD_MEDIATOR = "add_mediator"
+        NOTIFY_USER = "notify_user"
+        ARCHIVE = "archive"
+        ESCALATE = "escalate"
+
+    class Reason(models.TextChoices):
+        NO_CONSENSUS = "no_consensus"
+        STALLED = "stalled"
+        DIVERGING = "diverging"
+        TIMEOUT = "timeout"
+        ERROR = "error"
+        LOW_QUALITY = "low_quality"
+
+    #: The ``consensus_heal`` job that did it (one row per job: healing is recorded once).
+    heal_job_id = models.CharField(max_length=255, unique=True)
+    debate_id = models.CharField(max_length=255, db_index=True)
+    #: The first debate of the healing chain; attempts are counted per chain.
+    root_debate_id = models.CharField(max_length=255, db_index=True)
+    attempt = models.PositiveIntegerField()
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    action = models.CharField(max_length=32, choices=Action.choices)
+    success = models.BooleanField()
+    message = models.TextField(blank=True)
+    #: The debate enqueued in place of the healed one ("" when the action enqueued none).
+    new_debate_id = models.CharField(max_length=255, blank=True, db_index=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.debate_id} (attempt {self.attempt})"

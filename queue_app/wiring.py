@@ -12,6 +12,7 @@ from queue_app.queue import JobQueue, QueueConfig
 from queue_app.queue.redis import RedisStreamsQueue, WorkerRegistry, create_redis_queue
 from queue_app.stores.debate_history import LedgerDebateHistory
 from queue_app.stores.endpoints import DjangoEndpointStore
+from queue_app.stores.healing import DjangoHealingStore
 from queue_app.stores.job_events import DjangoEventSink
 from queue_app.stores.routes import DjangoRouteStore
 from queue_app.tasks.backend import task_queue_names
@@ -20,6 +21,8 @@ from workers import (
     WORKER_KINDS,
     BaseWorker,
     BatchExplainabilityWorker,
+    ConsensusHealingWorker,
+    HealingConfig,
     KindContext,
     LoggingMiddleware,
     Middleware,
@@ -29,6 +32,7 @@ from workers import (
     WorkerKind,
     WorkerOptions,
 )
+from workers.healing import configure_consensus_healing
 from workers.metrics import MetricsMiddleware
 from workers.routing import OriginRoutingMiddleware, RoutingConfig
 from workers.transcription import TranscriptionConfig
@@ -86,12 +90,28 @@ def batch_collaborators() -> dict[str, Any]:
     }
 
 
+def healing_collaborators() -> dict[str, Any]:
+    """Return what the consensus healing kind needs from Django: the store and its settings."""
+    return {
+        "store": DjangoHealingStore(),
+        "config": HealingConfig.from_env(settings.ARAGORA_HEALING_ENV),
+    }
+
+
+def install_healing_defaults() -> None:
+    """Give ``get_consensus_healing_worker()`` of this process the Django store and settings."""
+    configure_consensus_healing(**healing_collaborators())
+
+
 def worker_kinds() -> dict[str, WorkerKind]:
     """Return the worker kind of each queue: ``WORKER_KINDS`` and the django.tasks queues.
 
     Kinds that need Django-side collaborators are wrapped in ``WithCollaborators``.
     """
-    bound = [WithCollaborators(BatchExplainabilityWorker, batch_collaborators)]
+    bound = [
+        WithCollaborators(BatchExplainabilityWorker, batch_collaborators),
+        WithCollaborators(ConsensusHealingWorker, healing_collaborators),
+    ]
     return {
         **dict.fromkeys(task_queue_names(), TaskWorker),
         **WORKER_KINDS,

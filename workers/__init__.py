@@ -22,6 +22,17 @@ from .gauntlet import (
     enqueue_gauntlet_job,
     recover_interrupted_gauntlets,
 )
+from .healing import (
+    ConsensusHealingWorker,
+    HealingAction,
+    HealingCandidate,
+    HealingConfig,
+    HealingReason,
+    HealingResult,
+    get_consensus_healing_worker,
+    start_consensus_healing,
+    stop_consensus_healing,
+)
 from .routing import (
     JOB_TYPE_ROUTING,
     JOB_TYPE_ROUTING_DEBATE,
@@ -65,6 +76,7 @@ from .webhooks import (
 #: Worker kinds by queue name.
 WORKER_KINDS: dict[str, WorkerKind] = {
     BatchExplainabilityWorker.QUEUE_NAME: BatchExplainabilityWorker,
+    ConsensusHealingWorker.QUEUE_NAME: ConsensusHealingWorker,
     DebateWorker.QUEUE_NAME: DebateWorker,
     DIAGNOSTICS_QUEUE: DiagnosticsWorker,
     GauntletWorker.QUEUE_NAME: GauntletWorker,
@@ -87,6 +99,7 @@ __all__ = [
     "BaseWorker",
     "BatchExplainabilityWorker",
     "BatchJobProgress",
+    "ConsensusHealingWorker",
     "DebateExecutor",
     "DebateWorker",
     "Defer",
@@ -95,6 +108,11 @@ __all__ = [
     "EndpointHealth",
     "GauntletWorker",
     "Handler",
+    "HealingAction",
+    "HealingCandidate",
+    "HealingConfig",
+    "HealingReason",
+    "HealingResult",
     "KindContext",
     "LoggingMiddleware",
     "Middleware",
@@ -113,9 +131,12 @@ __all__ = [
     "enqueue_routing_job",
     "enqueue_transcription_job",
     "enqueue_webhook_delivery",
+    "get_consensus_healing_worker",
     "load_executor",
     "recover_interrupted_gauntlets",
     "recover_interrupted_routing",
     "recover_interrupted_transcriptions",
     "report_progress",
+    "start_consensus_healing",
+    "stop_consensus_healing",
 ]

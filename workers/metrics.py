@@ -4,26 +4,28 @@ Every metric lives in ``REGISTRY`` (with the process, platform and GC collectors
 ``serve_metrics`` on ``queue_worker --metrics-port`` with ``/healthz`` and ``/readyz``. Labels
 have bounded values: ``queue`` (queues the worker reads), ``job_type`` (handler names; past
 ``MAX_LABEL_SETS`` pairs new ones count as ``other``), ``reason``, ``outcome`` and ``endpoint``
-(webhook endpoint names). No job ids, no URLs.
+(webhook endpoint names), and the healing ``reason``/``action`` enums. No job ids, no URLs.
 
-| metric                                      | type      | labels          |
-|---------------------------------------------|-----------|-----------------|
-| `aragora_queue_jobs_started_total`          | counter   | queue, job_type |
-| `aragora_queue_jobs_completed_total`        | counter   | queue, job_type |
-| `aragora_queue_jobs_failed_total`           | counter   | queue, job_type |
-| `aragora_queue_jobs_retried_total`          | counter   | queue, job_type |
-| `aragora_queue_jobs_cancelled_total`        | counter   | queue, job_type |
-| `aragora_queue_job_duration_seconds`        | histogram | queue, job_type |
-| `aragora_queue_job_wait_seconds`            | histogram | queue, job_type |
-| `aragora_queue_active_jobs`                 | gauge     | queue           |
-| `aragora_queue_dead_letters_total`          | counter   | queue, reason   |
-| `aragora_queue_stale_claims_total`          | counter   |                 |
-| `aragora_queue_redis_reconnects_total`      | counter   |                 |
-| `aragora_queue_webhook_deliveries_total`    | counter   | outcome         |
-| `aragora_queue_webhook_circuit_state`       | gauge     | endpoint        |
-| `aragora_queue_transcriptions_total`        | counter   | backend, outcome|
-| `aragora_queue_transcribed_audio_seconds_total` | counter | backend       |
-| `aragora_queue_route_deliveries_total`      | counter   | platform, outcome |
+| metric                                          | type      | labels                  |
+|-------------------------------------------------|-----------|-------------------------|
+| `aragora_queue_jobs_started_total`              | counter   | queue, job_type         |
+| `aragora_queue_jobs_completed_total`            | counter   | queue, job_type         |
+| `aragora_queue_jobs_failed_total`               | counter   | queue, job_type         |
+| `aragora_queue_jobs_retried_total`              | counter   | queue, job_type         |
+| `aragora_queue_jobs_cancelled_total`            | counter   | queue, job_type         |
+| `aragora_queue_job_duration_seconds`            | histogram | queue, job_type         |
+| `aragora_queue_job_wait_seconds`                | histogram | queue, job_type         |
+| `aragora_queue_active_jobs`                     | gauge     | queue                   |
+| `aragora_queue_dead_letters_total`              | counter   | queue, reason           |
+| `aragora_queue_stale_claims_total`              | counter   |                         |
+| `aragora_queue_redis_reconnects_total`          | counter   |                         |
+| `aragora_queue_webhook_deliveries_total`        | counter   | outcome                 |
+| `aragora_queue_webhook_circuit_state`           | gauge     | endpoint                |
+| `aragora_queue_transcriptions_total`            | counter   | backend, outcome        |
+| `aragora_queue_transcribed_audio_seconds_total` | counter   | backend                 |
+| `aragora_queue_route_deliveries_total`          | counter   | platform, outcome       |
+| `aragora_queue_healing_candidates_total`        | counter   | reason                  |
+| `aragora_queue_healings_total`                  | counter   | reason, action, outcome |
 
 The per-job metrics are plain numbers (``JobStats``) that the middleware updates on the
 worker's event loop and ``JobStatsCollector`` reads at scrape time: about 1 µs per job, against
@@ -123,6 +125,18 @@ ROUTE_DELIVERIES = Counter(
     "aragora_queue_route_deliveries",
     "Result routing attempts by platform and outcome: delivered, retry, failed, circuit_open.",
     ("platform", "outcome"),
+    registry=REGISTRY,
+)
+HEALING_CANDIDATES = Counter(
+    "aragora_queue_healing_candidates",
+    "Debates found needing healing by a consensus healing scan, by reason.",
+    ("reason",),
+    registry=REGISTRY,
+)
+HEALINGS = Counter(
+    "aragora_queue_healings",
+    "Healing actions carried out, by reason, action and outcome (succeeded, failed).",
+    ("reason", "action", "outcome"),
     registry=REGISTRY,
 )
 
@@ -300,6 +314,16 @@ class MetricsMiddleware(Middleware):
 def record_webhook_delivery(outcome: str) -> None:
     """Count one webhook delivery attempt (for webhook worker kinds)."""
     WEBHOOK_DELIVERIES.labels(outcome).inc()
+
+
+def record_healing_candidate(reason: str) -> None:
+    """Count one debate a healing scan found (for the consensus healing kind)."""
+    HEALING_CANDIDATES.labels(reason).inc()
+
+
+def record_healing(reason: str, action: str, succeeded: bool) -> None:
+    """Count one healing action by reason, action and outcome."""
+    HEALINGS.labels(reason, action, "succeeded" if succeeded else "failed").inc()
 
 
 def set_circuit_state(endpoint: str, state: str) -> None:

@@ -75,7 +75,7 @@ class JobRecordAdmin(admin.ModelAdmin):
         "organization",
     )
     list_display_links = ("short_job_id",)
-    list_filter = (show.StatusFilter, "queue", "job_type", "created_at", "completed_at")
+    list_filter = (show.StatusFilter, "queue", "job_type", "created_at", "completed_at", "archived_at")
     search_fields = ("job_id",)
     search_help_text = f"Job id or its first {MIN_PREFIX}+ characters, or a trace id."
     date_hierarchy = "created_at"
@@ -88,6 +88,7 @@ class JobRecordAdmin(admin.ModelAdmin):
         ("Durations", {"fields": ("waited", "ran", "total")}),
         ("Data", {"fields": ("payload_json", "result_json", "error_text", "live_progress")}),
         ("Tracing and ownership", {"fields": ("trace", "owner", "organization")}),
+        ("Consensus healing", {"fields": ("archived_at",)}),
         ("Ledger", {"fields": ("recorded_at", "ledger_entry")}),
     )
 

@@ -33,6 +33,8 @@ def test_default_settings_pass_every_check() -> None:
         ("ARAGORA_EXPLAIN_GENERATOR", "no_such_module.factory", "aragora.E007"),
         ("ARAGORA_EXPLAIN_GENERATOR", "workers.batch.worker.logger", "aragora.E007"),
         ("ARAGORA_AGENT_ENV", {"ARAGORA_AGENT_MAX_TOKENS": "-1"}, "aragora.E006"),
+        ("ARAGORA_HEALING_ENV", {"ARAGORA_HEALING_MAX_ATTEMPTS": "0"}, "aragora.E008"),
+        ("ARAGORA_HEALING_ENV", {"ARAGORA_HEALING_AUTO_REDEBATE": "maybe"}, "aragora.E008"),
         ("TASKS", {}, "aragora.W001"),
         ("ARAGORA_WEBHOOK_SECRET_KEYS", ["not-a-fernet-key"], "aragora.E001"),
     ],

@@ -369,6 +369,20 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
         if self.owns_client:
             await self._redis.aclose()
 
+    @classmethod
+    def from_config(
+        cls,
+        config: QueueConfig | None = None,
+        consumer_name: str | None = None,
+        redis_url: str | None = None,
+    ) -> RedisStreamsQueue:
+        """Return a queue on its own client, not connected yet (its first command connects)."""
+        config = config or get_queue_config()
+        client = aioredis.from_url(redis_url or config.redis_url, **client_options(config))
+        queue = cls(client, consumer_name or default_consumer_name(), config)
+        queue.owns_client = True
+        return queue
+
 
 def client_options(config: QueueConfig) -> dict[str, Any]:
     """Return the options of every long-lived Redis client: timeouts, keepalive, health checks."""
@@ -393,13 +407,11 @@ async def create_redis_queue(
 ) -> RedisStreamsQueue:
     """Connect to Redis (hiredis parser when installed) and return a ready queue."""
     config = config or get_queue_config()
-    client = aioredis.from_url(redis_url or config.redis_url, **client_options(config))
-    queue = RedisStreamsQueue(client, consumer_name or default_consumer_name(), config)
-    queue.owns_client = True
+    queue = RedisStreamsQueue.from_config(config, consumer_name, redis_url)
     try:
         await queue.ensure_queue(config.default_queue)
     except (RedisConnectionError, RedisTimeoutError, OSError) as error:
-        await client.aclose()
+        await queue.close()
         raise QueueConnectionError(f"Redis unreachable: {error}") from error
     return queue
 
