@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from queue_app.models import (
     CircuitBreakerState,
+    HealingRecord,
     JobRecord,
     RouteDelivery,
     SigningSecret,
@@ -474,3 +475,23 @@ def test_admin_job_detail_explains_why_a_job_is_not_running(staff: Client) -> No
     assert reasons_on_page(staff, started) == []
     process_jobs("completed")
     assert reasons_on_page(staff, done) == []
+
+
+def test_healing_records_link_the_healed_and_the_new_debate(staff: Client) -> None:
+    record = HealingRecord.objects.create(
+        heal_job_id="heal:d-old:1",
+        debate_id="d-old",
+        root_debate_id="d-old",
+        attempt=1,
+        reason="low_quality",
+        action="extend_rounds",
+        success=True,
+        message="enqueued debate d-new",
+        new_debate_id="d-new",
+    )
+    listing = staff.get("/admin/queue_app/healingrecord/").content.decode()
+    assert "/admin/queue_app/jobrecord/?q=d-old" in listing
+    assert "/admin/queue_app/jobrecord/?q=d-new" in listing
+    page = staff.get(f"/admin/queue_app/healingrecord/{record.pk}/change/")
+    assert page.status_code == 200 and "enqueued debate d-new" in page.content.decode()
+    assert staff.get("/admin/queue_app/healingrecord/add/").status_code == 403

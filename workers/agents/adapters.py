@@ -286,21 +286,22 @@ class DemoAgent:
         lines = [f"{self.name} reviewed {subject}."]
         for line in question.lines:
             digest = hashlib.sha256(f"{self.name}\n{subject}\n{line.label}".encode()).digest()
-            lines += [f"{line.label}: {value}" for value in _demo_values(self.name, line, digest)]
+            values = _demo_values(f"{self.name} on {subject}", line, digest)
+            lines += [f"{line.label}: {value}" for value in values]
         text = "\n".join(lines)
         return read_answer(
             self.name, question, text, len(question.render().split()), len(text.split())
         )
 
 
-def _demo_values(name: str, line: ReplyLine, digest: bytes) -> list[str]:
+def _demo_values(author: str, line: ReplyLine, digest: bytes) -> list[str]:
     """Return the demo agent's values for one reply line (chosen by ``digest``)."""
     if line.choices:
         return [line.choices[digest[0] % len(line.choices)]]
     if line.number:
         return [f"{0.5 + digest[1] % 50 / 100:.2f}"]
     count = 2 if line.repeated else 1
-    return [f"{line.description} (by {name}, point {index + 1})" for index in range(count)]
+    return [f"{author}: {line.description} ({index + 1})" for index in range(count)]
 
 
 #: Adapter name -> HTTP agent class; names starting with ``demo`` resolve to ``DemoAgent``.
