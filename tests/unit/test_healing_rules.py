@@ -133,15 +133,20 @@ def test_candidate_of_failed_and_timed_out_debates() -> None:
 
 def test_rerun_payloads_add_rounds_or_a_mediator_judge() -> None:
     payload = {"question": "Tabs?", "agents": ["a", "b"], "rounds": 2, "consensus": "majority"}
-    assert rerun_payload(HealingAction.RE_DEBATE, payload, CONFIG)["rounds"] == 2
-    assert rerun_payload(HealingAction.EXTEND_ROUNDS, payload, CONFIG)["rounds"] == 4
-    mediated = rerun_payload(HealingAction.ADD_MEDIATOR, payload, HealingConfig(mediator_agent="m"))
+    assert rerun_payload(HealingAction.RE_DEBATE, payload, CONFIG, 20)["rounds"] == 2
+    extended = rerun_payload(
+        HealingAction.EXTEND_ROUNDS, {**payload, "timeout_seconds": 100}, CONFIG, 20
+    )
+    assert (extended["rounds"], extended["timeout_seconds"]) == (4, 200)
+    assert rerun_payload(HealingAction.EXTEND_ROUNDS, payload, CONFIG, 3)["rounds"] == 3
+    mediator = HealingConfig(mediator_agent="m")
+    mediated = rerun_payload(HealingAction.ADD_MEDIATOR, payload, mediator, 20)
     assert (mediated["agents"], mediated["consensus"], mediated["judge"]) == (
         ["a", "b", "m"],
         "judge",
         "m",
     )
-    assert rerun_payload(HealingAction.ADD_MEDIATOR, payload, CONFIG)["judge"] == "a"
+    assert rerun_payload(HealingAction.ADD_MEDIATOR, payload, CONFIG, 20)["judge"] == "a"
 
 
 def test_config_from_env_converts_and_names_bad_variables() -> None:

@@ -30,9 +30,12 @@ RERUNS = frozenset(
 
 
 def rerun_payload(
-    action: HealingAction, payload: dict[str, Any], config: HealingConfig
+    action: HealingAction, payload: dict[str, Any], config: HealingConfig, max_rounds: int
 ) -> dict[str, Any]:
     """Return the payload of the debate that re-runs ``payload`` for ``action``.
+
+    More rounds stay within ``max_rounds`` (the queue's bound), and get proportionally more
+    time when the debate had a timeout (a timed-out debate would time out again).
 
     Raises:
         InvalidJob: the old payload is not a valid debate.
@@ -40,7 +43,11 @@ def rerun_payload(
     debate = DebateJobPayload.from_dict(payload)
     extra: dict[str, Any] = {}
     if action is HealingAction.EXTEND_ROUNDS:
-        debate = dataclasses.replace(debate, rounds=debate.rounds + config.extend_rounds_by)
+        rounds = min(debate.rounds + config.extend_rounds_by, max(max_rounds, debate.rounds))
+        timeout = debate.timeout_seconds
+        if timeout is not None:
+            timeout = -(-timeout * rounds // debate.rounds)  # rounded up
+        debate = dataclasses.replace(debate, rounds=rounds, timeout_seconds=timeout)
     elif action is HealingAction.ADD_MEDIATOR:
         mediator = config.mediator_agent or debate.agents[0]
         agents = debate.agents if mediator in debate.agents else [*debate.agents, mediator]
@@ -80,7 +87,8 @@ class Healer:
         heal_job_id: str,
         payload: dict[str, Any],
     ) -> HealingResult:
-        new_payload = rerun_payload(action, payload, self.config)
+        max_rounds = self.queue.config.debate_max_rounds
+        new_payload = rerun_payload(action, payload, self.config, max_rounds)
         meta = candidate.metadata
         job = Job(
             payload=new_payload,
