@@ -197,7 +197,8 @@ async def test_worker_reconnects_after_redis_restart(
         ),
         (
             ["--queues", "nowhere"],
-            "CommandError: no worker kind serves queue 'nowhere' (known: debates, diagnostics",
+            "CommandError: no worker kind serves queue 'nowhere' "
+            "(known: batch_explainability, consensus_healing, debates, diagnostics",
         ),
     ],
 )
