@@ -20,12 +20,12 @@ from queue_app.models import (
 from queue_app.queue import InvalidJob, Job, JobNotFound, JobStatus, get_queue_config
 from queue_app.queue.origin import ORIGIN_PLATFORMS, URL_PLATFORMS, DebateOrigin
 from queue_app.services import jobs
-from workers.routing.jobs import JOB_TYPES as ROUTING_JOB_TYPES
-from workers.transcription.jobs import BACKEND_NAMES
-from workers.transcription.jobs import JOB_TYPES as TRANSCRIPTION_JOB_TYPES
 from workers.batch import BATCH_JOB_TYPE, MAX_BATCH_ITEMS
 from workers.gauntlet import INPUT_TYPES, JOB_TYPE_GAUNTLET, PROFILES
 from workers.gauntlet.probes import MAX_CONTENT_CHARS, MAX_DURATION_SECONDS
+from workers.routing.jobs import JOB_TYPES as ROUTING_JOB_TYPES
+from workers.transcription.jobs import BACKEND_NAMES
+from workers.transcription.jobs import JOB_TYPES as TRANSCRIPTION_JOB_TYPES
 from workers.webhooks import check_secret, generate_secret
 
 #: Queue names the library accepts.

@@ -30,12 +30,12 @@ from queue_app.queue import (
 from queue_app.queue.payloads import DEBATE_JOB_TYPE
 from queue_app.services.bridge import LibraryBridge, get_bridge
 from queue_app.services.scope import ADMIN, Scope
+from workers.batch import BATCH_JOB_TYPE, BATCH_QUEUE, batch_job
+from workers.gauntlet import GAUNTLET_QUEUE, JOB_TYPE_GAUNTLET, gauntlet_job
 from workers.routing import ROUTING_QUEUE, create_routing_job
 from workers.routing.jobs import JOB_TYPES as ROUTING_JOB_TYPES
 from workers.transcription import TRANSCRIPTION_QUEUE, create_transcription_job
 from workers.transcription.jobs import JOB_TYPES as TRANSCRIPTION_JOB_TYPES
-from workers.batch import BATCH_JOB_TYPE, BATCH_QUEUE, batch_job
-from workers.gauntlet import GAUNTLET_QUEUE, JOB_TYPE_GAUNTLET, gauntlet_job
 
 logger = logging.getLogger(__name__)
 

@@ -15,10 +15,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from queue_app.models import HealingRecord, JobRecord, WebhookEndpoint, from_timestamp
+from queue_app.models import HealingRecord, JobRecord, from_timestamp
 from queue_app.queue import Job
 from queue_app.queue.payloads import DEBATE_JOB_TYPE
 from queue_app.stores.db_thread import in_db_thread
+from queue_app.stores.job_events import subscribed_endpoints
 from workers.healing import FinishedDebate
 from workers.healing import HealingRecord as Healing
 from workers.webhooks.events import WEBHOOKS_QUEUE, create_webhook_job
@@ -115,20 +116,19 @@ def archive_debate(debate_id: str) -> bool:
 def webhook_deliveries(
     event_type: str, data: dict[str, Any], owner: str, organization: str, key: str
 ) -> list[tuple[str, Job]]:
-    """Return one webhook job per active endpoint of the owner or organization taking the event."""
-    scope = Q(organization=organization) if organization else Q(pk__in=[])
-    if owner.isdigit():
-        scope |= Q(owner_id=int(owner))
+    """Return one webhook job per active endpoint of the owner or organization taking the event.
+
+    Delivery ids derive from ``key`` (the heal job) and the endpoint, not from the attempt: a
+    heal job run again after a crash enqueues the same deliveries, so nothing new.
+    """
     metadata = {"owner": owner, "organization": organization}
     deliveries = []
-    for endpoint in WebhookEndpoint.objects.filter(scope, is_active=True).order_by("pk"):
-        if event_type not in (endpoint.event_types or ()):  # SQLite cannot look inside lists
-            continue
-        delivery_id = str(uuid.uuid5(NOTIFY_NAMESPACE, f"{key}/{endpoint.pk}"))
+    for endpoint_id in subscribed_endpoints(event_type, owner, organization):
+        delivery_id = str(uuid.uuid5(NOTIFY_NAMESPACE, f"{key}/{endpoint_id}"))
         job = create_webhook_job(
-            endpoint.pk, event_type, data, delivery_id=delivery_id, metadata=metadata
+            endpoint_id, event_type, data, delivery_id=delivery_id, metadata=metadata
         )
-        job.id = delivery_id  # the same heal job never enqueues the same delivery twice
+        job.id = delivery_id
         deliveries.append((WEBHOOKS_QUEUE, job))
     return deliveries
 

@@ -13,7 +13,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from queue_app.queue import Job, JobStatus, QueueConfig, RedisStreamsQueue, create_debate_job
-from tests.kind_support import run_kind
+from tests.kinds_support import run_kind
 from workers import GauntletWorker, enqueue_gauntlet_job, recover_interrupted_gauntlets
 from workers.agents import AgentPool
 from workers.gauntlet import GAUNTLET_QUEUE, PROFILES

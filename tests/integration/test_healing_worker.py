@@ -17,7 +17,7 @@ from werkzeug import Request, Response
 from queue_app.models import HealingRecord, JobRecord, WebhookEndpoint
 from queue_app.queue import JobStatus, QueueConfig, RedisStreamsQueue, create_debate_job
 from queue_app.stores.ledger_writer import LedgerWriter
-from tests.kind_support import build_kind, finished_debates, run_kind
+from tests.kinds_support import build_kind, finished_debates, run_kind
 from workers import (
     ConsensusHealingWorker,
     HealingAction,
