@@ -100,7 +100,10 @@ async def _connect(serve: _Serve) -> WorkerGroup | None:
     try:
         while True:
             try:
-                return await build_workers(serve.options, serve.config)
+                workers = await build_workers(serve.options, serve.config)
+                if stopped.is_set():  # a signal came while the kinds were being built
+                    workers.request_stop()
+                return workers
             except UnknownQueue as error:
                 raise CommandError(str(error), returncode=2) from error
             except ConfigError as error:
