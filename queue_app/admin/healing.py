@@ -70,3 +70,7 @@ class HealingRecordAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         """Refuse edits: a healing happened as recorded."""
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Refuse: healings count a chain's attempts; old rows go with the ledger retention."""
+        return False

@@ -75,7 +75,14 @@ class JobRecordAdmin(admin.ModelAdmin):
         "organization",
     )
     list_display_links = ("short_job_id",)
-    list_filter = (show.StatusFilter, "queue", "job_type", "created_at", "completed_at", "archived_at")
+    list_filter = (
+        show.StatusFilter,
+        "queue",
+        "job_type",
+        "created_at",
+        "completed_at",
+        "archived_at",
+    )
     search_fields = ("job_id",)
     search_help_text = f"Job id or its first {MIN_PREFIX}+ characters, or a trace id."
     date_hierarchy = "created_at"

@@ -25,7 +25,13 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from queue_app.models import JobRecord, RouteDelivery, WebhookDelivery, job_record_fields
+from queue_app.models import (
+    HealingRecord,
+    JobRecord,
+    RouteDelivery,
+    WebhookDelivery,
+    job_record_fields,
+)
 from queue_app.queue import (
     Job,
     QueueConfig,
@@ -112,11 +118,12 @@ def store_batch(events: Sequence[LedgerEvent]) -> list[Job]:
 
 
 def prune(retention_days: int) -> int:
-    """Delete ledger rows and deliveries untouched for ``retention_days``; return how many."""
+    """Delete ledger rows, deliveries and healings older than ``retention_days``; count them."""
     cutoff = timezone.now() - timedelta(days=retention_days)
     deleted = 0
     aged = ((JobRecord, "recorded_at"), (WebhookDelivery, "delivered_at"))
-    for model, field in (*aged, (RouteDelivery, "delivered_at")):
+    records = ((RouteDelivery, "delivered_at"), (HealingRecord, "created_at"))
+    for model, field in (*aged, *records):
         old = model.objects.filter(**{f"{field}__lt": cutoff})
         while ids := list(old.values_list("pk", flat=True)[:PRUNE_CHUNK]):
             deleted += model.objects.filter(pk__in=ids).delete()[0]

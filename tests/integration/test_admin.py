@@ -404,11 +404,21 @@ def test_admin_read_only_records_cannot_be_deleted(staff: Client) -> None:
     routed = RouteDelivery.objects.create(
         job_id="j-9", debate_id="d-9", platform="slack", target="#ops", outcome="failed"
     )
+    healed = HealingRecord.objects.create(
+        heal_job_id="heal:h-9:1",
+        debate_id="h-9",
+        root_debate_id="h-9",
+        attempt=1,
+        reason="error",
+        action="notify_user",
+        success=True,
+    )
     for model, pk, shown in [
         ("jobrecord", record.pk, "j-9"),
         ("jobfailure", record.pk, "j-9"),
         ("webhookdelivery", delivery.pk, "j-9"),
         ("routedelivery", routed.pk, "d-9"),
+        ("healingrecord", healed.pk, "h-9"),
     ]:
         changelist = staff.get(reverse(f"admin:queue_app_{model}_changelist")).content.decode()
         assert shown in changelist and 'value="delete_selected"' not in changelist, model

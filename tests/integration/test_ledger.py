@@ -20,7 +20,7 @@ from asgiref.sync import sync_to_async
 from django.db import connection
 from django.utils import timezone
 
-from queue_app.models import JobRecord, WebhookDelivery, WebhookEndpoint
+from queue_app.models import HealingRecord, JobRecord, WebhookDelivery, WebhookEndpoint
 from queue_app.queue import Job, JobStatus, QueueConfig, RedisStreamsQueue, create_redis_queue
 from queue_app.queue.redis import LedgerEvent, LedgerReader
 from queue_app.stores.ledger_writer import LedgerWriter, prune, store_events
@@ -203,7 +203,20 @@ def test_ledger_prune_deletes_rows_past_retention() -> None:
     old = endpoint.deliveries.create(event="job.completed", job_id="old", status_code=200)
     WebhookDelivery.objects.filter(pk=old.pk).update(delivered_at=timezone.now() - timedelta(40))
     endpoint.deliveries.create(event="job.completed", job_id="new", status_code=200)
-    assert prune(30) == 2
+    healed = {"root_debate_id": "old", "attempt": 1, "reason": "error", "success": True}
+    old_healing = timezone.now() - timedelta(days=31)
+    HealingRecord.objects.create(
+        heal_job_id="heal:old:1",
+        debate_id="old",
+        action="archive",
+        created_at=old_healing,
+        **healed,
+    )
+    HealingRecord.objects.create(
+        heal_job_id="heal:new:1", debate_id="new", action="notify_user", **healed
+    )
+    assert prune(30) == 3
+    assert list(HealingRecord.objects.values_list("debate_id", flat=True)) == ["new"]
     assert list(JobRecord.objects.values_list("job_id", flat=True)) == ["new"]
     assert list(endpoint.deliveries.values_list("job_id", flat=True)) == ["new"]
 

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = (("queue_app", "0002_routedelivery"),)
+    dependencies = (("queue_app", "0003_jobrecord_job_id_prefix"),)
 
     operations = (
         migrations.CreateModel(
