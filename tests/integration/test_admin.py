@@ -404,15 +404,7 @@ def test_admin_read_only_records_cannot_be_deleted(staff: Client) -> None:
     routed = RouteDelivery.objects.create(
         job_id="j-9", debate_id="d-9", platform="slack", target="#ops", outcome="failed"
     )
-    healed = HealingRecord.objects.create(
-        heal_job_id="heal:h-9:1",
-        debate_id="h-9",
-        root_debate_id="h-9",
-        attempt=1,
-        reason="error",
-        action="notify_user",
-        success=True,
-    )
+    healed = healing("h-9")
     for model, pk, shown in [
         ("jobrecord", record.pk, "j-9"),
         ("jobfailure", record.pk, "j-9"),
@@ -487,17 +479,20 @@ def test_admin_job_detail_explains_why_a_job_is_not_running(staff: Client) -> No
     assert reasons_on_page(staff, done) == []
 
 
+def healing(debate_id: str, **changes: Any) -> HealingRecord:
+    """Create the record of a first healing of ``debate_id``."""
+    values = {"attempt": 1, "reason": "error", "action": "notify_user", "success": True}
+    return HealingRecord.objects.create(
+        heal_job_id=f"heal:{debate_id}:1",
+        debate_id=debate_id,
+        root_debate_id=debate_id,
+        **{**values, **changes},
+    )
+
+
 def test_healing_records_link_the_healed_and_the_new_debate(staff: Client) -> None:
-    record = HealingRecord.objects.create(
-        heal_job_id="heal:d-old:1",
-        debate_id="d-old",
-        root_debate_id="d-old",
-        attempt=1,
-        reason="low_quality",
-        action="extend_rounds",
-        success=True,
-        message="enqueued debate d-new",
-        new_debate_id="d-new",
+    record = healing(
+        "d-old", action="extend_rounds", message="enqueued debate d-new", new_debate_id="d-new"
     )
     listing = staff.get("/admin/queue_app/healingrecord/").content.decode()
     assert "/admin/queue_app/jobrecord/?q=d-old" in listing
