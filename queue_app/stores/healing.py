@@ -124,11 +124,8 @@ def webhook_deliveries(
     metadata = {"owner": owner, "organization": organization}
     deliveries = []
     for endpoint_id in subscribed_endpoints(event_type, owner, organization):
-        delivery_id = str(uuid.uuid5(NOTIFY_NAMESPACE, f"{key}/{endpoint_id}"))
-        job = create_webhook_job(
-            endpoint_id, event_type, data, delivery_id=delivery_id, metadata=metadata
-        )
-        job.id = delivery_id
+        job_id = str(uuid.uuid5(NOTIFY_NAMESPACE, f"{key}/{endpoint_id}"))
+        job = create_webhook_job(endpoint_id, event_type, data, job_id=job_id, metadata=metadata)
         deliveries.append((WEBHOOKS_QUEUE, job))
     return deliveries
 

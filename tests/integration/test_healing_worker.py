@@ -28,6 +28,7 @@ from workers import (
 from workers.agents import DemoAgent
 from workers.healing import HEALING_QUEUE, heal_job_id
 from workers.metrics import REGISTRY
+from workers.webhooks import WEBHOOKS_QUEUE
 
 if TYPE_CHECKING:
     from pytest_django.fixtures import SettingsWrapper
@@ -126,7 +127,7 @@ async def test_failed_debate_notifies_its_organizations_webhooks(
     [record] = await sync_to_async(records)(job.id)
     assert (record.reason, record.action, record.success) == ("error", "notify_user", True)
     assert record.message == "debate.healing_needed sent to 1 endpoint(s)"
-    await run_kind("webhooks", queue_config)
+    await run_kind(WEBHOOKS_QUEUE, queue_config)
     [(request, _)] = httpserver.log
     body = json.loads(request.get_data())
     event = json.dumps(body)

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = (("queue_app", "0003_jobrecord_job_id_prefix"),)
+    dependencies = (("queue_app", "0004_webhook_secret_encryption"),)
 
     operations = (
         migrations.CreateModel(
