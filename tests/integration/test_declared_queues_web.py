@@ -36,6 +36,7 @@ def all_keys(redis_url: str) -> set[str]:
 
 def test_declared_queues_are_worker_kinds_tasks_and_the_setting(settings: SettingsWrapper) -> None:
     declared = {"debates", "diagnostics", "webhook_delivery", "transcriptions", "routing", "tasks"}
+    declared |= {"batch_explainability", "gauntlet", "consensus_healing"}
     assert get_queue_config().queues == declared == {*WORKER_KINDS, "tasks"}
     settings.ARAGORA_QUEUES = ["reports", "exports"]
     assert {"reports", "exports", "debates", "tasks"} <= (get_queue_config().queues or set())
