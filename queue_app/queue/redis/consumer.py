@@ -9,7 +9,8 @@ from typing import Any
 from redis.exceptions import NoScriptError, ResponseError
 
 from ..base import Job
-from .core import Delivery, QueueCore, translate_errors
+from .core import Delivery, QueueCore
+from .outage import translate_errors
 from .scripts import SCRIPTS, load_all
 from .status import job_from_values, text
 

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import socket
 from collections import Counter
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from ..config import QueueConfig, valid_queue_name
-from ..errors import InvalidJob, QueueConnectionError, UndeclaredQueue
+from ..errors import InvalidJob, UndeclaredQueue
 from ..retry import RetryPolicy
 from .keys import Keys
 from .scripts import SCRIPTS
@@ -34,21 +30,6 @@ class Delivery(NamedTuple):
     token: str = ""
     attempts: int = 0
     max_attempts: int = 0
-
-
-def translate_errors[**P, R](
-    method: Callable[P, Coroutine[Any, Any, R]],
-) -> Callable[P, Coroutine[Any, Any, R]]:
-    """Raise ``QueueConnectionError`` (a ``ConnectionError``) when Redis is unreachable."""
-
-    @functools.wraps(method)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return await method(*args, **kwargs)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
-            raise QueueConnectionError(f"Redis unreachable: {error}") from error
-
-    return wrapper
 
 
 def check_queue_name(name: str) -> str:

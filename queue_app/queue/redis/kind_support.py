@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .core import QueueCore, dumps, translate_errors
+from .core import QueueCore, dumps
+from .outage import translate_errors
 from .status import text
 
 #: Take the lease when free, renew it when the caller holds it. KEYS[1] lease; ARGV holder, ms.

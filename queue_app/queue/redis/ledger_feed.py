@@ -10,8 +10,8 @@ from redis.exceptions import ResponseError
 
 from ..base import Job
 from ..config import QueueConfig
-from .core import translate_errors
 from .keys import Keys
+from .outage import translate_errors
 from .status import JobStatusTracker, job_from_hash, pairs_to_dict, text
 
 #: Consumer group of ledger readers on every ``P q:ledger`` stream.

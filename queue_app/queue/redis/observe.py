@@ -18,8 +18,8 @@ from redis.exceptions import RedisError
 from ..base import JobStatus
 from ..config import QueueConfig
 from ..errors import QueueConnectionError
-from .core import translate_errors
 from .keys import Keys
+from .outage import translate_errors
 from .registry import WorkerRegistry
 from .status import JobStatusTracker, text
 

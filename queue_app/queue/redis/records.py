@@ -9,8 +9,9 @@ from typing import Any
 from redis.exceptions import WatchError
 
 from ..records import Record, RecordChange, RecordStore
-from .core import dumps, translate_errors
+from .core import dumps
 from .keys import Keys
+from .outage import translate_errors
 
 
 def _loads(raw: Any) -> Record | None:

@@ -7,8 +7,8 @@ import time
 from typing import Any
 
 from ..config import QueueConfig
-from .core import translate_errors
 from .keys import Keys
+from .outage import translate_errors
 from .status import text
 
 

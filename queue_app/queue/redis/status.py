@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from ..base import Job, JobStatus
 from ..config import QueueConfig, get_queue_config
 from .keys import JOB_FIELDS, Keys
+from .outage import translate_errors
 
 #: Outcomes counted per minute (``P q:m:<minute>``).
 FINISHED = ("completed", "failed", "cancelled", "retrying")
@@ -81,11 +82,13 @@ class JobStatusTracker:
         self.config = config or get_queue_config()
         self.keys = Keys(self.config.key_prefix, self.config.cluster_keys)
 
+    @translate_errors
     async def queue_names(self) -> list[str]:
         """Return the names of every queue that ever had a job (the default one at least)."""
         names = {text(name) for name in await self._redis.smembers(self.keys.queues())}
         return sorted(names | {self.config.default_queue})
 
+    @translate_errors
     async def get_job(self, job_id: str) -> Job | None:
         """Return the job with ``job_id``, or None when unknown or expired."""
         if not self.keys.cluster:
@@ -99,6 +102,7 @@ class JobStatusTracker:
                     return job_from_hash(pairs_to_dict(_flatten(data)))
         return None
 
+    @translate_errors
     async def get_counts_by_status(self, queue_name: str | None = None) -> dict[str, int]:
         """Return the exact number of jobs in each status (O(1) per queue)."""
         queues = [queue_name] if queue_name else await self.queue_names()
@@ -113,6 +117,7 @@ class JobStatusTracker:
             counts[name] += int(count)
         return counts
 
+    @translate_errors
     async def list_jobs(
         self,
         status: JobStatus | str | None = None,
@@ -130,6 +135,7 @@ class JobStatusTracker:
         chosen = newest[offset : offset + limit]
         return await self._load(chosen)
 
+    @translate_errors
     async def list_dead_letters(self, queue_name: str | None = None, limit: int = 50) -> list[Job]:
         """Return dead-lettered jobs, newest first."""
         queues = [queue_name] if queue_name else await self.queue_names()
@@ -161,6 +167,7 @@ class JobStatusTracker:
             replies = await pipe.execute()
         return [text(job_id) for reply in replies for job_id in reply]
 
+    @translate_errors
     async def throughput(self, queue_name: str, minutes: int = 60) -> list[dict[str, int]]:
         """Return per-minute counts of finished jobs, oldest first: ``minute`` (Unix time // 60),
         ``completed``, ``failed``, ``cancelled``, ``retrying``."""

@@ -30,10 +30,10 @@ from .core import (
     default_consumer_name,
     dumps,
     to_delay_ms,
-    translate_errors,
 )
 from .keys import PRIORITY_RANGE
 from .kind_support import KindSupport
+from .outage import translate_errors
 from .records import RedisRecordStore
 from .scripts import SCRIPTS, load_all
 from .status import text
