@@ -8,6 +8,8 @@ outside the scope is reported as missing, so that ids of other organizations can
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -43,6 +45,8 @@ logger = logging.getLogger(__name__)
 SCAN_CHUNK = 200
 SCAN_LIMIT = 5000
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("5f0c1d2e-8a4b-4c6d-9e7f-a1b2c3d4e5f6")
+#: Job metadata key of the digest of the request that created a job with an Idempotency-Key.
+REQUEST_DIGEST = "request_digest"
 
 
 class JobStateConflict(QueueError):
@@ -201,6 +205,13 @@ def idempotent_job_id(scope: Scope, key: str) -> str:
     return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{scope.user_id}\n{key}"))
 
 
+def request_digest(job: Job, queue: str, delay_seconds: float) -> str:
+    """Return a digest of what an enqueue request asks for (a repeated key must ask the same)."""
+    request = [job.job_type, job.payload, job.priority, job.max_attempts, queue, delay_seconds]
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def enqueue_job(
     scope: Scope,
     job: Job,
@@ -211,23 +222,32 @@ def enqueue_job(
 ) -> tuple[Job, bool]:
     """Enqueue ``job``; return it and True, or the first job of a repeated key and False.
 
+    With a key, the job id is derived from the caller and the key, and the enqueue script adds
+    the job only if that id is new: of concurrent requests with one key exactly one adds it.
+    (With cluster keys, job hashes live per queue: the same key on two queues is not caught.)
+
     Raises:
-        IdempotencyConflict: the key was used for another job type or payload.
+        IdempotencyConflict: the key was used for another request.
         UndeclaredQueue: ``queue`` is not declared.
         QueueFull: the queue is at its depth limit (counted on ``/metrics``).
     """
     clients = get_bridge()
-    if idempotency_key:
-        job.id = idempotent_job_id(scope, idempotency_key)
-        first = clients.call(clients.tracker.get_job(job.id))
-        if first is not None:
-            if first.job_type != job.job_type or first.payload != job.payload:
-                raise IdempotencyConflict()
-            return first, False
     queue = queue or JOB_QUEUES.get(job.job_type)
+    if not idempotency_key:
+        with counting_refusals():
+            clients.call(clients.queue.enqueue(job, job.priority, queue, delay_seconds))
+        return job, True
+    job.id = idempotent_job_id(scope, idempotency_key)
+    digest = request_digest(job, queue or clients.config.default_queue, delay_seconds)
+    job.metadata[REQUEST_DIGEST] = digest
     with counting_refusals():
-        clients.call(clients.queue.enqueue(job, job.priority, queue, delay_seconds))
-    return job, True
+        added = clients.call(clients.queue.enqueue_if_new(job, job.priority, queue, delay_seconds))
+    if added:
+        return job, True
+    first = clients.call(clients.tracker.get_job(job.id))
+    if first is None or first.metadata.get(REQUEST_DIGEST) != digest:
+        raise IdempotencyConflict()
+    return first, False
 
 
 # -- single jobs ----------------------------------------------------------------------------------

@@ -57,10 +57,24 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
         delay_seconds: float = 0,
     ) -> str:
         """Add ``job`` (no-op when its id is already known); return its id."""
+        await self.enqueue_if_new(job, priority, queue_name, delay_seconds)
+        return job.id
+
+    @translate_errors
+    async def enqueue_if_new(
+        self,
+        job: Job,
+        priority: int = 0,
+        queue_name: str | None = None,
+        delay_seconds: float = 0,
+    ) -> bool:
+        """Add ``job`` unless a job with its id exists; return whether it was added.
+
+        The check and the add are one script: of concurrent calls with one id, one adds.
+        """
         queue = self._queue(queue_name)
         if not tracing_enabled():
-            ids = await self.enqueue_many([job], queue, priority, delay_seconds)
-            return ids[0]
+            return await self._enqueue_one(job, queue, priority, delay_seconds, True)
         # A context already in the job (set by a caller on another thread) is the parent.
         parent = extract_trace_context(job) if TRACE_CONTEXT_KEY in job.metadata else None
         with _tracer.start_as_current_span(
@@ -70,8 +84,14 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
             span.set_attribute("messaging.destination.name", queue)
             span.set_attribute("messaging.message.id", job.id)
             inject_trace_context(job.metadata)
-            ids = await self.enqueue_many([job], queue, priority, delay_seconds, trace_jobs=False)
-        return ids[0]
+            return await self._enqueue_one(job, queue, priority, delay_seconds, False)
+
+    async def _enqueue_one(
+        self, job: Job, queue: str, priority: int, delay_seconds: float, trace_job: bool
+    ) -> bool:
+        rows = await self._rows([job], queue, priority, delay_seconds, trace_job)
+        [added] = await self._enqueue_rows(queue, rows, self.config.depth_limit(queue))
+        return bool(added)
 
     @translate_errors
     async def enqueue_many(
@@ -92,13 +112,7 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
             QueueFull: the batch would take the queue's waiting jobs past its depth limit.
         """
         queue = self._queue(queue_name)
-        await self.ensure_queue(queue)
-        delay_ms = to_delay_ms(delay_seconds)
-        if delay_ms >= self.config.job_ttl_seconds * 1000:
-            raise InvalidJob(
-                "delay_seconds must be shorter than the job retention (max_job_ttl_days)"
-            )
-        rows = [self._job_row(job, queue, priority, delay_ms, trace_jobs) for job in jobs]
+        rows = await self._rows(jobs, queue, priority, delay_seconds, trace_jobs)
         limit = self.config.depth_limit(queue)
         if limit is not None or len(rows) <= ENQUEUE_CHUNK:
             # One script call: under a depth limit the whole batch is accepted or refused at once.
@@ -107,9 +121,13 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
             return await self.enqueue_many(jobs, queue, priority, delay_seconds, False)
         return [job.id for job in jobs]
 
-    async def _enqueue_rows(self, queue: str, rows: list[list[Any]], limit: int | None) -> None:
+    async def _enqueue_rows(
+        self, queue: str, rows: list[list[Any]], limit: int | None
+    ) -> list[int]:
+        """Add rows with one script call; return per row 1 (added) or 0 (id already known)."""
         try:
-            await self._run("enqueue", queue, [_batch(rows), -1 if limit is None else limit])
+            args = [_batch(rows), -1 if limit is None else limit]
+            return [int(added) for added in await self._run("enqueue", queue, args)]
         except ResponseError as error:
             full = _queue_full(queue, error)
             if full is None:
@@ -131,6 +149,23 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
             if isinstance(reply, Exception):
                 raise reply
         return False
+
+    async def _rows(
+        self,
+        jobs: Sequence[Job],
+        queue: str,
+        priority: int,
+        delay_seconds: float,
+        trace_jobs: bool,
+    ) -> list[list[Any]]:
+        """Check the delay, make sure the queue exists, and return the script rows of ``jobs``."""
+        await self.ensure_queue(queue)
+        delay_ms = to_delay_ms(delay_seconds)
+        if delay_ms >= self.config.job_ttl_seconds * 1000:
+            raise InvalidJob(
+                "delay_seconds must be shorter than the job retention (max_job_ttl_days)"
+            )
+        return [self._job_row(job, queue, priority, delay_ms, trace_jobs) for job in jobs]
 
     def _job_row(
         self, job: Job, queue: str, priority: int, delay_ms: int, trace_job: bool
