@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -18,12 +16,12 @@ from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
 from rest_framework.pagination import LimitOffsetPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView, exception_handler
 
+from queue_app.api.bodies import CheckedBody
 from queue_app.api.permissions import InScope, scope_of, scoped_endpoints
 from queue_app.api.serializers import (
     JobCreateSerializer,
@@ -60,31 +58,6 @@ ERROR_STATUS: dict[type[QueueError], int] = {
 }
 
 
-class PayloadTooLarge(exceptions.APIException):
-    """The request body is larger than ``ARAGORA_API_MAX_BODY_BYTES``."""
-
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "Request body too large."
-    default_code = "payload_too_large"
-
-
-class LimitedJSONParser(JSONParser):
-    """Parse JSON bodies up to ``ARAGORA_API_MAX_BODY_BYTES``; larger ones get 413."""
-
-    def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
-        """Refuse the body by its Content-Length or once more bytes than allowed arrived."""
-        limit = settings.ARAGORA_API_MAX_BODY_BYTES
-        request = (parser_context or {}).get("request")
-        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
-        too_large = PayloadTooLarge(f"Request body larger than {limit} bytes.")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise too_large
-        body = stream.read(limit + 1)
-        if len(body) > limit:
-            raise too_large
-        return super().parse(io.BytesIO(body), media_type, parser_context)
-
-
 def queue_exception_handler(error: Exception, context: dict[str, Any]) -> Response | None:
     """Answer QueueErrors with their HTTP status and ``{"detail": message}``; DRF does the rest.
 
@@ -101,10 +74,9 @@ def queue_exception_handler(error: Exception, context: dict[str, Any]) -> Respon
     return exception_handler(error, context)
 
 
-class QueueAPIView(APIView):
+class QueueAPIView(CheckedBody, APIView):
     """Base of the queue views: size-limited JSON bodies and the QueueError handler."""
 
-    parser_classes = (LimitedJSONParser,)
     permission_classes = (InScope,)
 
     def get_exception_handler(self) -> Any:
@@ -273,11 +245,10 @@ class EndpointPagination(LimitOffsetPagination):
     max_limit = 200
 
 
-class WebhookEndpointViewSet(viewsets.ModelViewSet):
+class WebhookEndpointViewSet(CheckedBody, viewsets.ModelViewSet):
     """Webhook endpoints of the caller (all of them for staff); secrets are write-only."""
 
     serializer_class = WebhookEndpointSerializer
-    parser_classes = (LimitedJSONParser,)
     permission_classes = (InScope,)
     pagination_class = EndpointPagination
     http_method_names = ("get", "post", "patch", "delete", "head", "options")
