@@ -207,6 +207,8 @@ ARAGORA_AGENT_ENV = {
 #: deleted; larger REST request bodies get 413; private webhook targets are refused unless allowed.
 ARAGORA_LEDGER_RETENTION_DAYS = _env_int("ARAGORA_LEDGER_RETENTION_DAYS", 30)
 ARAGORA_API_MAX_BODY_BYTES = _env_int("ARAGORA_API_MAX_BODY_BYTES", 256 * 1024)
+#: Seconds a client has to send a whole request body (aragora_site.edge answers 408 after).
+ARAGORA_HTTP_BODY_TIMEOUT = _env_int("ARAGORA_HTTP_BODY_TIMEOUT", 30)
 ARAGORA_WEBHOOK_ALLOW_PRIVATE = _env_bool("ARAGORA_WEBHOOK_ALLOW_PRIVATE", default=False)
 #: Link of a trace in the tracing UI, with ``{trace_id}`` (e.g. Jaeger's
 #: ``http://localhost:16686/trace/{trace_id}``); empty: the admin shows trace ids unlinked.

@@ -1,4 +1,4 @@
-"""WSGI entry point: ``gunicorn aragora_site.wsgi``."""
+"""WSGI entry point for WSGI servers; the site is served through ``aragora_site.asgi``."""
 
 from __future__ import annotations
 

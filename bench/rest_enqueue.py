@@ -1,7 +1,7 @@
-"""Measure REST enqueues/s: one client, keep-alive, against a local gunicorn like `make run`'s.
+"""Measure REST enqueues/s: one client, keep-alive, against the site served as `make run` does.
 
 Starts a private redis-server, migrates a throw-away SQLite database, creates a user with a
-token, serves the site with gunicorn (1 process, 4 threads) on a free port, then POSTs debate
+token, serves the site with `bin/serve` (granian, ASGI) on a free port, then POSTs debate
 jobs to /api/queue/jobs/ one after another and reports requests/s and latency percentiles.
 
 Usage: .venv/bin/python bench/rest_enqueue.py [requests]   (default 3000)
@@ -58,7 +58,7 @@ def _manage(env: dict[str, str], *args: str) -> str:
 
 @contextlib.contextmanager
 def site(redis_url: str) -> Iterator[tuple[str, str]]:
-    """Yield the URL of a gunicorn serving the site, and an API token."""
+    """Yield the URL of ``bin/serve`` serving the site, and an API token."""
     workdir = tempfile.mkdtemp(prefix="bench-site-")
     env = {
         **os.environ,
@@ -70,10 +70,9 @@ def site(redis_url: str) -> Iterator[tuple[str, str]]:
     _manage(env, "migrate", "--noinput")
     token = _manage(env, "shell", "--no-imports", "-c", CREATE_TOKEN).splitlines()[-1]
     port = _free_port()
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    args = ["aragora_site.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
-    args += ["--threads", "4", "--no-control-socket"]
-    server = subprocess.Popen([gunicorn, *args], cwd=ROOT, env=env)
+    env["PORT"] = str(port)
+    env["GRANIAN_LOG_ACCESS_ENABLED"] = "false"
+    server = subprocess.Popen([ROOT / "bin" / "serve"], cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(url, server)
@@ -88,12 +87,12 @@ def _wait_until_up(url: str, server: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise SystemExit("gunicorn exited before answering")
+            raise SystemExit("bin/serve exited before answering")
         with contextlib.suppress(httpx.TransportError):
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return
         time.sleep(0.1)
-    raise SystemExit("gunicorn did not answer /healthz within 30 s")
+    raise SystemExit("bin/serve did not answer /healthz within 30 s")
 
 
 def measure(url: str, token: str, requests: int) -> None:

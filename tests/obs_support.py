@@ -128,15 +128,19 @@ def start_worker(
     return Process(args, env, log), port
 
 
-def start_web(env: dict[str, str], log: Path) -> tuple[Process, str]:
-    """Start gunicorn on a free loopback port (after ``migrate``); return it and its URL."""
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
-    )
+def start_web(env: dict[str, str], log: Path, *, migrate: bool = True) -> tuple[Process, str]:
+    """Serve the site as `make run` does (``bin/serve``) on a free loopback port (after
+    ``migrate`` unless told not to); return the server process and its URL."""
+    if migrate:
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
     port = free_port()
-    args = [sys.executable, "-m", "gunicorn", "aragora_site.wsgi", "--bind", f"127.0.0.1:{port}"]
-    args += ["--workers", "1", "--threads", "4", "--no-control-socket"]
-    return Process(args, env, log), f"http://127.0.0.1:{port}"
+    server = Process([str(ROOT / "bin" / "serve")], {**env, "PORT": str(port)}, log)
+    return server, f"http://127.0.0.1:{port}"
 
 
 def wait_ready(url: str, process: Process, seconds: float = 20.0) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from tests.obs_support import ROOT, Process, base_env, free_port, wait_for, wait_ready
+from tests.obs_support import ROOT, base_env, start_web, wait_for, wait_ready
 
 if TYPE_CHECKING:
     from pytest_django.fixtures import SettingsWrapper
@@ -60,10 +60,7 @@ def test_health_web_not_ready_with_redis_down(
 
 def test_health_web_not_ready_until_migrated(redis_url: str, tmp_path: Path) -> None:
     env = base_env(redis_url, tmp_path)
-    port = free_port()
-    args = [sys.executable, "-m", "gunicorn", "aragora_site.wsgi", "--bind", f"127.0.0.1:{port}"]
-    web = Process([*args, "--no-control-socket"], env, tmp_path / "web.log")
-    url = f"http://127.0.0.1:{port}"
+    web, url = start_web(env, tmp_path / "web.log", migrate=False)
     try:
         wait_ready(f"{url}/healthz", web)
         response = httpx.get(f"{url}/readyz")
