@@ -6,6 +6,7 @@ This is the only module of the Django project that reads the environment (see RE
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -62,6 +63,17 @@ def _env_depths(name: str) -> dict[str, int]:
     return depths
 
 
+def _env_networks(name: str) -> list[str]:
+    networks = _env_list(name, "")
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            msg = f"{name}: {network!r} is not a network (a.b.c.d/n)"
+            raise ImproperlyConfigured(msg) from None
+    return networks
+
+
 def _database_url() -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
@@ -71,12 +83,30 @@ def _database_url() -> str:
     return f"sqlite:///{RUN_DIR / 'db.sqlite3'}"
 
 
-# A fixed development key keeps sessions valid across restarts; production sets its own.
-SECRET_KEY = os.environ.get("ARAGORA_SECRET_KEY") or (
-    "dev-only-Zq7vN2kR9pXw4tLm8sYc3hJf6bGd1aEu5oKi0nTr-set-ARAGORA_SECRET_KEY"
-)
 DEBUG = _env_bool("ARAGORA_DEBUG", default=False)
+#: Only with ARAGORA_DEBUG on: a key known to everyone (check --deploy flags the prefix, W009).
+DEBUG_SECRET_KEY = "django-insecure-aragora-debug-only-key-set-ARAGORA_SECRET_KEY"
+SECRET_KEY = os.environ.get("ARAGORA_SECRET_KEY") or ""
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "ARAGORA_SECRET_KEY is not set: set it to a long random string "
+            "(make run keeps one in .run/secret-key), or set ARAGORA_DEBUG=true for development"
+        )
+    SECRET_KEY = DEBUG_SECRET_KEY
 ALLOWED_HOSTS = _env_list("ARAGORA_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = _env_list("ARAGORA_CSRF_TRUSTED_ORIGINS", "")
+
+#: HTTPS deployment (README, "Deployment"): secure cookies, HSTS, redirect to HTTPS, and whether
+#: to trust X-Forwarded-Proto from the proxy in front. Probes and scrapes are never redirected.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _env_bool("ARAGORA_SECURE_COOKIES", default=False)
+SECURE_HSTS_SECONDS = _env_int("ARAGORA_SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("ARAGORA_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = _env_bool("ARAGORA_SECURE_HSTS_PRELOAD", default=False)
+SECURE_SSL_REDIRECT = _env_bool("ARAGORA_SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+if _env_bool("ARAGORA_SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -217,6 +247,12 @@ if ARAGORA_TRACE_URL and "{trace_id}" not in ARAGORA_TRACE_URL:
     raise ImproperlyConfigured(
         f"ARAGORA_TRACE_URL must contain {{trace_id}}, got {ARAGORA_TRACE_URL!r}"
     )
+#: Enqueues per user (POST jobs/), in DRF's rate syntax; "off" (or empty) turns the limit off.
+ARAGORA_API_ENQUEUE_RATE = (os.environ.get("ARAGORA_API_ENQUEUE_RATE") or "100/second").strip()
+#: /metrics (README, "Observability"): public unless a bearer token or networks are set; with
+#: both, either lets a scraper in.
+ARAGORA_METRICS_TOKEN = os.environ.get("ARAGORA_METRICS_TOKEN") or ""
+ARAGORA_METRICS_ALLOW = _env_networks("ARAGORA_METRICS_ALLOW")
 
 #: Transcription worker (README, "Transcription"): backends in order, the OpenAI-compatible API
 #: (OpenAI, a self-hosted Whisper server...), a local faster-whisper model folder, input limits.

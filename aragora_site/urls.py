@@ -14,6 +14,7 @@ from drf_spectacular.views import (
 
 from aragora_site.views import landing
 from queue_app.observability.health import healthz, readyz
+from queue_app.observability.metrics_access import metrics
 
 
 def _module_exists(name: str) -> bool:
@@ -34,8 +35,8 @@ urlpatterns = [
     # Swagger UI and ReDoc load their assets from drf-spectacular-sidecar's static files.
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
-    # django_prometheus.urls serves /metrics.
-    path("", include("django_prometheus.urls")),
+    # django-prometheus's exposition, behind ARAGORA_METRICS_TOKEN / ARAGORA_METRICS_ALLOW.
+    path("metrics", metrics, name="prometheus-django-metrics"),
 ]
 
 if _module_exists("queue_app.api.urls"):

@@ -66,6 +66,8 @@ def site(redis_url: str) -> Iterator[tuple[str, str]]:
         "ARAGORA_RUN_DIR": workdir,
         "DATABASE_URL": f"sqlite:///{workdir}/db.sqlite3",
         "ARAGORA_LOG_LEVEL": "WARNING",
+        "ARAGORA_SECRET_KEY": "bench-only-key-of-a-throw-away-site-0123456789abcdefghijklmnop",
+        "ARAGORA_API_ENQUEUE_RATE": "off",
     }
     _manage(env, "migrate", "--noinput")
     token = _manage(env, "shell", "--no-imports", "-c", CREATE_TOKEN).splitlines()[-1]

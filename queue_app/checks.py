@@ -3,9 +3,10 @@
 Ids: ``aragora.E001`` queue settings (``REDIS_URL``, ``ARAGORA_QUEUE_*``) invalid,
 ``E002`` ``REDIS_URL`` not a redis URL, ``E003`` ledger retention, ``E004`` REST body limit,
 ``E005`` debate executor path, ``E006`` agent variables, ``E007`` explain generator path,
-``E008`` consensus healing variables,
+``E008`` consensus healing variables, ``E009`` enqueue rate,
 ``W001`` no ``TASKS`` backend on this queue, ``W002`` (``check --deploy``) webhook secrets
-encrypted with a key derived from ``SECRET_KEY`` (no ``ARAGORA_WEBHOOK_SECRET_KEYS``). ``TASKS``
+encrypted with a key derived from ``SECRET_KEY`` (no ``ARAGORA_WEBHOOK_SECRET_KEYS``), ``W003``
+(``check --deploy``) ``/metrics`` is public. ``TASKS``
 options and queue names are checked by the backend itself (``queue_app.tasks.E001``-``E004``).
 """
 
@@ -19,6 +20,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from queue_app.api.throttles import EnqueueThrottle
 from queue_app.conf import build_config
 from queue_app.queue import ConfigError
 from workers import AgentSettings, HealingConfig
@@ -114,3 +116,25 @@ def _check_executor() -> list[checks.CheckMessage]:
     except ConfigError as error:
         errors.append(checks.Error(f"consensus healing settings: {error}", id="aragora.E008"))
     return errors
+
+
+@checks.register(checks.Tags.compatibility)
+def check_enqueue_rate(**kwargs: Any) -> list[checks.CheckMessage]:
+    """Check that ``ARAGORA_API_ENQUEUE_RATE`` is off or ``<number>/<second|minute|hour|day>``."""
+    rate = str(settings.ARAGORA_API_ENQUEUE_RATE).strip().lower()
+    if rate in EnqueueThrottle.OFF_VALUES:
+        return []
+    number, _, period = rate.partition("/")
+    if number.isdigit() and int(number) > 0 and period[:1] in {"s", "m", "h", "d"}:
+        return []
+    msg = f"ARAGORA_API_ENQUEUE_RATE must be like 100/second or off, not {rate!r}"
+    return [checks.Error(msg, id="aragora.E009")]
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_metrics_access(**kwargs: Any) -> list[checks.CheckMessage]:
+    """Warn (``check --deploy``) when ``/metrics`` is served to anyone."""
+    if settings.ARAGORA_METRICS_TOKEN or settings.ARAGORA_METRICS_ALLOW:
+        return []
+    msg = "/metrics is public: set ARAGORA_METRICS_TOKEN or ARAGORA_METRICS_ALLOW"
+    return [checks.Warning(msg, id="aragora.W003")]

@@ -112,6 +112,7 @@ def base_env(redis_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
         ARAGORA_RUN_DIR=str(tmp_path / "run"),
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
         ARAGORA_QUEUE_RETRY_BASE_DELAY="0.1",
+        ARAGORA_SECRET_KEY="test-only-key-of-a-site-or-worker-subprocess-0123456789abcdef",
     )
     env.update(extra)
     return env

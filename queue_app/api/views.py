@@ -31,6 +31,7 @@ from queue_app.api.serializers import (
     WebhookDeliverySerializer,
     WebhookEndpointSerializer,
 )
+from queue_app.api.throttles import EnqueueThrottle
 from queue_app.models import WebhookEndpoint
 from queue_app.queue import (
     InvalidJob,
@@ -125,6 +126,10 @@ DEBATE_EXAMPLE = OpenApiExample(
 
 class JobListView(QueueAPIView):
     """List jobs in the caller's scope, or enqueue one."""
+
+    def get_throttles(self) -> list[Any]:
+        """Limit enqueues (``ARAGORA_API_ENQUEUE_RATE``), not listings."""
+        return [EnqueueThrottle()] if self.request.method == "POST" else []
 
     @extend_schema(
         operation_id="queue_jobs_list",

@@ -73,7 +73,8 @@ def _wait_for_page(url: str, process: subprocess.Popen[bytes], log: Path) -> htt
 
 
 def _start_run(tmp_path: Path, port: int) -> tuple[subprocess.Popen[bytes], Path]:
-    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
+    unset = {"REDIS_URL", "DATABASE_URL", "ARAGORA_SECRET_KEY", "DJANGO_SETTINGS_MODULE"}
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env.pop("ARAGORA_LOG_FORMAT", None)
     # A run folder of its own (SQLite, static files, Redis data): never the developer's .run/.
     env.update(PORT=str(port), ARAGORA_RUN_DIR=str(tmp_path / "run"))
@@ -146,6 +147,9 @@ def test_make_run_drains_running_jobs_on_ctrl_c_and_stops_everything(
             "DATABASE_URL": f"sqlite:///{tmp_path / 'run' / 'db.sqlite3'}",
             "ARAGORA_RUN_DIR": str(tmp_path / "run"),
         }
+        secret_key = tmp_path / "run" / "secret-key"  # generated once, kept private
+        assert len(secret_key.read_text().strip()) >= 50
+        assert secret_key.stat().st_mode & 0o077 == 0
         job_id = asyncio.run(_enqueue_sleep(recorded["REDIS_URL"]))
 
         os.killpg(process.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
