@@ -307,8 +307,10 @@ class JobRecord(models.Model):
 
     class Meta:
         ordering = ("-created_at",)
+        # The admin's orderings (all jobs newest first, failures newest first) and id search.
         indexes = (
-            models.Index(fields=("status", "-completed_at"), name="jobrecord_status_done"),
+            models.Index(fields=("-created_at", "-id"), name="jobrecord_newest"),
+            models.Index(fields=("status", "-completed_at", "-id"), name="jobrecord_status_done"),
             # The admin searches job ids by prefix (LIKE 'abc%'): PostgreSQL needs this opclass
             # to use an index for it; other databases ignore the opclass.
             models.Index(
@@ -379,6 +381,7 @@ class WebhookDelivery(models.Model):
     class Meta:
         ordering = ("-delivered_at",)
         verbose_name_plural = "webhook deliveries"
+        indexes = (models.Index(fields=("-delivered_at", "-id"), name="delivery_newest"),)
 
     def __str__(self) -> str:
         return f"{self.event} {self.job_id} -> {self.endpoint_id} ({self.status_code})"

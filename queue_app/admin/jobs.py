@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from queue_app.admin import job_display as show
 from queue_app.admin.dead_letters import DeadLetterViews
+from queue_app.admin.paging import CappedCountPaginator
 from queue_app.models import JobFailure, JobRecord, OrganizationMembership
 from queue_app.queue import JobNotFound, JobStatus, QueueConnectionError
 from queue_app.services import jobs, scope
@@ -86,6 +87,10 @@ class JobRecordAdmin(admin.ModelAdmin):
     search_fields = ("job_id",)
     search_help_text = f"Job id or its first {MIN_PREFIX}+ characters, or a trace id."
     date_hierarchy = "created_at"
+    # Newest first on an index of its own (jobrecord_newest); counts capped, never the table.
+    ordering = ("-created_at", "-id")
+    paginator = CappedCountPaginator
+    show_full_result_count = False
     actions = ("retry_jobs", "cancel_jobs")
     change_form_template = "admin/queue_app/job_change_form.html"
     fieldsets = (
@@ -285,6 +290,8 @@ class JobFailureAdmin(DeadLetterViews, JobRecordAdmin):
     )
     list_filter = ("queue", "job_type", "completed_at")
     actions = ("retry_jobs",)
+    # Newest failure first, on the (status, completed_at, id) index.
+    ordering = ("-completed_at", "-id")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[JobRecord]:
         """Return failed jobs only."""

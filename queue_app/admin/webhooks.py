@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from queue_app.admin.paging import CappedCountPaginator
 from queue_app.models import (
     EVENT_TYPES,
     MIN_SECRET_LENGTH,
@@ -192,6 +193,10 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     actions = ("redeliver",)
     date_hierarchy = "delivered_at"
     list_select_related = ("endpoint",)
+    # Newest first on an index of its own (delivery_newest); counts capped, never the table.
+    ordering = ("-delivered_at", "-id")
+    paginator = CappedCountPaginator
+    show_full_result_count = False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         """Refuse: deliveries are written by the delivery worker."""

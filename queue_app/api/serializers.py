@@ -273,7 +273,7 @@ class JobListQuerySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=STATUSES, required=False)
     queue = serializers.RegexField(QUEUE_NAME_PATTERN, required=False)
     limit = serializers.IntegerField(default=50, min_value=1, max_value=200)
-    offset = serializers.IntegerField(default=0, min_value=0, max_value=jobs.SCAN_LIMIT)
+    offset = serializers.IntegerField(default=0, min_value=0, max_value=jobs.MAX_OFFSET)
 
 
 class CircuitSerializer(serializers.ModelSerializer):

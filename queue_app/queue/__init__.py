@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import FinishResult, Job, JobQueue, JobStatus, OutcomeRow
+from .base import FinishResult, Job, JobQueue, JobStatus, OutcomeRow, scope_tags
 from .config import QueueConfig, get_queue_config, reset_queue_config, set_queue_config
 from .errors import (
     ConfigError,
@@ -48,6 +48,7 @@ __all__ = [
     "inject_trace_context",
     "is_retryable_error",
     "reset_queue_config",
+    "scope_tags",
     "set_queue_config",
     "traced_job",
 ]

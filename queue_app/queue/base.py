@@ -33,6 +33,13 @@ class JobStatus(StrEnum):
 
 
 TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+#: Metadata keys that scope a job: whose it is. Each set one indexes the job for scoped listings.
+SCOPE_KEYS = ("owner", "organization")
+
+
+def scope_tags(metadata: Mapping[str, Any]) -> list[str]:
+    """Return the scope tags of a job's metadata: ``owner:<id>``, ``organization:<name>``."""
+    return [f"{key}:{metadata[key]}" for key in SCOPE_KEYS if metadata.get(key)]
 
 
 def _new_id() -> str:

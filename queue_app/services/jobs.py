@@ -28,9 +28,10 @@ from queue_app.queue import (
     JobStatus,
     QueueError,
     create_debate_job,
+    scope_tags,
 )
 from queue_app.queue.payloads import DEBATE_JOB_TYPE
-from queue_app.services.bridge import LibraryBridge, get_bridge
+from queue_app.services.bridge import get_bridge
 from queue_app.services.scope import ADMIN, Scope
 from workers.batch import BATCH_JOB_TYPE, BATCH_QUEUE, batch_job
 from workers.gauntlet import GAUNTLET_QUEUE, JOB_TYPE_GAUNTLET, gauntlet_job
@@ -41,9 +42,8 @@ from workers.transcription.jobs import JOB_TYPES as TRANSCRIPTION_JOB_TYPES
 
 logger = logging.getLogger(__name__)
 
-#: Jobs read per round when filtering a listing by organization, and the most read in all.
-SCAN_CHUNK = 200
-SCAN_LIMIT = 5000
+#: Largest offset of a job listing.
+MAX_OFFSET = 5000
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("5f0c1d2e-8a4b-4c6d-9e7f-a1b2c3d4e5f6")
 #: Job metadata key of the digest of the request that created a job with an Idempotency-Key.
 REQUEST_DIGEST = "request_digest"
@@ -366,33 +366,18 @@ def list_jobs(
     limit: int = 50,
     offset: int = 0,
 ) -> JobPage:
-    """Return the jobs in the caller's scope, newest first, from Redis."""
+    """Return the jobs in the caller's scope from Redis, newest first.
+
+    Staff see every job, by last transition. Other callers see the jobs of their scope indexes
+    (their own, their organization's), by enqueue time; ``count`` is None when knowing it would
+    take walking further than the page.
+    """
     clients = get_bridge()
     if scope.is_staff:
         jobs = clients.call(clients.tracker.list_jobs(status, queue, limit + 1, offset))
         counts = clients.call(clients.tracker.get_counts_by_status(queue))
         count = counts[status.value] if status else sum(counts.values())
         return JobPage(jobs[:limit], count, len(jobs) > limit)
-    return clients.call(_scan_scoped(clients, scope, status, queue, limit, offset))
-
-
-async def _scan_scoped(
-    clients: LibraryBridge,
-    scope: Scope,
-    status: JobStatus | None,
-    queue: str | None,
-    limit: int,
-    offset: int,
-) -> JobPage:
-    """Filter the newest jobs by scope, reading chunks until the page is full."""
-    matches: list[Job] = []
-    for start in range(0, SCAN_LIMIT, SCAN_CHUNK):
-        chunk = await clients.tracker.list_jobs(status, queue, SCAN_CHUNK, start)
-        matches.extend(job for job in chunk if scope.allows_job(job))
-        if len(chunk) < SCAN_CHUNK:
-            return JobPage(
-                matches[offset : offset + limit], len(matches), len(matches) > offset + limit
-            )
-        if len(matches) > offset + limit:
-            break
-    return JobPage(matches[offset : offset + limit], None, len(matches) > offset + limit)
+    tags = scope_tags({"owner": scope.user_id, "organization": scope.organization})
+    page = clients.call(clients.tracker.list_scoped(tags, status, queue, limit, offset))
+    return JobPage(page.jobs, page.count, page.has_more)

@@ -206,10 +206,12 @@ def test_api_list_filters_and_paginates(api: APIClient, settings: SettingsWrappe
     enqueue(api, queue="other")
     process_jobs("completed", count=1)
     page = api.get(JOBS, {"queue": "debates", "limit": 2}).json()
-    assert page["count"] == 3 and len(page["results"]) == 2 and page["previous"] is None
+    # A member's count is known once its listing reaches the end of its jobs.
+    assert page["count"] is None and len(page["results"]) == 2 and page["previous"] is None
     assert "offset=2" in page["next"]
     rest = api.get(page["next"]).json()
     assert len(rest["results"]) == 1 and rest["next"] is None and rest["previous"]
+    assert rest["count"] == 3
     listed = [job["id"] for job in page["results"] + rest["results"]]
     assert sorted(listed) == sorted(ids)
     completed = api.get(JOBS, {"status": "completed"}).json()

@@ -12,6 +12,8 @@ slot and every script of that queue runs on one shard.
 | `P q:delayed`        | zset   | delayed/retrying job ids, score = due time (ms) | promoted       |
 | `P q:idx:<st>`       | zset   | ids in status <st>, score = last change (ms)    | terminal: TTL  |
 | `P q:dead`           | zset   | dead-lettered ids, score = time (ms), bounded   | pruned at TTL  |
+| `P q:by:<tag>`       | zset   | ids of jobs enqueued with scope tag <tag>       | 2 x TTL        |
+|                      |        | (owner:<id>, organization:<name>), score = ms   |                |
 | `P job:<id>`         | hash   | status, payload, result, error, delivery tokens | TTL once final |
 | `P checkpoints:<id>` | hash   | items a running job finished (batch results)    | max_job_ttl¹   |
 | `P q:ledger`         | stream | job events for the database ledger (id, status) | XDEL'd at ack  |
@@ -97,6 +99,10 @@ class Keys:
         """Return the sorted set of job ids in ``status``."""
         return self._queue(queue) + "idx:" + status
 
+    def scope(self, queue: str, tag: str) -> str:
+        """Return the sorted set of ids of jobs enqueued with scope ``tag`` (see ``scope_tags``)."""
+        return self._queue(queue) + "by:" + tag
+
     def dead(self, queue: str) -> str:
         """Return the sorted set of dead-lettered job ids."""
         return self._queue(queue) + "dead"
@@ -166,6 +172,7 @@ local function levels_key(q) return qbase(q) .. 'levels' end
 local function delayed_key(q) return qbase(q) .. 'delayed' end
 local function index_key(q, status) return qbase(q) .. 'idx:' .. status end
 local function dead_key(q) return qbase(q) .. 'dead' end
+local function scope_key(q, tag) return qbase(q) .. 'by:' .. tag end
 local function ledger_key(q) return qbase(q) .. 'ledger' end
 local function minute_key(q, minute) return qbase(q) .. 'm:' .. minute end
 local function job_key(q, id)

@@ -25,6 +25,7 @@ NAMES = (
     "revive",
     "progress",
     "checkpoint",
+    "scoped",
 )
 
 

@@ -6,14 +6,20 @@ import heapq
 import json
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from ..base import Job, JobStatus
 from ..config import QueueConfig, get_queue_config
 from .keys import JOB_FIELDS, Keys
 from .outage import translate_errors
+from .scripts import SCRIPTS
+
+#: Most scope index entries one scoped listing walks per queue.
+SCOPED_WALK_LIMIT = 5000
 
 #: Outcomes counted per minute (``P q:m:<minute>``).
 FINISHED = ("completed", "failed", "cancelled", "retrying")
@@ -72,6 +78,15 @@ def job_from_values(values: list[Any]) -> Job:
 
 def _float(raw: str | None) -> float | None:
     return float(raw) if raw else None
+
+
+@dataclass(frozen=True, slots=True)
+class ScopedPage:
+    """A page of a scoped listing; ``count`` is None unless every index was walked."""
+
+    jobs: list[Job]
+    count: int | None
+    has_more: bool
 
 
 class JobStatusTracker:
@@ -136,6 +151,57 @@ class JobStatusTracker:
         return await self._load(chosen)
 
     @translate_errors
+    async def list_scoped(
+        self,
+        tags: Sequence[str],
+        status: JobStatus | str | None = None,
+        queue_name: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> ScopedPage:
+        """Return jobs enqueued with any of ``tags`` (``scope_tags``), newest enqueued first.
+
+        One read-only script per queue (pipelined) walks the scope indexes, at most
+        ``SCOPED_WALK_LIMIT`` entries each, then one pipeline loads the page: the cost follows
+        ``offset + limit``, not how many jobs other scopes have.
+        """
+        queues = [queue_name] if queue_name else await self.queue_names()
+        state = JobStatus(status).value if status else ""
+        want = offset + limit + 1
+        replies = await self._scoped(queues, [state, want, SCOPED_WALK_LIMIT, *tags])
+        found = heapq.merge(
+            *(
+                [(-float(score), text(job_id), queue) for job_id, score in _pairs(matches)]
+                for queue, (matches, _) in zip(queues, replies, strict=True)
+            )
+        )
+        ranked = [(job_id, queue) for _, job_id, queue in found]
+        jobs = await self._load(ranked[offset : offset + limit])
+        exhausted = all(int(done) for _, done in replies)
+        return ScopedPage(jobs, len(ranked) if exhausted else None, len(ranked) > offset + limit)
+
+    async def _scoped(self, queues: list[str], args: list[Any]) -> list[Any]:
+        replies = await self._run_scoped(queues, args)
+        if any(isinstance(reply, NoScriptError) for reply in replies):
+            await SCRIPTS["scoped"].load(self._redis)
+            replies = await self._run_scoped(queues, args)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    async def _run_scoped(self, queues: list[str], args: list[Any]) -> list[Any]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                keys = [self.keys.stream(queue)]
+                SCRIPTS["scoped"].queue(pipe, keys, [*self._args(queue), *args])
+            return list(await pipe.execute(raise_on_error=False))
+
+    def _args(self, queue: str) -> list[Any]:
+        """Return the common ARGV of the scripts (a read-only script uses the first four)."""
+        return [*self.keys.lua_args(), queue, self.config.job_ttl_seconds, "", 0, 0]
+
+    @translate_errors
     async def list_dead_letters(self, queue_name: str | None = None, limit: int = 50) -> list[Job]:
         """Return dead-lettered jobs, newest first."""
         queues = [queue_name] if queue_name else await self.queue_names()
@@ -195,7 +261,8 @@ class JobStatusTracker:
         return found
 
     async def _newest(self, index_keys: list[str], count: int) -> list[tuple[str, str]]:
-        key_queue = {key: key for key in index_keys}
+        """Return ``(job id, queue)`` of the ``count`` highest scores of ``index_keys``."""
+        key_queue = {key: self._queue_of(key) for key in index_keys}
         async with self._redis.pipeline(transaction=False) as pipe:
             for key in index_keys:
                 pipe.zrevrange(key, 0, count - 1, withscores=True)
@@ -211,8 +278,8 @@ class JobStatusTracker:
         if not chosen:
             return []
         async with self._redis.pipeline(transaction=False) as pipe:
-            for job_id, index_key in chosen:
-                pipe.hgetall(self.keys.job(job_id, self._queue_of(index_key)))
+            for job_id, queue in chosen:
+                pipe.hgetall(self.keys.job(job_id, queue))
             replies = await pipe.execute()
         return [job_from_hash(pairs_to_dict(_flatten(data))) for data in replies if data]
 
@@ -220,6 +287,10 @@ class JobStatusTracker:
         rest = index_key[len(self.keys.prefix) :]
         name = rest.split(":", 1)[0]
         return name.strip("{}")
+
+
+def _pairs(flat: list[Any]) -> list[tuple[Any, Any]]:
+    return list(zip(flat[::2], flat[1::2], strict=True))
 
 
 def _flatten(data: dict[Any, Any]) -> list[Any]:

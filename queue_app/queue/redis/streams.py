@@ -13,7 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ..base import FinishResult, Job, JobQueue, JobStatus, OutcomeRow
+from ..base import FinishResult, Job, JobQueue, JobStatus, OutcomeRow, scope_tags
 from ..config import QueueConfig, get_queue_config
 from ..errors import InvalidJob, QueueConnectionError, QueueFull
 from ..records import RecordStore
@@ -187,6 +187,7 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
             repr(float(job.created_at)),
             dumps(job.payload, "payload"),
             dumps(job.metadata, "metadata"),
+            scope_tags(job.metadata),
         ]
 
     # -- outcomes ---------------------------------------------------------------------------

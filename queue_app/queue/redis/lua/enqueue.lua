@@ -1,8 +1,10 @@
 -- Add jobs. ARGV 8: JSON array of [id, priority, delay_ms, max_attempts, created_at, payload JSON,
--- metadata JSON]; ARGV 9: most waiting jobs the queue may hold, or -1 (no limit).
+-- metadata JSON, scope tags]; ARGV 9: most waiting jobs the queue may hold, or -1 (no limit).
 -- Returns per job 1 (added) or 0 (id already known); the error QUEUEFULL <waiting> <limit> when
 -- the new jobs would take the waiting ones (pending, delayed, retrying) past the limit: then
 -- none is added. A waiting job has no TTL: retention starts when it is terminal.
+-- A scope index keeps its ids 2 x TTL after their enqueue (a job lives at most its delay, its
+-- run and TTL), and expires 2 x TTL after its last enqueue.
 local rows = cjson.decode(ARGV[8])
 local limit = tonumber(ARGV[9])
 if limit >= 0 then
@@ -34,6 +36,12 @@ for _, row in ipairs(rows) do
       enter_stream(jk, id, row[2])
     end
     move_index(id, nil, 'pending')
+    for _, tag in ipairs(row[8] or {}) do
+      local sk = scope_key(Q, tag)
+      redis.call('ZADD', sk, NOW_MS, id)
+      redis.call('ZREMRANGEBYSCORE', sk, '-inf', NOW_MS - 2000 * TTL)
+      redis.call('EXPIRE', sk, 2 * TTL)
+    end
     ledger(id, 'pending')
     out[#out + 1] = 1
   end

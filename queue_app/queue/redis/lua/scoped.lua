@@ -1,0 +1,54 @@
+-- Read only. Walk the scope indexes of queue Q (ARGV 11...: tags), newest enqueue first, each id
+-- once, and return {matches, exhausted}: matches = up to ARGV 9 pairs {id, enqueue ms} of jobs
+-- that exist and, when ARGV 8 is not '', are in that status; exhausted = 1 when every index was
+-- walked to its end (so the matches are all there are), 0 when the walk stopped early (enough
+-- matches, or ARGV 10 entries walked).
+local STATUS, WANT, BUDGET = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
+local CHUNK = 200
+
+local cursors = {}
+for i = 11, #ARGV do
+  cursors[#cursors + 1] = {key = scope_key(Q, ARGV[i]), pos = 0, buf = {}, at = 1}
+end
+
+-- The next (id, score) of a cursor, read by chunks of CHUNK; nil at its end.
+local function peek(c)
+  if c.at > #c.buf and not c.done then
+    c.buf = redis.call('ZREVRANGE', c.key, c.pos, c.pos + CHUNK - 1, 'WITHSCORES')
+    c.pos, c.at = c.pos + CHUNK, 1
+    c.done = #c.buf < 2 * CHUNK
+  end
+  if c.at > #c.buf then return nil end
+  return c.buf[c.at], tonumber(c.buf[c.at + 1])
+end
+
+local function newest()
+  local best, best_score
+  for _, c in ipairs(cursors) do
+    local id, score = peek(c)
+    if id and (best == nil or score > best_score) then best, best_score = c, score end
+  end
+  return best
+end
+
+local function wanted(id)
+  if STATUS ~= '' then return redis.call('ZSCORE', index_key(Q, STATUS), id) ~= false end
+  return redis.call('EXISTS', job_key(Q, id)) == 1
+end
+
+local out, seen, walked = {}, {}, 0
+local c = newest()
+while c and #out < 2 * WANT and walked < BUDGET do
+  local id, score = c.buf[c.at], c.buf[c.at + 1]
+  c.at = c.at + 2
+  walked = walked + 1
+  if not seen[id] then
+    seen[id] = true
+    if wanted(id) then
+      out[#out + 1] = id
+      out[#out + 1] = score
+    end
+  end
+  c = newest()
+end
+return {out, c and 0 or 1}
