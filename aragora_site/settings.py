@@ -320,7 +320,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "queue_app.api.schema.QueueAutoSchema",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Aragora queue API",
@@ -330,6 +330,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Request bodies get their own components, marked additionalProperties: false.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "queue_app.api.schema.strict_request_bodies",
+    ],
 }
 
 #: Observability (README, "Observability"): log lines as JSON (default) or plain text.

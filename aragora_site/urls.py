@@ -5,7 +5,9 @@ from __future__ import annotations
 from importlib.util import find_spec
 
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
+from django.views.defaults import page_not_found
 from drf_spectacular.views import (
     SpectacularAPIView,
     SpectacularRedocView,
@@ -15,6 +17,16 @@ from drf_spectacular.views import (
 from aragora_site.views import landing
 from queue_app.observability.health import healthz, readyz
 from queue_app.observability.metrics_access import metrics
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Answer 404 as JSON under /api/ (as the API's own 404s), as Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)
+
+
+handler404 = not_found
 
 
 def _module_exists(name: str) -> bool:

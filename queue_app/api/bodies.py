@@ -92,5 +92,6 @@ class CheckedBody:
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         """Check the body's length before anything reads it."""
-        check_body(request)
+        if request.method in ("POST", "PUT", "PATCH"):
+            check_body(request)
         super().initial(request, *args, **kwargs)  # type: ignore[misc]

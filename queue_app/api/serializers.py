@@ -2,29 +2,48 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import MaxValueValidator, RegexValidator
+from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers
 
+from queue_app.api.fields import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictFloatField,
+    StrictIntegerField,
+)
+from queue_app.api.payloads import (
+    PAYLOAD_SERIALIZERS,
+    TRANSCRIPTION_SOURCES,
+    BatchPayloadSerializer,
+    DebatePayloadSerializer,
+    GauntletPayloadSerializer,
+    RefuseUnknownKeys,
+    RoutingEmailPayload,
+    RoutingPayloadSerializer,
+    StrictSerializer,
+    UnknownReference,
+    url_field,
+)
 from queue_app.models import (
     EVENT_TYPES,
     MIN_SECRET_LENGTH,
     CircuitBreakerState,
     WebhookDelivery,
     WebhookEndpoint,
-    check_webhook_target,
     from_timestamp,
     trace_id_of,
 )
-from queue_app.queue import InvalidJob, Job, JobNotFound, JobStatus, get_queue_config
-from queue_app.queue.origin import ORIGIN_PLATFORMS, URL_PLATFORMS, DebateOrigin
+from queue_app.queue import InvalidJob, Job, JobStatus, get_queue_config
 from queue_app.services import jobs
-from workers.batch import BATCH_JOB_TYPE, MAX_BATCH_ITEMS
-from workers.gauntlet import INPUT_TYPES, JOB_TYPE_GAUNTLET, PROFILES
-from workers.gauntlet.probes import MAX_CONTENT_CHARS, MAX_DURATION_SECONDS
+from workers.batch import BATCH_JOB_TYPE
+from workers.gauntlet import JOB_TYPE_GAUNTLET
+from workers.routing.jobs import JOB_TYPE_ROUTING_EMAIL
 from workers.routing.jobs import JOB_TYPES as ROUTING_JOB_TYPES
-from workers.transcription.jobs import BACKEND_NAMES
+from workers.transcription.jobs import JOB_TYPE_TRANSCRIPTION_YOUTUBE
 from workers.transcription.jobs import JOB_TYPES as TRANSCRIPTION_JOB_TYPES
 from workers.webhooks import check_secret, generate_secret
 
@@ -33,131 +52,11 @@ QUEUE_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 #: Priority range of the API: > 0 is read before normal jobs, < 0 after them.
 PRIORITY_RANGE = (-100, 100)
 STATUSES = [status.value for status in JobStatus]
-
-
-class StrictSerializer(serializers.Serializer):
-    """A serializer that answers 400 for keys it does not know instead of ignoring them."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        """Refuse unknown keys, then validate the known ones."""
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
-        return super().to_internal_value(data)
-
-
-class OriginSerializer(StrictSerializer):
-    """Where a debate came from: its result is routed back there (``queue_app.queue.origin``)."""
-
-    platform = serializers.ChoiceField(choices=ORIGIN_PLATFORMS)
-    target = serializers.CharField(
-        max_length=2000,
-        help_text="Incoming-webhook URL (slack, discord, teams), chat id (telegram), "
-        "endpoint id (webhook) or address (email).",
-    )
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """Check the target for its platform; a webhook endpoint must be the caller's."""
-        try:
-            DebateOrigin(platform=attrs["platform"], target=attrs["target"])
-            if attrs["platform"] in URL_PLATFORMS:
-                check_webhook_target(attrs["target"])
-        except InvalidJob as error:
-            raise serializers.ValidationError({"target": [str(error)]}) from error
-        except DjangoValidationError as error:
-            raise serializers.ValidationError({"target": error.messages}) from error
-        if attrs["platform"] == "webhook":
-            endpoint = WebhookEndpoint.objects.filter(pk=int(attrs["target"])).first()
-            scope = self.context.get("scope")
-            if (
-                endpoint is None
-                or scope is None
-                or not scope.allows(str(endpoint.owner_id or ""), endpoint.organization)
-            ):
-                raise serializers.ValidationError({"target": ["No such webhook endpoint."]})
-        return attrs
-
-
-class DebatePayloadSerializer(StrictSerializer):
-    """Types of a debate payload; ``create_debate_job`` (``DebateJobPayload``) checks the values."""
-
-    question = serializers.CharField(max_length=10_000)
-    agents = serializers.ListField(
-        child=serializers.CharField(max_length=100), max_length=20, required=False
-    )
-    rounds = serializers.IntegerField(required=False)
-    consensus = serializers.CharField(max_length=32, required=False)
-    protocol = serializers.CharField(max_length=64, required=False)
-    timeout_seconds = serializers.IntegerField(required=False, allow_null=True)
-    webhook_url = serializers.URLField(
-        required=False, allow_null=True, validators=[check_webhook_target]
-    )
-    origin = OriginSerializer(required=False)
-
-
-class TranscriptionPayloadSerializer(StrictSerializer):
-    """Types of a transcription payload; ``create_transcription_job`` checks the values."""
-
-    file_path = serializers.CharField(max_length=1000, required=False)
-    file_data = serializers.CharField(required=False, trim_whitespace=False)
-    file_extension = serializers.CharField(max_length=10, required=False)
-    url = serializers.URLField(max_length=2000, required=False)
-    language = serializers.CharField(max_length=16, required=False)
-    backend = serializers.ChoiceField(choices=BACKEND_NAMES, required=False)
-    use_cache = serializers.BooleanField(required=False)
-
-
-class RoutingPayloadSerializer(StrictSerializer):
-    """A routing payload; the debate must be one the caller may see."""
-
-    debate_id = serializers.CharField(max_length=255)
-    result = serializers.DictField(required=False)
-    include_voice = serializers.BooleanField(required=False)
-    recipient_email = serializers.EmailField(required=False)
-
-    def validate_debate_id(self, value: str) -> str:
-        """Refuse debates outside the caller's scope (as if they did not exist)."""
-        try:
-            jobs.get_job(self.context["scope"], value)
-        except JobNotFound:
-            raise serializers.ValidationError("No such debate job.") from None
-        return value
-
-
-class BatchPayloadSerializer(StrictSerializer):
-    """A batch explanation: the debates to explain and the explainer's options."""
-
-    debate_ids = serializers.ListField(
-        child=serializers.CharField(max_length=255), min_length=1, max_length=MAX_BATCH_ITEMS
-    )
-    options = serializers.DictField(required=False)
-
-
-class GauntletPayloadSerializer(StrictSerializer):
-    """A stress test: the content, what it is, the auditors' persona and agents, the profile."""
-
-    gauntlet_id = serializers.RegexField(QUEUE_NAME_PATTERN, required=False)
-    input_content = serializers.CharField(max_length=MAX_CONTENT_CHARS, trim_whitespace=False)
-    input_type = serializers.ChoiceField(choices=INPUT_TYPES, required=False)
-    persona = serializers.CharField(max_length=500, required=False, allow_blank=True)
-    agents = serializers.ListField(
-        child=serializers.CharField(max_length=100), min_length=1, max_length=10, required=False
-    )
-    profile = serializers.ChoiceField(choices=list(PROFILES), required=False)
-    max_duration_seconds = serializers.FloatField(
-        min_value=1, max_value=MAX_DURATION_SECONDS, required=False
-    )
-
-
-#: Payload serializer of each job type the API accepts.
-PAYLOAD_SERIALIZERS: dict[str, type[serializers.Serializer]] = {
-    "debate": DebatePayloadSerializer,
-    **dict.fromkeys(TRANSCRIPTION_JOB_TYPES, TranscriptionPayloadSerializer),
-    **dict.fromkeys(ROUTING_JOB_TYPES, RoutingPayloadSerializer),
-    BATCH_JOB_TYPE: BatchPayloadSerializer,
-    JOB_TYPE_GAUNTLET: GauntletPayloadSerializer,
-}
+#: Webhook signing secrets: 16+ characters, or ``whsec_`` and base64 of 24+ bytes (no NUL).
+SECRET_PATTERN = (
+    r"^((?!whsec_)[^\x00]{16,255}"
+    r"|whsec_([A-Za-z0-9+/]{4}){8,61}([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?)$"
+)
 
 
 def _payload_error(message: str, fields: set[str]) -> dict[str, Any]:
@@ -166,19 +65,52 @@ def _payload_error(message: str, fields: set[str]) -> dict[str, Any]:
     return {field: [message]} if field in fields else {"non_field_errors": [message]}
 
 
-class JobCreateSerializer(StrictSerializer):
+def _one_of(names: frozenset[str]) -> str:
+    """Return a pattern matching exactly ``names`` (the schema's list of declared queues)."""
+    return "^(" + "|".join(re.escape(name) for name in sorted(names)) + ")$"
+
+
+class JobOptionsSerializer(StrictSerializer):
+    """The options of ``POST jobs/`` that every job type shares."""
+
+    priority = StrictIntegerField(
+        default=0, min_value=PRIORITY_RANGE[0], max_value=PRIORITY_RANGE[1]
+    )
+    delay_seconds = StrictFloatField(
+        default=0,
+        min_value=0,
+        help_text="Seconds before the job is due; less than the job TTL (max_job_ttl_days).",
+    )
+    max_attempts = StrictIntegerField(required=False, min_value=1, max_value=10)
+    queue = StrictCharField(
+        required=False,
+        validators=[RegexValidator(QUEUE_NAME_PATTERN, "Use 1 to 64 of A-Z a-z 0-9 _ . -")],
+    )
+
+    def get_fields(self) -> dict[str, Any]:
+        """Bound ``delay_seconds`` by the job TTL, and list the declared queues in the schema."""
+        fields = super().get_fields()
+        config = get_queue_config()
+        if config.queues is not None:
+            declared = ", ".join(sorted(config.queues))
+            message = f"Unknown queue; declared: {declared}."
+            fields["queue"].validators.append(RegexValidator(_one_of(config.queues), message))
+        ttl = config.job_ttl_seconds
+        delay = fields["delay_seconds"]
+        delay.max_value = ttl - 1
+        delay.validators.append(
+            MaxValueValidator(ttl - 1, f"Must be less than the job TTL ({ttl} s).")
+        )
+        return fields
+
+
+class JobCreateSerializer(JobOptionsSerializer):
     """Body of ``POST jobs/``; ``validate`` builds the job (``validated_data["job"]``)."""
 
-    job_type = serializers.CharField(
+    job_type = StrictCharField(
         max_length=64, help_text=f"Known types: {', '.join(sorted(PAYLOAD_SERIALIZERS))}."
     )
     payload = serializers.DictField(help_text="Input of the job, checked for its job type.")
-    priority = serializers.IntegerField(
-        default=0, min_value=PRIORITY_RANGE[0], max_value=PRIORITY_RANGE[1]
-    )
-    delay_seconds = serializers.FloatField(default=0, min_value=0)
-    max_attempts = serializers.IntegerField(required=False, min_value=1, max_value=10)
-    queue = serializers.RegexField(QUEUE_NAME_PATTERN, required=False)
 
     def validate_job_type(self, value: str) -> str:
         """Accept only the job types the API knows how to validate."""
@@ -195,18 +127,16 @@ class JobCreateSerializer(StrictSerializer):
             raise serializers.ValidationError(f"Unknown queue {value!r}; declared: {declared}.")
         return value
 
-    def validate_delay_seconds(self, value: float) -> float:
-        """Keep delays shorter than the time Redis keeps a job."""
-        ttl = get_queue_config().job_ttl_seconds
-        if value >= ttl:
-            raise serializers.ValidationError(f"Must be less than the job TTL ({ttl} s).")
-        return value
-
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """Check the payload for its job type and build the job."""
         serializer = PAYLOAD_SERIALIZERS[attrs["job_type"]]
-        payload = serializer(data=attrs["payload"], context=self.context)
-        if not payload.is_valid():
+        context = {**self.context, "job_type": attrs["job_type"]}
+        payload = serializer(data=attrs["payload"], context=context)
+        try:
+            valid = payload.is_valid()
+        except UnknownReference as error:
+            raise UnknownReference({"payload": error.detail}) from error
+        if not valid:
             raise serializers.ValidationError({"payload": payload.errors})
         max_attempts = attrs.get("max_attempts") or get_queue_config().retry_max_attempts
         try:
@@ -223,6 +153,45 @@ class JobCreateSerializer(StrictSerializer):
                 {"payload": _payload_error(str(error), fields)}
             ) from error
         return attrs
+
+
+def _job_create(name: str, job_types: list[str], payload: Any) -> type[JobOptionsSerializer]:
+    """Return the schema's view of ``POST jobs/`` for ``job_types`` (validation: JobCreate)."""
+    fields = {"job_type": serializers.ChoiceField(choices=job_types), "payload": payload}
+    doc = f"``POST jobs/`` for {', '.join(job_types)}."
+    return type(name, (JobOptionsSerializer,), {**fields, "__doc__": doc})
+
+
+def _sources(name: str, sources: list[type[serializers.Serializer]]) -> Any:
+    return PolymorphicProxySerializer(
+        component_name=name, serializers=sources, resource_type_field_name=None
+    )
+
+
+_TRANSCRIBE = [t for t in TRANSCRIPTION_JOB_TYPES if t != JOB_TYPE_TRANSCRIPTION_YOUTUBE]
+_ROUTE = [t for t in ROUTING_JOB_TYPES if t != JOB_TYPE_ROUTING_EMAIL]
+#: The body of ``POST jobs/`` as the schema states it: one shape per group of job types.
+JOB_CREATE = PolymorphicProxySerializer(
+    component_name="JobCreate",
+    serializers=[
+        _job_create("DebateJobCreate", ["debate"], DebatePayloadSerializer()),
+        _job_create(
+            "TranscriptionJobCreate",
+            _TRANSCRIBE,
+            _sources("TranscriptionPayload", list(TRANSCRIPTION_SOURCES.values())),
+        ),
+        _job_create(
+            "YoutubeJobCreate",
+            [JOB_TYPE_TRANSCRIPTION_YOUTUBE],
+            TRANSCRIPTION_SOURCES["url"](),
+        ),
+        _job_create("RoutingJobCreate", _ROUTE, RoutingPayloadSerializer()),
+        _job_create("RoutingEmailJobCreate", [JOB_TYPE_ROUTING_EMAIL], RoutingEmailPayload()),
+        _job_create("BatchJobCreate", [BATCH_JOB_TYPE], BatchPayloadSerializer()),
+        _job_create("GauntletJobCreate", [JOB_TYPE_GAUNTLET], GauntletPayloadSerializer()),
+    ],
+    resource_type_field_name=None,
+)
 
 
 class TimestampField(serializers.DateTimeField):
@@ -295,19 +264,22 @@ HEALTH_FIELDS = (
 )
 
 
-class WebhookEndpointSerializer(serializers.ModelSerializer):
+class WebhookEndpointSerializer(RefuseUnknownKeys, serializers.ModelSerializer):
     """A webhook endpoint; the signing secret is write-only.
 
     Without a ``secret``, creating an endpoint generates a ``whsec_`` one and returns it in that
     201 response only: the one time it can be read.
     """
 
-    secret = serializers.CharField(
+    url = url_field(help_text="Target URL (http or https, a public address).")
+    secret = StrictCharField(
         write_only=True,
-        required=False,
         min_length=MIN_SECRET_LENGTH,
         max_length=255,
         trim_whitespace=False,
+        validators=[
+            RegexValidator(SECRET_PATTERN, "Use 16 to 255 characters, or whsec_ and base64.")
+        ],
         help_text=(
             "Signing secret, write-only (Standard Webhooks: whsec_<base64>). Left out on "
             "create, one is generated and returned in the 201 response only."
@@ -316,6 +288,7 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=EVENT_TYPES), min_length=1, required=False
     )
+    is_active = StrictBooleanField(required=False)
     owner = serializers.CharField(source="owner.username", read_only=True, allow_null=True)
     circuit = CircuitSerializer(read_only=True)
 

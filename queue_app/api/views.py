@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
+    OpenApiResponse,
     extend_schema,
     inline_serializer,
 )
@@ -24,6 +25,7 @@ from rest_framework.views import APIView, exception_handler
 from queue_app.api.bodies import CheckedBody
 from queue_app.api.permissions import InScope, scope_of, scoped_endpoints
 from queue_app.api.serializers import (
+    JOB_CREATE,
     JobCreateSerializer,
     JobListQuerySerializer,
     JobPageSerializer,
@@ -78,6 +80,9 @@ def queue_exception_handler(error: Exception, context: dict[str, Any]) -> Respon
 class QueueAPIView(CheckedBody, APIView):
     """Base of the queue views: size-limited JSON bodies and the QueueError handler."""
 
+    #: Answers come from Redis: 503 when it is unreachable (QueueAutoSchema documents it).
+    redis_backed = True
+
     permission_classes = (InScope,)
 
     def get_exception_handler(self) -> Any:
@@ -102,9 +107,22 @@ def _idempotency_key(request: Request) -> str | None:
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
-    OpenApiTypes.STR,
+    {"type": "string", "pattern": f"^[ -~]{{1,{IDEMPOTENCY_KEY_MAX}}}$"},
     OpenApiParameter.HEADER,
-    description="Repeat a request safely: the same key returns the first job (200).",
+    description="Repeat a request safely: the same key and body return the first job (200); "
+    "the same key with another body is refused (422).",
+)
+CREATED_HEADERS = [
+    OpenApiParameter("Location", OpenApiTypes.URI, OpenApiParameter.HEADER, response=True)
+]
+DEBATE_EXAMPLE = OpenApiExample(
+    "debate",
+    value={
+        "job_type": "debate",
+        "payload": {"question": "Is Redis a database?", "agents": ["anthropic-api"], "rounds": 3},
+        "priority": 0,
+    },
+    request_only=True,
 )
 
 
@@ -126,6 +144,8 @@ DEBATE_EXAMPLE = OpenApiExample(
 
 class JobListView(QueueAPIView):
     """List jobs in the caller's scope, or enqueue one."""
+
+    error_statuses: ClassVar[dict[str, tuple[int, ...]]] = {"get": (400,), "post": (422, 429)}
 
     def get_throttles(self) -> list[Any]:
         """Limit enqueues (``ARAGORA_API_ENQUEUE_RATE``), not listings."""
@@ -155,10 +175,13 @@ class JobListView(QueueAPIView):
         )
 
     @extend_schema(
-        request=JobCreateSerializer,
+        request=JOB_CREATE,
         parameters=[IDEMPOTENCY_HEADER],
         examples=[DEBATE_EXAMPLE],
-        responses={201: JobSerializer, 200: JobSerializer},
+        responses={
+            201: OpenApiResponse(JobSerializer, "Enqueued."),
+            200: OpenApiResponse(JobSerializer, "Repeated Idempotency-Key: the first job."),
+        },
     )
     def post(self, request: Request) -> Response:
         """Enqueue a job: 201 with the job, or 200 with the first job of a repeated key."""
@@ -202,6 +225,8 @@ class JobDetailView(QueueAPIView):
 class JobCancelView(QueueAPIView):
     """Cancel one job."""
 
+    error_statuses: ClassVar[dict[str, tuple[int, ...]]] = {"post": (409,)}
+
     @extend_schema(request=None, responses=JobSerializer)
     def post(self, request: Request, job_id: str) -> Response:
         """Cancel an unfinished job; 409 once it finished."""
@@ -210,6 +235,8 @@ class JobCancelView(QueueAPIView):
 
 class JobRetryView(QueueAPIView):
     """Retry one job."""
+
+    error_statuses: ClassVar[dict[str, tuple[int, ...]]] = {"post": (409,)}
 
     @extend_schema(request=None, responses=JobSerializer)
     def post(self, request: Request, job_id: str) -> Response:
@@ -244,10 +271,37 @@ class WorkersView(QueueAPIView):
 
 
 class EndpointPagination(LimitOffsetPagination):
-    """``limit``/``offset`` pages of 50 (at most 200), as for jobs."""
+    """``limit``/``offset`` pages of 50 (at most 200), as for jobs; bad values are 400."""
 
     default_limit = 50
     max_limit = 200
+
+    def get_limit(self, request: Request) -> int:
+        """Return ``limit`` (1 to 200), 400 when it is anything else."""
+        return _query_int(request, self.limit_query_param, self.default_limit, 1, self.max_limit)
+
+    def get_offset(self, request: Request) -> int:
+        """Return ``offset`` (0 or more), 400 when it is anything else."""
+        return _query_int(request, self.offset_query_param, 0, 0, None)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        """Document the bounds of ``limit`` and ``offset``."""
+        parameters = super().get_schema_operation_parameters(view)
+        bounds = {"limit": {"minimum": 1, "maximum": self.max_limit}, "offset": {"minimum": 0}}
+        for parameter in parameters:
+            parameter["schema"].update(bounds.get(parameter["name"], {}))
+        return parameters
+
+
+def _query_int(request: Request, name: str, default: int, low: int, high: int | None) -> int:
+    values = request.query_params.getlist(name)
+    if not values:
+        return default
+    raw = values[-1]
+    top = "" if high is None else f" and {high}"
+    if len(values) > 1 or not raw.isdigit() or int(raw) < low or (high and int(raw) > high):
+        raise exceptions.ValidationError({name: [f"Give one integer between {low}{top}."]})
+    return int(raw)
 
 
 class WebhookEndpointViewSet(CheckedBody, viewsets.ModelViewSet):

@@ -228,10 +228,11 @@ def test_api_schema_lists_every_endpoint(client: Client) -> None:
         "/api/queue/webhooks/{id}/deliveries/",
         "/api/queue/webhooks/{id}/deliveries/{delivery_id}/redeliver/",
     } <= set(schema["paths"])
-    hook = schema["components"]["schemas"]["WebhookEndpoint"]
-    assert hook["properties"]["secret"]["writeOnly"] is True
+    components = schema["components"]["schemas"]
+    assert "secret" not in components["WebhookEndpoint"]["properties"]  # a response: never
+    assert components["WebhookEndpointRequest"]["properties"]["secret"]["writeOnly"] is True
     create = schema["paths"]["/api/queue/jobs/"]["post"]
-    assert set(create["responses"]) == {"200", "201"}
+    assert {"200", "201"} <= set(create["responses"])
     assert any(p["name"] == "Idempotency-Key" for p in create["parameters"])
     assert client.get("/api/docs/").status_code == 200
 
