@@ -93,7 +93,7 @@ class JobOptionsSerializer(StrictSerializer):
         config = get_queue_config()
         if config.queues is not None:
             declared = ", ".join(sorted(config.queues))
-            message = f"Unknown queue; declared: {declared}."
+            message = f"Unknown queue %(value)r; declared: {declared}."
             fields["queue"].validators.append(RegexValidator(_one_of(config.queues), message))
         ttl = config.job_ttl_seconds
         delay = fields["delay_seconds"]
