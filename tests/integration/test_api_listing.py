@@ -73,6 +73,21 @@ def test_api_listing_shows_own_and_organization_jobs_once(redis_url: str) -> Non
     assert _ids(as_alice.get(JOBS, {"queue": "debates"}).json()) == [colleague, own]
 
 
+def test_api_listing_drops_jobs_gone_from_redis_from_the_index(redis_url: str) -> None:
+    alice = make_user("alice")
+    api = token_client(alice)
+    ids = [api.post(JOBS, debate(), format="json").json()["id"] for _ in range(3)]
+    index = f"aragora:queue:debates:by:owner:{alice.pk}"
+    with redis.Redis.from_url(redis_url) as client:
+        assert client.zcard(index) == 3
+        client.delete(f"aragora:queue:job:{ids[0]}", f"aragora:queue:job:{ids[1]}")  # expired
+        assert _ids(api.get(JOBS).json()) == [ids[2]]
+        assert client.zrange(index, 0, -1) == [ids[2].encode()]
+        client.delete(f"aragora:queue:job:{ids[2]}")
+        api.post(JOBS, debate(), format="json")  # an enqueue drops the oldest gone ids too
+        assert client.zcard(index) == 1 and 0 < client.ttl(index) <= 2 * 7 * 86400
+
+
 def test_api_listing_filters_a_member_listing_by_status(redis_url: str) -> None:
     alice = token_client(make_user("alice", "acme"))
     ids = [alice.post(JOBS, debate(), format="json").json()["id"] for _ in range(4)]

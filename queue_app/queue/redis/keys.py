@@ -12,8 +12,8 @@ slot and every script of that queue runs on one shard.
 | `P q:delayed`        | zset   | delayed/retrying job ids, score = due time (ms) | promoted       |
 | `P q:idx:<st>`       | zset   | ids in status <st>, score = last change (ms)    | terminal: TTL  |
 | `P q:dead`           | zset   | dead-lettered ids, score = time (ms), bounded   | pruned at TTL  |
-| `P q:by:<tag>`       | zset   | ids of jobs enqueued with scope tag <tag>       | 2 x TTL        |
-|                      |        | (owner:<id>, organization:<name>), score = ms   |                |
+| `P q:by:<tag>`       | zset   | ids of jobs enqueued with scope tag <tag>       | 2 x TTL after  |
+|                      |        | (owner:<id>, organization:<name>), score = ms   | last enqueue   |
 | `P job:<id>`         | hash   | status, payload, result, error, delivery tokens | TTL once final |
 | `P checkpoints:<id>` | hash   | items a running job finished (batch results)    | max_job_ttl¹   |
 | `P q:ledger`         | stream | job events for the database ledger (id, status) | XDEL'd at ack  |

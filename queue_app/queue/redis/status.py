@@ -161,7 +161,7 @@ class JobStatusTracker:
     ) -> ScopedPage:
         """Return jobs enqueued with any of ``tags`` (``scope_tags``), newest enqueued first.
 
-        One read-only script per queue (pipelined) walks the scope indexes, at most
+        One script per queue (pipelined) walks the scope indexes, at most
         ``SCOPED_WALK_LIMIT`` entries each, then one pipeline loads the page: the cost follows
         ``offset + limit``, not how many jobs other scopes have.
         """

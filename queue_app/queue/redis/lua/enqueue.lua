@@ -3,8 +3,8 @@
 -- Returns per job 1 (added) or 0 (id already known); the error QUEUEFULL <waiting> <limit> when
 -- the new jobs would take the waiting ones (pending, delayed, retrying) past the limit: then
 -- none is added. A waiting job has no TTL: retention starts when it is terminal.
--- A scope index keeps its ids 2 x TTL after their enqueue (a job lives at most its delay, its
--- run and TTL), and expires 2 x TTL after its last enqueue.
+-- A scope index drops the ids of jobs gone from Redis: its two oldest at each enqueue, any that a
+-- listing walks over (scoped.lua); it expires 2 x TTL after its last enqueue.
 local rows = cjson.decode(ARGV[8])
 local limit = tonumber(ARGV[9])
 if limit >= 0 then
@@ -38,8 +38,10 @@ for _, row in ipairs(rows) do
     move_index(id, nil, 'pending')
     for _, tag in ipairs(row[8] or {}) do
       local sk = scope_key(Q, tag)
+      for _, old in ipairs(redis.call('ZRANGE', sk, 0, 1)) do
+        if redis.call('EXISTS', job_key(Q, old)) == 0 then redis.call('ZREM', sk, old) end
+      end
       redis.call('ZADD', sk, NOW_MS, id)
-      redis.call('ZREMRANGEBYSCORE', sk, '-inf', NOW_MS - 2000 * TTL)
       redis.call('EXPIRE', sk, 2 * TTL)
     end
     ledger(id, 'pending')

@@ -1,8 +1,8 @@
--- Read only. Walk the scope indexes of queue Q (ARGV 11...: tags), newest enqueue first, each id
+-- Walk the scope indexes of queue Q (ARGV 11...: tags), newest enqueue first, each id
 -- once, and return {matches, exhausted}: matches = up to ARGV 9 pairs {id, enqueue ms} of jobs
 -- that exist and, when ARGV 8 is not '', are in that status; exhausted = 1 when every index was
 -- walked to its end (so the matches are all there are), 0 when the walk stopped early (enough
--- matches, or ARGV 10 entries walked).
+-- matches, or ARGV 10 entries walked). Ids of jobs gone from Redis are removed on the way.
 local STATUS, WANT, BUDGET = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
 local CHUNK = 200
 
@@ -31,9 +31,12 @@ local function newest()
   return best
 end
 
-local function wanted(id)
-  if STATUS ~= '' then return redis.call('ZSCORE', index_key(Q, STATUS), id) ~= false end
-  return redis.call('EXISTS', job_key(Q, id)) == 1
+local function wanted(c, id)
+  if STATUS ~= '' and redis.call('ZSCORE', index_key(Q, STATUS), id) ~= false then return true end
+  if redis.call('EXISTS', job_key(Q, id)) == 1 then return STATUS == '' end
+  redis.call('ZREM', c.key, id)
+  c.pos = c.pos - 1 -- the entries after it moved up one rank
+  return false
 end
 
 local out, seen, walked = {}, {}, 0
@@ -44,7 +47,7 @@ while c and #out < 2 * WANT and walked < BUDGET do
   walked = walked + 1
   if not seen[id] then
     seen[id] = true
-    if wanted(id) then
+    if wanted(c, id) then
       out[#out + 1] = id
       out[#out + 1] = score
     end
