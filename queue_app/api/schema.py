@@ -17,7 +17,7 @@ from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
 DETAIL = inline_serializer("Error", {"detail": serializers.CharField()})
-#: What each error status means; all answer ``{"detail": ...}`` but 400.
+#: What each error status means; all answer ``{"detail": ...}`` but 400 and 422 (field errors).
 ERRORS = {
     400: "Invalid input: field names with their messages (or `detail` for a malformed body).",
     401: "No credentials, or invalid ones.",
@@ -27,7 +27,8 @@ ERRORS = {
     411: "A chunked body reached a server that cannot read it: send Content-Length.",
     413: "Request body larger than ARAGORA_API_MAX_BODY_BYTES.",
     415: "The body is not JSON.",
-    422: "The Idempotency-Key was used before for another request.",
+    422: "The Idempotency-Key was used before for another request (`detail`), or the payload "
+    "names a debate or webhook endpoint the caller cannot see (field names with messages).",
     429: "Too many enqueues (ARAGORA_API_ENQUEUE_RATE); see Retry-After.",
     503: "Redis is unreachable; see Retry-After.",
 }
@@ -36,8 +37,8 @@ UNSAFE_METHODS = BODY_METHODS | {"DELETE"}
 
 
 def _error(status: int) -> OpenApiResponse:
-    if status == 400:
-        return OpenApiResponse(OpenApiTypes.OBJECT, description=ERRORS[400])
+    if status in (400, 422):
+        return OpenApiResponse(OpenApiTypes.OBJECT, description=ERRORS[status])
     return OpenApiResponse(DETAIL, description=ERRORS[status])
 
 
