@@ -84,16 +84,6 @@ def _database_url() -> str:
 
 
 DEBUG = _env_bool("ARAGORA_DEBUG", default=False)
-#: Only with ARAGORA_DEBUG on: a key known to everyone (check --deploy flags the prefix, W009).
-DEBUG_SECRET_KEY = "django-insecure-aragora-debug-only-key-set-ARAGORA_SECRET_KEY"
-SECRET_KEY = os.environ.get("ARAGORA_SECRET_KEY") or ""
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "ARAGORA_SECRET_KEY is not set: set it to a long random string "
-            "(make run keeps one in .run/secret-key), or set ARAGORA_DEBUG=true for development"
-        )
-    SECRET_KEY = DEBUG_SECRET_KEY
 ALLOWED_HOSTS = _env_list("ARAGORA_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = _env_list("ARAGORA_CSRF_TRUSTED_ORIGINS", "")
 
@@ -385,3 +375,15 @@ ARAGORA_TRACING = {
     or os.environ.get("OTEL_PYTHON_EXCLUDED_URLS")
     or "metrics,healthz,readyz",
 }
+
+# Last, so that a malformed variable above is reported first.
+#: Only with ARAGORA_DEBUG on: a key known to everyone (check --deploy flags the prefix, W009).
+DEBUG_SECRET_KEY = "django-insecure-aragora-debug-only-key-set-ARAGORA_SECRET_KEY"
+SECRET_KEY = os.environ.get("ARAGORA_SECRET_KEY") or ""
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "ARAGORA_SECRET_KEY is not set: set it to a long random string "
+            "(make run keeps one in .run/secret-key), or set ARAGORA_DEBUG=true for development"
+        )
+    SECRET_KEY = DEBUG_SECRET_KEY

@@ -117,6 +117,15 @@ def test_web_edge_slow_clients_do_not_stall_the_site(site: Site) -> None:
             assert b'"Request body not received within 2 s."' in answer
 
 
+def test_web_edge_idle_keep_alive_connections_are_closed(site: Site) -> None:
+    with _slow(site, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") as sock:
+        answer = sock.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        assert _answer(sock) == b""  # closed by the server, not by our 5 s socket timeout
+        assert time.monotonic() - started < 3
+
+
 def _chunks(body: bytes, size: int = 1000) -> Iterator[bytes]:
     for start in range(0, len(body), size):
         yield body[start : start + size]
