@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -112,20 +111,6 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     description="Repeat a request safely: the same key and body return the first job (200); "
     "the same key with another body is refused (422).",
 )
-CREATED_HEADERS = [
-    OpenApiParameter("Location", OpenApiTypes.URI, OpenApiParameter.HEADER, response=True)
-]
-DEBATE_EXAMPLE = OpenApiExample(
-    "debate",
-    value={
-        "job_type": "debate",
-        "payload": {"question": "Is Redis a database?", "agents": ["anthropic-api"], "rounds": 3},
-        "priority": 0,
-    },
-    request_only=True,
-)
-
-
 #: The body Swagger UI offers for ``POST jobs/``: valid as is, and free (offline demo agents).
 DEBATE_EXAMPLE = OpenApiExample(
     "debate with demo agents",

@@ -65,7 +65,7 @@ def test_api_listing_shows_own_and_organization_jobs_once(redis_url: str) -> Non
     own = as_alice.post(JOBS, debate(), format="json").json()["id"]
     colleague = as_bob.post(JOBS, debate(), format="json").json()["id"]
     other = carol.post(JOBS, debate(), format="json").json()["id"]
-    _enqueue_for(str(alice.pk), "", 1, queue="solo")  # hers, from before she had an organization
+    _enqueue_for(str(alice.pk), "", 1, queue="diagnostics")  # hers, from before an organization
     listed = as_alice.get(JOBS).json()
     assert len(listed["results"]) == 3 and listed["count"] == 3
     assert {own, colleague} < set(_ids(listed)) and other not in _ids(listed)
