@@ -64,7 +64,10 @@ class QueueAutoSchema(AutoSchema):
             statuses.add(400)
         if "{" in self.path:
             statuses.add(404)
-        if getattr(self.view, "redis_backed", False):
+        action = getattr(self.view, "action", None)
+        if getattr(self.view, "redis_backed", False) or action in getattr(
+            self.view, "redis_actions", ()
+        ):
             statuses.add(503)
         declared = getattr(self.view, "error_statuses", {})
         return statuses | set(declared.get(self.method.lower(), ()))

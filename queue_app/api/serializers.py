@@ -272,6 +272,7 @@ class WebhookEndpointSerializer(RefuseUnknownKeys, serializers.ModelSerializer):
     url = url_field(help_text="Target URL (http or https, a public address).")
     secret = StrictCharField(
         write_only=True,
+        required=False,
         min_length=MIN_SECRET_LENGTH,
         max_length=255,
         trim_whitespace=False,

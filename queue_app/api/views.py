@@ -292,6 +292,9 @@ def _query_int(request: Request, name: str, default: int, low: int, high: int | 
 class WebhookEndpointViewSet(CheckedBody, viewsets.ModelViewSet):
     """Webhook endpoints of the caller (all of them for staff); secrets are write-only."""
 
+    #: Actions that enqueue a job: 503 when Redis is unreachable (QueueAutoSchema documents it).
+    redis_actions = frozenset({"send_test", "redeliver"})
+
     serializer_class = WebhookEndpointSerializer
     permission_classes = (InScope,)
     pagination_class = EndpointPagination

@@ -28,6 +28,11 @@ ERRORS = {
     ("get", "/api/queue/webhooks/{id}/"): {401, 404},
     ("patch", "/api/queue/webhooks/{id}/"): {400, 401, 403, 404, 411, 413, 415},
     ("delete", "/api/queue/webhooks/{id}/"): {401, 403, 404},
+    ("get", "/api/queue/webhooks/{id}/deliveries/"): {400, 401, 404},
+    ("post", "/api/queue/webhooks/{id}/test/"): {401, 403, 404, 411, 413, 503},
+    ("post", "/api/queue/webhooks/{id}/deliveries/{delivery_id}/redeliver/"): {
+        *(401, 403, 404, 411, 413, 503)
+    },
 }
 
 
@@ -57,7 +62,7 @@ def test_api_schema_documents_every_error_status(schema: dict[str, Any]) -> None
 def test_api_schema_job_payload_is_one_of_by_job_type(schema: dict[str, Any]) -> None:
     components = schema["components"]["schemas"]
     create = components["JobCreateRequest"]
-    shapes = ["Debate", "Transcription", "Youtube", "Routing", "RoutingEmail"]
+    shapes = ["Debate", "Transcription", "Youtube", "Routing", "RoutingEmail", "Batch", "Gauntlet"]
     refs = [f"#/components/schemas/{shape}JobCreateRequest" for shape in shapes]
     assert create["oneOf"] == [{"$ref": ref} for ref in refs]
     job_types = [components[ref.rsplit("/", 1)[1]]["properties"]["job_type"] for ref in refs]
@@ -74,9 +79,11 @@ def test_api_schema_job_payload_is_one_of_by_job_type(schema: dict[str, Any]) ->
     assert any(example["value"]["job_type"] == "debate" for example in examples)
 
 
-def test_api_schema_webhook_secret_required_on_create_only(schema: dict[str, Any]) -> None:
+def test_api_schema_webhook_request_is_strict(schema: dict[str, Any]) -> None:
     components = schema["components"]["schemas"]
-    assert set(components["WebhookEndpointRequest"]["required"]) == {"url", "secret"}
+    # Without a secret, one is generated and returned once: only the URL is required.
+    assert set(components["WebhookEndpointRequest"]["required"]) == {"url"}
+    assert "pattern" in components["WebhookEndpointRequest"]["properties"]["secret"]
     assert "required" not in components["PatchedWebhookEndpointRequest"]
     assert components["WebhookEndpointRequest"]["additionalProperties"] is False
 

@@ -28,6 +28,7 @@ PRODUCTION_ENV = {
     "ARAGORA_SECURE_SSL_REDIRECT": "true",
     "ARAGORA_SECURE_PROXY_SSL_HEADER": "true",
     "ARAGORA_METRICS_TOKEN": "scrape-token-0123456789",
+    "ARAGORA_WEBHOOK_SECRET_KEYS": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 }
 PRINT_SETTINGS = (
     "from django.conf import settings as s; import json; print(json.dumps([s.SESSION_COOKIE_SECURE,"
