@@ -145,6 +145,8 @@ class JobCreateSerializer(JobOptionsSerializer):
                 priority=attrs["priority"],
                 max_attempts=max_attempts,
             )
+        except jobs.UnknownDebate as error:
+            raise UnknownReference({"payload": {"debate_ids": [str(error)]}}) from error
         except InvalidJob as error:
             fields = set(payload.fields)
             raise serializers.ValidationError(

@@ -53,6 +53,10 @@ class JobStateConflict(QueueError):
     """The job is not in a state that allows this."""
 
 
+class UnknownDebate(InvalidJob):
+    """A payload names a debate the caller may not see (well-formed: the API answers 422)."""
+
+
 class IdempotencyConflict(QueueError):
     """This Idempotency-Key was used before for a different request."""
 
@@ -156,7 +160,7 @@ def check_debates_in_scope(scope: Scope, debate_ids: list[str]) -> None:
     """Refuse debate ids the caller may not see (Redis first, then the ledger).
 
     Raises:
-        InvalidJob: naming the first debate that is unknown or outside the scope.
+        UnknownDebate: naming the first debate that is unknown or outside the scope.
     """
     if scope.is_staff or not debate_ids:
         return
@@ -170,7 +174,7 @@ def check_debates_in_scope(scope: Scope, debate_ids: list[str]) -> None:
             record = JobRecord.objects.filter(job_id=debate_id, job_type=DEBATE_JOB_TYPE).first()
             job = record.to_job() if record is not None else None
         if job is None or job.job_type != DEBATE_JOB_TYPE or not scope.allows_job(job):
-            raise InvalidJob(f"debate_ids names no debate {debate_id!r} you may see")
+            raise UnknownDebate(f"debate_ids names no debate {debate_id!r} you may see")
 
 
 def build_job(

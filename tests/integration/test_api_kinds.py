@@ -48,7 +48,7 @@ def test_batch_job_refuses_debates_of_another_organization(api: APIClient) -> No
     theirs = enqueue_debate("999", "globex")
     body = {"job_type": "batch_explainability", "payload": {"debate_ids": [theirs]}}
     response = api.post(JOBS, body, format="json")
-    assert response.status_code == 400
+    assert response.status_code == 422  # well-formed, names no debate of the caller
     assert "no debate" in response.json()["payload"]["debate_ids"][0]
 
 
