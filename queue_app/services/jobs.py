@@ -49,6 +49,10 @@ _IDEMPOTENCY_NAMESPACE = uuid.UUID("5f0c1d2e-8a4b-4c6d-9e7f-a1b2c3d4e5f6")
 REQUEST_DIGEST = "request_digest"
 
 
+#: Debates read at once when checking a payload's debate ids (each read holds a connection).
+DEBATE_READS_AT_ONCE = 16
+
+
 class JobStateConflict(QueueError):
     """The job is not in a state that allows this."""
 
@@ -167,7 +171,12 @@ def check_debates_in_scope(scope: Scope, debate_ids: list[str]) -> None:
     clients = get_bridge()
 
     async def read_all() -> list[Job | None]:
-        return list(await asyncio.gather(*(clients.tracker.get_job(i) for i in debate_ids)))
+        # In rounds: one connection per concurrent read, and the pool is bounded.
+        found: list[Job | None] = []
+        for start in range(0, len(debate_ids), DEBATE_READS_AT_ONCE):
+            ids = debate_ids[start : start + DEBATE_READS_AT_ONCE]
+            found += await asyncio.gather(*(clients.tracker.get_job(i) for i in ids))
+        return found
 
     for debate_id, job in zip(debate_ids, clients.call(read_all()), strict=True):
         if job is None:

@@ -52,6 +52,12 @@ def test_batch_job_refuses_debates_of_another_organization(api: APIClient) -> No
     assert "no debate" in response.json()["payload"]["debate_ids"][0]
 
 
+def test_batch_job_with_a_thousand_unknown_debates_is_422_not_503(api: APIClient) -> None:
+    body = {"job_type": "batch_explainability", "payload": {"debate_ids": ["0"] * 1000}}
+    response = api.post(JOBS, body, format="json")
+    assert response.status_code == 422, response.json()
+
+
 def test_gauntlet_job_takes_its_id_and_checks_the_profile(api: APIClient) -> None:
     payload = {"gauntlet_id": "g-rest", "input_content": "Spec text", "agents": ["demo-a"]}
     response = api.post(JOBS, {"job_type": "gauntlet", "payload": payload}, format="json")
