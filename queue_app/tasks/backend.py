@@ -143,6 +143,22 @@ def load_task(module_path: str) -> Task:
     return found
 
 
+def job_task(job: Job) -> Task:
+    """Return the task of a task job: imported from its path, with the job's options.
+
+    Raises:
+        InvalidTask: see ``load_task``.
+    """
+    meta = job.metadata
+    return dataclasses.replace(
+        load_task(str(job.payload["module_path"])),
+        priority=job.priority,
+        queue_name=str(meta["queue_name"]),
+        run_after=_datetime(meta.get("run_after")),
+        backend=str(meta["backend"]),
+    )
+
+
 def task_result(job: Job, task: Task | None = None) -> TaskResult:
     """Build the ``TaskResult`` of a task job as its status hash has it.
 
@@ -154,13 +170,7 @@ def task_result(job: Job, task: Task | None = None) -> TaskResult:
     """
     meta = job.metadata
     if task is None:
-        task = dataclasses.replace(
-            load_task(str(job.payload["module_path"])),
-            priority=job.priority,
-            queue_name=str(meta["queue_name"]),
-            run_after=_datetime(meta.get("run_after")),
-            backend=str(meta["backend"]),
-        )
+        task = job_task(job)
     status = TASK_STATUS[job.status]
     finished = status in {TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED}
     result = TaskResult(

@@ -5,19 +5,29 @@
 worker's loop; sync ones run in the loop's thread pool (``sync_to_async(thread_sensitive=False)``),
 so a slow sync task does not stall the others. A thread cannot be stopped: a sync task whose job
 is cancelled keeps running until it returns, and its outcome is then discarded.
+
+The per-task path makes no thread hop of its own. A sync task drops stale database connections
+in its pool thread, before and after it runs. Async tasks (and sync signal receivers) reach the
+database through asgiref's one shared sync thread, whose stale connections ``ConnectionSweeper``
+closes after tasks finish: one hop for all the tasks that finished meanwhile, not two per task.
+``task_started`` and ``task_finished`` are sent when they have receivers; Django's own receivers
+log every task at INFO, so the worker replaces them with the same lines at DEBUG (a failure at
+ERROR), as the project logs starts and completions.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from inspect import iscoroutinefunction
 from typing import Any, ClassVar
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
-from django.tasks import TaskContext, TaskResult, TaskResultStatus
+from django.dispatch import Signal
+from django.tasks import Task, TaskContext, TaskResult, TaskResultStatus, signals
 from django.tasks.base import TaskError
-from django.tasks.signals import task_finished, task_started
 from django.utils import timezone
 from django.utils.json import normalize_json
 
@@ -26,10 +36,16 @@ from queue_app.tasks.backend import (
     TASK_JOB_TYPE,
     TaskFailed,
     TaskFailedPermanently,
+    job_task,
     task_failure,
     task_result,
 )
 from workers import BaseWorker, KindContext, WorkerOptions
+
+#: Django's logger of task transitions (its receivers log there; so does the worker instead).
+task_logger = logging.getLogger("django.tasks")
+#: Loaded tasks kept per runner, by path and the options a job sets (cleared when full).
+MAX_CACHED_TASKS = 256
 
 
 class TaskWorker(BaseWorker):
@@ -42,47 +58,122 @@ class TaskWorker(BaseWorker):
         cls, queue: JobQueue, options: WorkerOptions, context: KindContext
     ) -> TaskWorker:
         """Build the worker with the production middleware of ``context``."""
+        quiet_django_task_logging()
+        runner = TaskRunner()
         return cls(
             queue,
-            {TASK_JOB_TYPE: run_task},
+            {TASK_JOB_TYPE: runner},
             options,
             middleware=context.middleware,
             registry=context.registry,
+            closers=[runner.close],
         )
 
 
-async def run_task(job: Job) -> Any:
-    """Run the task of ``job`` and return its JSON-normalised return value.
+def quiet_django_task_logging() -> None:
+    """Disconnect Django's receivers that log each task start and finish at INFO."""
+    signals.task_started.disconnect(signals.log_task_started)
+    signals.task_finished.disconnect(signals.log_task_finished)
+
+
+class ConnectionSweeper:
+    """Close stale connections of asgiref's shared sync thread, one hop per burst of tasks."""
+
+    def __init__(self) -> None:
+        self._due = False
+        self._sweeping: asyncio.Task[None] | None = None
+
+    def request(self) -> None:
+        """Ask for a sweep once the one in progress (if any) is done."""
+        self._due = True
+        if self._sweeping is None or self._sweeping.done():
+            self._sweeping = asyncio.create_task(self._sweep())
+
+    async def _sweep(self) -> None:
+        while self._due:
+            self._due = False
+            await sync_to_async(close_old_connections)()
+
+    async def close(self) -> None:
+        """Wait for the sweep in progress."""
+        if self._sweeping is not None:
+            await asyncio.gather(self._sweeping, return_exceptions=True)
+
+
+class TaskRunner:
+    """The handler of task jobs: run the job's task and return its JSON-normalised value."""
+
+    def __init__(self) -> None:
+        self.sweeper = ConnectionSweeper()
+        self._tasks: dict[tuple[Any, ...], Task] = {}
+
+    async def __call__(self, job: Job) -> Any:
+        """Run the task of ``job``; a job whose task cannot be loaded fails for good.
+
+        Raises:
+            TaskFailed: the task raised; the library records the text and retries or fails the job.
+            TaskFailedPermanently: the task cannot be loaded (or raised a non-retryable error).
+        """
+        try:
+            result = task_result(job, self._task_of(job))
+        except Exception as error:  # job boundary: a job whose task cannot be loaded fails for good
+            raise TaskFailedPermanently(error) from error
+        try:
+            return await run_task(job, result)
+        finally:
+            self.sweeper.request()
+
+    def _task_of(self, job: Job) -> Task:
+        """Return the job's task with the job's options (imported and checked once per runner)."""
+        meta = job.metadata
+        key = (job.payload.get("module_path"), job.priority, meta.get("queue_name"))
+        key += (meta.get("run_after"), meta.get("backend"))
+        task = self._tasks.get(key)
+        if task is None:
+            if len(self._tasks) >= MAX_CACHED_TASKS:
+                self._tasks.clear()
+            task = self._tasks[key] = job_task(job)
+        return task
+
+    async def close(self) -> None:
+        """Wait for the last connection sweep."""
+        await self.sweeper.close()
+
+
+async def run_task(job: Job, result: TaskResult) -> Any:
+    """Run the task of ``result`` (of ``job``) and return its JSON-normalised return value.
 
     ``task_started`` and ``task_finished`` are sent around each attempt (receivers that raise
     are logged by Django and do not fail the task). After a failed attempt the result is FAILED,
     or READY when the library will run the task again.
-
-    Raises:
-        TaskFailed: the task raised; the library records the text and retries or fails the job.
-        TaskFailedPermanently: the task cannot be loaded (or raised a non-retryable error).
     """
-    try:
-        result = task_result(job)
-    except Exception as error:  # job boundary: a job whose task cannot be loaded fails for good
-        raise TaskFailedPermanently(error) from error
     sender = type(result.task.get_backend())
-    await sync_to_async(close_old_connections)()
+    await _send(signals.task_started, sender, result)
     try:
-        await task_started.asend_robust(sender, task_result=result)
-        try:
-            value = normalize_json(await _call(result))
-        except Exception as error:  # job boundary: the task's own errors become its result
-            failure = task_failure(error)
-            _record_failure(result, failure, job)
-            await task_finished.asend_robust(sender, task_result=result)
-            raise failure from error
-        _set(result, status=TaskResultStatus.SUCCESSFUL, finished_at=timezone.now())
-        _set(result, _return_value=value)
-        await task_finished.asend_robust(sender, task_result=result)
-        return value
-    finally:
-        await sync_to_async(close_old_connections)()
+        value = normalize_json(await _call(result))
+    except Exception as error:  # job boundary: the task's own errors become its result
+        failure = task_failure(error)
+        _record_failure(result, failure, job)
+        await _send(signals.task_finished, sender, result, error)
+        raise failure from error
+    _set(result, status=TaskResultStatus.SUCCESSFUL, finished_at=timezone.now())
+    _set(result, _return_value=value)
+    await _send(signals.task_finished, sender, result)
+    return value
+
+
+async def _send(
+    signal: Signal, sender: type, result: TaskResult, error: BaseException | None = None
+) -> None:
+    """Log the transition as Django does (DEBUG; a failure at ERROR), then send ``signal``."""
+    failed = result.status is TaskResultStatus.FAILED
+    level = logging.ERROR if failed else logging.DEBUG
+    if task_logger.isEnabledFor(level):
+        path, status = result.task.module_path, result.status
+        args = (result.id, path, status)
+        task_logger.log(level, "Task id=%s path=%s state=%s", *args, exc_info=error)
+    if signal.has_listeners(sender):
+        await signal.asend_robust(sender, task_result=result)
 
 
 async def _call(result: TaskResult) -> Any:
