@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.tasks.checks import check_tasks
 from django.utils.module_loading import import_string
 
 from queue_app.api.throttles import EnqueueThrottle
@@ -138,3 +139,8 @@ def check_metrics_access(**kwargs: Any) -> list[checks.CheckMessage]:
         return []
     msg = "/metrics is public: set ARAGORA_METRICS_TOKEN or ARAGORA_METRICS_ALLOW"
     return [checks.Warning(msg, id="aragora.W003")]
+
+
+# Django registers its TASKS backend check without a tag, which a run limited to some tags (as
+# queue_worker's) skips: tag it "compatibility" too (a full run still runs it once).
+checks.register(check_tasks, checks.Tags.compatibility)

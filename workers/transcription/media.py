@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from yt_dlp import YoutubeDL
-from yt_dlp.utils import DownloadError
 
 from queue_app.queue import ConfigError, QueueError
 from workers.webhooks import TargetRefused, resolve_target
@@ -181,6 +179,10 @@ class _QuietLogger:
 
 
 def _download(url: str, workdir: Path, config: TranscriptionConfig) -> Path:
+    # Imported by the first download: yt-dlp weighs 26 MB, kept out of every worker process.
+    from yt_dlp import YoutubeDL
+    from yt_dlp.utils import DownloadError
+
     options: dict[str, Any] = {
         "outtmpl": str(workdir / "download.%(ext)s"),
         "format": "bestaudio/best",

@@ -11,6 +11,7 @@ import signal
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.checks import Tags
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from queue_app.observability.telemetry import setup_telemetry
@@ -25,12 +26,29 @@ logger = logging.getLogger(__name__)
 
 #: Longest wait between two connection attempts of a worker started while Redis is down.
 MAX_START_BACKOFF_SECONDS = 10.0
+#: System checks run at start: all but the URL, admin, template and static file checks, which
+#: concern the web process and import its whole side (URL conf, views, DRF: about 22 MB).
+WORKER_CHECK_TAGS = [
+    Tags.async_support,
+    Tags.caches,
+    Tags.commands,
+    Tags.compatibility,
+    Tags.database,
+    Tags.files,
+    Tags.mail,
+    Tags.models,
+    Tags.security,
+    Tags.signals,
+    Tags.sites,
+    Tags.translation,
+]
 
 
 class Command(BaseCommand):
     """Run a queue worker until SIGTERM/SIGINT (or, with --burst, until the queues are empty)."""
 
     help = "Run a queue worker: reads the given queues and runs their jobs."
+    requires_system_checks = WORKER_CHECK_TAGS
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         """Report a bad flag on the command line as one line on stderr, with exit status 2."""
