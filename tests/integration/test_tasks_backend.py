@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
+from django.core import checks
 from django.tasks import TaskResultStatus, task, task_backends
 from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist, TaskResultMismatch
 from django.tasks.signals import task_enqueued, task_finished, task_started
 from django.utils import timezone
 
 from queue_app import wiring
+from queue_app.management.commands.queue_worker import WORKER_CHECK_TAGS
 from queue_app.queue import Job, JobStatus, QueueConfig, QueueError, RetryPolicy
 from queue_app.tasks.backend import (
     TASK_STATUS,
@@ -39,7 +42,7 @@ from workers import BaseWorker, DiagnosticsWorker, KindContext, MiddlewareChain,
 if TYPE_CHECKING:
     from pytest_django.fixtures import SettingsWrapper
 
-#: The worker closes old database connections around each task, so tests may touch the database.
+#: The worker closes old database connections after tasks, so tests may touch the database.
 pytestmark = pytest.mark.django_db
 
 BACKEND = "queue_app.tasks.backend.RedisStreamsTaskBackend"
@@ -196,6 +199,15 @@ def test_check_reports_bad_options_and_queues(tasks_settings: Callable[..., None
     ]
     tasks_settings(["default", "emails"], max_attempts=10)
     assert task_backends["default"].check() == []
+
+
+def test_queue_worker_start_up_checks_include_the_task_backends(
+    tasks_settings: Callable[..., None],
+) -> None:
+    tasks_settings(["default"], max_attempts=0)
+    ids = [message.id for message in checks.run_checks(tags=WORKER_CHECK_TAGS)]
+    assert "queue_app.tasks.E002" in ids  # max_attempts out of range
+    assert checks.Tags.urls not in WORKER_CHECK_TAGS
 
 
 # -- results read back from the status hash ---------------------------------------------------
@@ -379,6 +391,21 @@ async def test_signals_fire_on_enqueue_start_and_finish(make_queue: QueueFactory
         ("started", sender, result.id, TaskResultStatus.RUNNING),
         ("finished", sender, result.id, TaskResultStatus.SUCCESSFUL),
     ]
+
+
+async def test_task_transitions_log_at_debug_and_failures_at_error(
+    make_queue: QueueFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="django.tasks")
+    done, failing = add.enqueue(1, 2), require_positive.enqueue(-1)
+    await run_worker(make_queue)
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "django.tasks"]
+    ran = [line for line in lines if "enqueued" not in line[1]]
+    added, positive = add.module_path, require_positive.module_path
+    assert (logging.DEBUG, f"Task id={done.id} path={added} state=RUNNING") in ran
+    assert (logging.DEBUG, f"Task id={done.id} path={added} state=SUCCESSFUL") in ran
+    assert (logging.ERROR, f"Task id={failing.id} path={positive} state=FAILED") in ran
+    assert len(ran) == 4 and not [line for line in ran if line[0] == logging.INFO]
 
 
 def test_task_failed_text_names_the_class_then_the_traceback() -> None:
