@@ -10,61 +10,29 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 import redis
 
 from queue_app.queue import Job, QueueConfig, create_redis_queue
-from tests.conftest import free_port
+from tests.process_support import WorkerProcesses as Workers
+from tests.process_support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 STREAM = "aragora:queue:diagnostics:stream"
 GROUP = "debate-workers"
 CLAIM_IDLE_MS = 10_000
-
-
-class Workers:
-    """Start ``queue_worker`` subprocesses against one Redis; stop them all at the end."""
-
-    def __init__(self, redis_url: str, log_dir: Path) -> None:
-        self.redis_url = redis_url
-        self.log_dir = log_dir
-        self.processes: list[subprocess.Popen[bytes]] = []
-        self.logs: list[IO[bytes]] = []
-
-    def start(self, worker_id: str, *flags: str) -> subprocess.Popen[bytes]:
-        env = {
-            **os.environ,
-            "REDIS_URL": self.redis_url,
-            "ARAGORA_QUEUE_CLAIM_IDLE_MS": str(CLAIM_IDLE_MS),
-            "ARAGORA_QUEUE_RETRY_BASE_DELAY": "0.1",
-        }
-        args = ["--queues", "diagnostics", "--worker-id", worker_id, "--no-ledger", *flags]
-        log = (self.log_dir / f"{worker_id}.log").open("wb")
-        self.logs.append(log)
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "queue_worker", *args],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        self.processes.append(process)
-        return process
-
-    def stop_all(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.kill()
-            process.wait()
-        for log in self.logs:
-            log.close()
+#: Environment of the workers of these tests.
+WORKER_ENV = {
+    "ARAGORA_QUEUE_CLAIM_IDLE_MS": str(CLAIM_IDLE_MS),
+    "ARAGORA_QUEUE_RETRY_BASE_DELAY": "0.1",
+}
 
 
 @pytest.fixture
 def workers(redis_url: str, tmp_path: Path) -> Iterator[Workers]:
-    started = Workers(redis_url, tmp_path)
+    started = Workers(redis_url, tmp_path, env=WORKER_ENV)
     yield started
     started.stop_all()
 
@@ -220,7 +188,7 @@ def test_worker_started_while_redis_is_down_waits_for_it(
 ) -> None:
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
-    workers = Workers(url, tmp_path)
+    workers = Workers(url, tmp_path, env=WORKER_ENV)
     try:
         process = workers.start("patient", "--burst")
         log = tmp_path / "patient.log"

@@ -1,0 +1,158 @@
+"""One chaos run, start to finish: processes, traffic, faults, checks, report."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from chaos import report
+from chaos.cluster import KEYS, ChaosCluster, until_redis_answers
+from chaos.plan import CHAOS_QUEUE, Plan, fault_schedule, job_specs
+from chaos.traffic import POLL_SECONDS, Observer, Producer
+from chaos.verify import (
+    Verdict,
+    check_counts,
+    check_empty,
+    check_fencing,
+    check_outcomes,
+    check_runs,
+    read_runs,
+    wait_for_expiry,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+#: How far above its baseline Redis memory may stay once retention removed every job.
+MEMORY_SLACK_BYTES = 1024 * 1024
+
+
+def run(plan: Plan, json_path: Path | None = None) -> int:
+    """Run the plan; print the summary table; return 0 when no check found a violation."""
+    began = time.monotonic()
+    directory = Path(tempfile.mkdtemp(prefix="chaos-"))
+    cluster = ChaosCluster(plan, directory)
+    try:
+        _setup_django(cluster.env)
+        figures, violations = _run(plan, cluster, began)
+    finally:
+        cluster.close()
+    figures["duration_seconds"] = round(time.monotonic() - began, 1)
+    record = {"plan": _plan_dict(plan), "figures": figures, "violations": violations}
+    print(report.table(figures, violations))
+    print(f"written: {report.write_json(record, json_path, ROOT)}")
+    if violations:
+        print(f"worker and Redis logs kept in {directory}")
+    else:
+        shutil.rmtree(directory, ignore_errors=True)
+    return 1 if violations else 0
+
+
+def _setup_django(env: dict[str, str]) -> None:
+    """Configure this process as a producer of the run: the workers' settings and Redis."""
+    os.environ.update(env)
+    import django
+
+    django.setup()
+
+
+def _run(plan: Plan, cluster: ChaosCluster, began: float) -> tuple[dict[str, Any], list[str]]:
+    cluster.start_workers()
+    baseline = _used_memory(cluster)
+    observer, producer = Observer(cluster.redis.url), Producer(job_specs(plan), plan.window)
+    observer.start()
+    producer.start()
+    _strike(plan, cluster)
+    producer.join()
+    verdict = Verdict()
+    _wait_until_finished(plan, cluster, producer, observer)
+    verdict.figures["finished_seconds"] = round(time.monotonic() - began, 1)
+    _check_run(verdict, plan, cluster, producer, observer)
+    observer.stop_event.set()
+    wait_for_expiry(verdict, cluster.client, plan.retention + 30)
+    end = _used_memory(cluster)
+    verdict.figures.update(memory_baseline=baseline, memory_end=end, keys_left=_keys(cluster))
+    verdict.check(end <= baseline + MEMORY_SLACK_BYTES, f"memory {end} > baseline {baseline}")
+    codes = cluster.stop_workers()
+    verdict.figures["exit_codes"] = codes
+    verdict.check(set(codes.values()) == {0}, f"workers did not exit 0 at SIGTERM: {codes}")
+    return verdict.figures, verdict.violations
+
+
+def _strike(plan: Plan, cluster: ChaosCluster) -> None:
+    """Deal the faults at their times (freezes run beside the others, in their own threads)."""
+    began = time.monotonic()
+    freezes = []
+    for fault in fault_schedule(plan):
+        time.sleep(max(0.0, began + fault.at - time.monotonic()))
+        if fault.kind == "kill":
+            cluster.kill_worker(fault.slot)
+        elif fault.kind == "redis":
+            cluster.kill_redis()
+        else:
+            freeze = threading.Thread(target=cluster.freeze_worker, args=(fault.slot,))
+            freeze.start()
+            freezes.append(freeze)
+    for freeze in freezes:
+        freeze.join()
+
+
+def _wait_until_finished(
+    plan: Plan, cluster: ChaosCluster, producer: Producer, observer: Observer
+) -> None:
+    """Wait until every job that was enqueued is seen finished and nothing waits or runs."""
+    deadline = time.monotonic() + plan.claim_idle_ms / 1000 * 6 + 120
+    waiting = [KEYS.index(CHAOS_QUEUE, s) for s in ("pending", "processing", "retrying")]
+    while time.monotonic() < deadline:
+        seen = all(job_id in observer.finals for job_id in producer.produced.fates)
+        busy = until_redis_answers(lambda: sum(cluster.client.zcard(k) for k in waiting))
+        if seen and busy == 0:
+            time.sleep(2 * POLL_SECONDS)  # the observer reads the last ones
+            return
+        time.sleep(0.5)
+
+
+def _check_run(
+    verdict: Verdict,
+    plan: Plan,
+    cluster: ChaosCluster,
+    producer: Producer,
+    observer: Observer,
+) -> None:
+    produced, finals, faults = producer.produced, observer.finals, cluster.faults
+    check_outcomes(verdict, produced, finals)
+    check_runs(verdict, produced, read_runs(cluster.client), faults)
+    check_fencing(verdict, produced, finals, faults)
+    check_counts(verdict, cluster.client, plan.retention)
+    check_empty(verdict, cluster.client)
+    fenced = sum(
+        cluster.workers.log_path(worker_id).read_text(errors="replace").count("job.fenced")
+        for worker_id in faults.stopped_jobs
+    )
+    verdict.figures.update(
+        fenced_outcomes=fenced,
+        kills=len(faults.killed_in_flight),
+        stops=len(faults.stopped_seconds),
+        redis_restarts=len(faults.redis_down_seconds),
+        stopped_seconds=faults.stopped_seconds,
+        redis_down_seconds=faults.redis_down_seconds,
+        enqueue_seconds=produced.seconds,
+    )
+
+
+def _used_memory(cluster: ChaosCluster) -> int:
+    info = until_redis_answers(lambda: cluster.client.info("memory"))
+    return int(info["used_memory"])
+
+
+def _keys(cluster: ChaosCluster) -> dict[str, str]:
+    """Return the keys left at the end with their types (a handful: the queue's bounded ones)."""
+    names = sorted(cluster.client.scan_iter(count=1000))[:50]
+    return {name: str(cluster.client.type(name)) for name in names}
+
+
+def _plan_dict(plan: Plan) -> dict[str, Any]:
+    return {name: getattr(plan, name) for name in plan.__dataclass_fields__}
