@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 QUEUES ?= debates,diagnostics,webhook_delivery,tasks,transcriptions,routing
 export QUEUES
 
-.PHONY: setup run shell worker manage test lint checks bench lock
+.PHONY: setup run shell worker manage test lint checks bench chaos lock
 
 setup:
 	bin/setup
@@ -46,6 +46,13 @@ bench: setup
 	  [ -e "$$script" ] || { echo "no bench/*.py scripts"; exit 0; }; \
 	  echo "== $$script"; $(PY) "$$script"; \
 	done
+
+# 20,000 jobs through 4 queue_worker processes while workers and Redis are killed (RELIABILITY.md);
+# prints a summary table, writes test-output/chaos-*.json, exits 1 on any violation.
+# CHAOS_ARGS="--jobs 2000 --kills 3" changes the plan (python -m chaos --help).
+chaos:
+	bin/setup --test
+	$(PY) -m chaos $(CHAOS_ARGS)
 
 # Regenerate constraints.txt from a clean install of pyproject.toml's dependencies.
 lock: setup

@@ -22,7 +22,7 @@ ROWS = [
     ("fenced late outcomes (frozen worker)", ("fenced_outcomes",)),
     ("worker kills, freezes, Redis restarts", ("kills", "stops", "redis_restarts")),
     ("frozen for (s)", ("stopped_seconds",)),
-    ("Redis memory baseline, end (bytes)", ("memory_baseline", "memory_end")),
+    ("Redis used_memory baseline, end (bytes)", ("memory_baseline", "memory_end")),
     ("worker exit codes at SIGTERM", ("exit_codes",)),
     (
         "duration (s): enqueue, all finished, total",
@@ -44,6 +44,8 @@ def table(figures: dict[str, Any], violations: list[str]) -> str:
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, dict) and "used_memory" in value:
+        return f"{value['used_memory']} (dataset {value['used_memory_dataset']})"
     if isinstance(value, dict):
         return " ".join(str(v) for v in value.values())
     if isinstance(value, list):

@@ -25,6 +25,16 @@ from chaos.verify import (
     wait_for_expiry,
 )
 
+#: Figures of ``INFO memory`` recorded at the baseline and at the end.
+MEMORY_FIGURES = (
+    "used_memory",
+    "used_memory_peak",
+    "used_memory_dataset",
+    "used_memory_overhead",
+    "used_memory_scripts",
+    "mem_clients_normal",
+    "mem_aof_buffer",
+)
 ROOT = Path(__file__).resolve().parents[1]
 #: How far above its baseline Redis memory may stay once retention removed every job.
 MEMORY_SLACK_BYTES = 1024 * 1024
@@ -61,7 +71,7 @@ def _setup_django(env: dict[str, str]) -> None:
 
 def _run(plan: Plan, cluster: ChaosCluster, began: float) -> tuple[dict[str, Any], list[str]]:
     cluster.start_workers()
-    baseline = _used_memory(cluster)
+    baseline = _memory(cluster)
     observer, producer = Observer(cluster.redis.url), Producer(job_specs(plan), plan.window)
     observer.start()
     producer.start()
@@ -73,9 +83,10 @@ def _run(plan: Plan, cluster: ChaosCluster, began: float) -> tuple[dict[str, Any
     _check_run(verdict, plan, cluster, producer, observer)
     observer.stop_event.set()
     wait_for_expiry(verdict, cluster.client, plan.retention + 30)
-    end = _used_memory(cluster)
+    end = _memory(cluster)
     verdict.figures.update(memory_baseline=baseline, memory_end=end, keys_left=_keys(cluster))
-    verdict.check(end <= baseline + MEMORY_SLACK_BYTES, f"memory {end} > baseline {baseline}")
+    used, base = end["used_memory"], baseline["used_memory"]
+    verdict.check(used <= base + MEMORY_SLACK_BYTES, f"memory {used} > baseline {base}")
     codes = cluster.stop_workers()
     verdict.figures["exit_codes"] = codes
     verdict.check(set(codes.values()) == {0}, f"workers did not exit 0 at SIGTERM: {codes}")
@@ -143,15 +154,17 @@ def _check_run(
     )
 
 
-def _used_memory(cluster: ChaosCluster) -> int:
+def _memory(cluster: ChaosCluster) -> dict[str, int]:
+    """Return Redis memory figures: the total and where it goes."""
     info = until_redis_answers(lambda: cluster.client.info("memory"))
-    return int(info["used_memory"])
+    return {name: int(info[name]) for name in MEMORY_FIGURES}
 
 
 def _keys(cluster: ChaosCluster) -> dict[str, str]:
-    """Return the keys left at the end with their types (a handful: the queue's bounded ones)."""
+    """Return the keys left at the end: type and bytes (a handful: the queue's bounded ones)."""
     names = sorted(cluster.client.scan_iter(count=1000))[:50]
-    return {name: str(cluster.client.type(name)) for name in names}
+    client = cluster.client
+    return {name: f"{client.type(name)} {client.memory_usage(name, samples=0)}" for name in names}
 
 
 def _plan_dict(plan: Plan) -> dict[str, Any]:

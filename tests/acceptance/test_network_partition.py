@@ -149,9 +149,7 @@ def test_partitioned_worker_is_taken_over_and_its_late_outcomes_are_fenced(
     redis_server_factory: Callable[..., RedisServer],
 ) -> None:
     with worker_hosts(2) as (cut, survivor):
-        server = redis_server_factory(
-            host=survivor.redis_address, also_bind=[cut.redis_address]
-        )
+        server = redis_server_factory(host=survivor.redis_address, also_bind=[cut.redis_address])
         client = redis.Redis.from_url(server.url, decode_responses=True)
         settings.REDIS_URL, settings.TASKS = server.url, CHAOS_TASKS
         from chaos.tasks import chaos_job
