@@ -12,17 +12,16 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 import redis
 
-from tests.process_support import RedisServer, WorkerProcesses
+from tests.process_support import RedisServer, WorkerProcesses, wait_for
 
 if TYPE_CHECKING:
     from pytest_django.fixtures import SettingsWrapper
@@ -120,16 +119,6 @@ def worker_hosts(count: int) -> Iterator[list[Host]]:
             remove_host(host)
 
 
-def wait_for(check: Callable[[], Any], seconds: float, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def job(client: redis.Redis, job_id: str) -> dict[str, str]:
     return client.hgetall(f"aragora:queue:job:{job_id}")
 
@@ -173,13 +162,17 @@ def run_partition(
     def url(host: Host) -> str:
         return f"redis://{host.redis_address}:{port}/0"
 
+    def held_by_a() -> bool:
+        return [job(client, i).get("worker_id") for i in ids] == ["host-a"] * 2
+
+    def done() -> bool:
+        return all(job(client, i).get("status") == "completed" for i in ids)
+
     doomed = workers.start("host-a", "--concurrency", "2", prefix=cut.prefix, redis_url=url(cut))
-    held = lambda: [job(client, i).get("worker_id") for i in ids] == ["host-a"] * 2  # noqa: E731
-    wait_for(held, 60, "host-a running both jobs")
+    wait_for(held_by_a, 60, "host-a running both jobs")
     workers.start("host-b", "--concurrency", "2", prefix=survivor.prefix, redis_url=url(survivor))
     ip("link", "set", cut.outside, "down")
 
-    done = lambda: all(job(client, i).get("status") == "completed" for i in ids)  # noqa: E731
     wait_for(done, 90, "host-b finishing the jobs of host-a")
     finished = {i: job(client, i) for i in ids}
     for fields in finished.values():

@@ -17,7 +17,7 @@ import redis
 
 from queue_app.queue import Job, QueueConfig, create_redis_queue
 from tests.process_support import WorkerProcesses as Workers
-from tests.process_support import free_port
+from tests.process_support import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 STREAM = "aragora:queue:diagnostics:stream"
@@ -55,16 +55,6 @@ async def enqueue_sleepers(url: str, count: int, seconds: float) -> list[str]:
 
 def job_fields(client: redis.Redis, job_id: str) -> dict[str, str]:
     return client.hgetall(f"aragora:queue:job:{job_id}")
-
-
-def wait_for(check: Callable[[], Any], seconds: float, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def statuses(client: redis.Redis, ids: list[str]) -> list[str]:
