@@ -83,12 +83,12 @@ async def read_snapshot(client: Any, config: QueueConfig) -> Snapshot:
     """Read the state of every known queue and the live workers."""
     keys = Keys(config.key_prefix, config.cluster_keys)
     queues = await JobStatusTracker(client, config).queue_names()
-    streams_of = await _streams_of(client, keys, queues)
+    streams_by_queue = await streams_of(client, keys, queues)
     statuses = [status.value for status in JobStatus]
     async with client.pipeline(transaction=False) as pipe:
         pipe.time()
         for queue in queues:
-            for stream in streams_of[queue]:
+            for stream in streams_by_queue[queue]:
                 pipe.xlen(stream)
                 pipe.xinfo_groups(stream)
             pipe.zcard(keys.delayed(queue))
@@ -100,11 +100,11 @@ async def read_snapshot(client: Any, config: QueueConfig) -> Snapshot:
     now_ms = int(seconds) * 1000 + int(micros) // 1000
     rows, offset = [], 1
     for queue in queues:
-        size = 2 * len(streams_of[queue]) + 2 + len(statuses)
+        size = 2 * len(streams_by_queue[queue]) + 2 + len(statuses)
         rows.append(replies[offset : offset + size])
         offset += size
     streams = [
-        _stream_state(streams_of[queue], row, config.consumer_group)
+        _stream_state(streams_by_queue[queue], row, config.consumer_group)
         for queue, row in zip(queues, rows, strict=True)
     ]
     oldest = await _oldest_undelivered(client, [s for state in streams for s in state])
@@ -148,7 +148,7 @@ def _stream_state(streams: list[str], row: list[Any], group: str) -> list[_Strea
     return found
 
 
-async def _streams_of(client: Any, keys: Keys, queues: list[str]) -> dict[str, list[str]]:
+async def streams_of(client: Any, keys: Keys, queues: list[str]) -> dict[str, list[str]]:
     """Return each queue's streams: one per priority in use (the priority-0 one at least)."""
     async with client.pipeline(transaction=False) as pipe:
         for queue in queues:
