@@ -9,7 +9,9 @@ run:
 - jobs/s over the window (jobs completed in it / its length);
 - Redis CPU (INFO cpu: used_cpu_sys + used_cpu_user delta) per job, in microseconds, and the
   share of one core Redis used;
-- Redis commands per job (INFO commandstats delta; commands inside scripts are counted too);
+- Redis commands per job (INFO commandstats delta; commands inside scripts are counted too;
+  commandstats' usec is left out: it is wall time, and preemption on a loaded machine inflates
+  it past the CPU time);
 - the worker processes' CPU per job (/proc/<pid>/stat utime + stime delta over the window).
 
 Runs are interleaved (1, 2, 4, 1, 2, 4) so that the other load of a shared machine spreads over
@@ -17,7 +19,8 @@ all counts. The last lines estimate how many fully busy worker processes one Red
 (worker CPU per job) / (Redis CPU per job, enqueue included), a ratio of CPU times that the
 wall-clock noise of a loaded machine moves far less than jobs/s.
 
-Usage: .venv/bin/python bench/worker_scaling.py [JOBS]   (default 20,000 per run)
+Usage: .venv/bin/python bench/worker_scaling.py [JOBS [CONCURRENCY]]   (default 20,000 per run,
+concurrency 20 per process)
 """
 
 from __future__ import annotations
@@ -43,12 +46,11 @@ from queue_app.queue.redis.keys import Keys
 ROOT = Path(__file__).resolve().parents[1]
 QUEUE = "diagnostics"
 PROCESS_COUNTS = (1, 2, 4, 1, 2, 4)
+#: --concurrency of each worker process (the second argument changes it).
 CONCURRENCY = 20
 BATCH = 500
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 KEYS = Keys()
-#: Key of ``command_calls`` holding execution time, not calls.
-USEC = " usec"
 SCRIPT_CALLS = ("evalsha", "evalsha_ro", "eval", "eval_ro", "fcall")
 
 
@@ -80,11 +82,9 @@ def redis_cpu(client: redis.Redis) -> float:
 
 
 def command_calls(client: redis.Redis) -> Counter[str]:
-    """Return calls by command name, and under "usec" the microseconds spent running them all."""
+    """Return the calls of each command so far (commands inside scripts included)."""
     stats = client.info("commandstats")
-    calls = Counter({name.removeprefix("cmdstat_"): int(s["calls"]) for name, s in stats.items()})
-    calls[USEC] = sum(int(s["usec"]) for s in stats.values())
-    return calls
+    return Counter({name.removeprefix("cmdstat_"): int(s["calls"]) for name, s in stats.items()})
 
 
 def process_cpu(pids: list[int]) -> float:
@@ -96,7 +96,9 @@ def process_cpu(pids: list[int]) -> float:
     return total / CLOCK_TICKS
 
 
-def start_workers(count: int, url: str, workdir: str) -> list[subprocess.Popen[bytes]]:
+def start_workers(
+    count: int, url: str, workdir: str, concurrency: int
+) -> list[subprocess.Popen[bytes]]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("ARAGORA_", "OTEL_"))},
         "REDIS_URL": url,
@@ -107,7 +109,7 @@ def start_workers(count: int, url: str, workdir: str) -> list[subprocess.Popen[b
         "OTEL_SDK_DISABLED": "true",
     }
     args = [sys.executable, "manage.py", "queue_worker", "--queues", QUEUE, "--no-ledger"]
-    args += ["--concurrency", str(CONCURRENCY)]
+    args += ["--concurrency", str(concurrency)]
     return [
         subprocess.Popen([*args, "--worker-id", f"scale-{n}"], cwd=ROOT, env=env)
         for n in range(count)
@@ -140,7 +142,7 @@ def redis_now(client: redis.Redis) -> float:
     return seconds + micros / 1e6
 
 
-def one_run(url: str, processes: int, jobs: int) -> Run:
+def one_run(url: str, processes: int, jobs: int, concurrency: int) -> Run:
     """Enqueue ``jobs``, start the workers, measure from the moment all of them are registered."""
     client = redis.Redis.from_url(url, decode_responses=True)
     client.flushall()
@@ -149,7 +151,7 @@ def one_run(url: str, processes: int, jobs: int) -> Run:
     enqueue_cost = Cost(jobs, redis_cpu(client) - cpu0, command_calls(client) - calls0)
     completed = KEYS.index(QUEUE, "completed")
     with tempfile.TemporaryDirectory(prefix="bench-scaling-") as workdir:
-        workers = start_workers(processes, url, workdir)
+        workers = start_workers(processes, url, workdir, concurrency)
         pids = [worker.pid for worker in workers]
         try:
             wait_until(lambda: client.zcard(KEYS.workers()) == processes, "workers")
@@ -181,13 +183,10 @@ def stop(workers: list[subprocess.Popen[bytes]]) -> None:
 
 
 def top_calls(calls: Counter[str], jobs: int) -> str:
-    """Return commands per job (scripts apart) and their execution time per job."""
-    usec = calls[USEC] / jobs
-    counted = Counter({name: n for name, n in calls.items() if name != USEC})
-    scripts = sum(counted[name] for name in SCRIPT_CALLS) / jobs
-    top = ", ".join(f"{name} {n / jobs:.2f}" for name, n in counted.most_common(4))
-    total = sum(counted.values()) / jobs
-    return f"{total:.1f} commands/job, {scripts:.2f} scripts ({top}); executing {usec:.1f} us/job"
+    """Return commands per job, script calls among them, and the most called."""
+    scripts = sum(calls[name] for name in SCRIPT_CALLS) / jobs
+    top = ", ".join(f"{name} {n / jobs:.2f}" for name, n in calls.most_common(4))
+    return f"{calls.total() / jobs:.1f} commands/job, {scripts:.2f} script calls ({top})"
 
 
 def report(run: Run) -> None:
@@ -231,14 +230,15 @@ def summary(runs: list[Run]) -> None:
 
 def main() -> None:
     jobs = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+    concurrency = int(sys.argv[2]) if len(sys.argv) > 2 else CONCURRENCY
     print(
-        f"{jobs:,} no-op jobs per run, queue_worker --concurrency {CONCURRENCY}, os.cpu_count()"
+        f"{jobs:,} no-op jobs per run, queue_worker --concurrency {concurrency}, os.cpu_count()"
         f" = {os.cpu_count()}"
     )
     with private_redis() as url:
         runs = []
         for processes in PROCESS_COUNTS:
-            runs.append(one_run(url, processes, jobs))
+            runs.append(one_run(url, processes, jobs, concurrency))
             report(runs[-1])
         summary(runs)
 
