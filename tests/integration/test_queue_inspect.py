@@ -64,7 +64,7 @@ def test_queue_inspect_consumers_and_pending(redis_url: str) -> None:
     consumers = inspect_json("consumers", "debates")["consumers"]
     assert [(row["consumer"], row["pending"]) for row in consumers] == [("test-worker", 2)]
     pending = inspect_json("pending", "debates")
-    entries = pending["longest idle"]
+    entries = pending["oldest deliveries"]
     (summary,) = pending["summary"]
     assert summary["stream"] == STREAM and summary["pending"] == 2
     assert summary["consumers"] == {"test-worker": 2}
@@ -72,8 +72,10 @@ def test_queue_inspect_consumers_and_pending(redis_url: str) -> None:
     assert sorted(row["job_id"] for row in entries) == sorted(started)
     assert all(row["deliveries"] == 1 and row["consumer"] == "test-worker" for row in entries)
     assert set(started) < set(ids)
+    (first,) = inspect_json("pending", "debates", "--count", "1")["oldest deliveries"]
+    assert first["entry"] == summary["oldest"]
     table = inspect("pending", "debates", "--count", "1")
-    assert "longest idle (1)" in table and "test-worker=2" in table
+    assert "oldest deliveries (1)" in table and "test-worker=2" in table
 
 
 def test_queue_inspect_dead_letters_with_their_error(redis_url: str) -> None:

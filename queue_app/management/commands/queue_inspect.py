@@ -1,7 +1,7 @@
 """``manage.py queue_inspect``: what operators ask of a queue, without typing Redis commands.
 
 Subcommands: ``groups`` and ``consumers`` (XINFO of every stream of the queue, one per priority
-in use), ``pending`` (XPENDING summary and the longest-idle deliveries), ``dead`` (dead letters
+in use), ``pending`` (XPENDING summary and the oldest deliveries), ``dead`` (dead letters
 with their error), ``job`` (a job's hash and its ledger row), ``keys`` (the queue's keys with
 type, TTL and size). Tables by default, ``--json`` for scripts. An unknown queue or job, or an
 unreachable Redis, is one line on stderr and exit status 1.
@@ -29,7 +29,7 @@ MAX_CELL = 80
 QUEUE_SUBCOMMANDS = {
     "groups": "consumer groups of each stream of the queue (XINFO GROUPS)",
     "consumers": "consumers of the queue's group on each stream (XINFO CONSUMERS)",
-    "pending": "pending deliveries: summary and the longest idle (XPENDING)",
+    "pending": "pending deliveries: summary and the oldest (XPENDING)",
     "dead": "dead-lettered jobs, newest first, with their error",
     "keys": "the queue's Redis keys with type, TTL and size",
 }
@@ -92,7 +92,7 @@ async def _queue_sections(
     if what == "pending":
         return {
             "summary": await inspector.pending_summary(queue),
-            "longest idle": await inspector.pending(queue, _count(options)),
+            "oldest deliveries": await inspector.pending(queue, _count(options)),
         }
     if what == "dead":
         return {"dead letters": await inspector.dead_letters(queue, _count(options))}

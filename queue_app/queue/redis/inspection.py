@@ -100,7 +100,11 @@ class QueueInspector:
 
     @translate_errors
     async def pending(self, queue: str, count: int) -> list[Row]:
-        """Return up to ``count`` pending deliveries, longest idle first, with their job ids."""
+        """Return the ``count`` oldest pending deliveries (by entry id) with their job ids.
+
+        Idle time is since the last delivery or heartbeat: a long one means a dead or hung worker
+        (``claim_idle_ms`` later, another worker takes the entry over).
+        """
         group = self.config.consumer_group
         rows: list[Row] = []
         read = lambda pipe, stream: pipe.xpending_range(stream, group, "-", "+", count)  # noqa: E731
@@ -115,7 +119,7 @@ class QueueInspector:
                         "deliveries": int(entry["times_delivered"]),
                     }
                 )
-        rows.sort(key=lambda row: -row["idle_ms"])
+        rows.sort(key=lambda row: tuple(int(part) for part in row["entry"].split("-")))
         rows = rows[:count]
         await self._add_job_ids(rows)
         return rows
