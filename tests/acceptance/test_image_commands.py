@@ -86,11 +86,18 @@ def test_image_ledger_command_runs_until_stopped(redis_url: str, tmp_path: Path)
         ["python", "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
     )
     command = rendered("with-workers")["services"]["ledger"]["command"]
-    ledger = Process([str(ROOT / "docker" / "entrypoint"), *command], env, tmp_path / "l.log")
     clients = redis.Redis.from_url(redis_url)
+    # Connections get increasing ids: one newer than this client's is the ledger's (it installs
+    # its signal handlers before it connects).
+    before = max(int(client["id"]) for client in clients.client_list())
+    ledger = Process([str(ROOT / "docker" / "entrypoint"), *command], env, tmp_path / "l.log")
     try:
-        started = lambda: ledger.popen.poll() is None and len(clients.client_list()) > 1  # noqa: E731
-        wait_for(started, "the ledger writer's Redis connection", 60)
+
+        def connected() -> bool:
+            assert ledger.popen.poll() is None, ledger.output()
+            return any(int(client["id"]) > before for client in clients.client_list())
+
+        wait_for(connected, "the ledger writer's Redis connection", 60)
     finally:
         clients.close()
         assert ledger.stop() == 0, ledger.output()
