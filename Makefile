@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 QUEUES ?= debates,diagnostics,webhook_delivery,tasks,transcriptions,routing
 export QUEUES
 
-.PHONY: setup run shell worker manage test lint checks bench chaos lock
+.PHONY: setup run shell worker manage test lint checks bench chaos lock verify
 
 setup:
 	bin/setup
@@ -57,3 +57,8 @@ chaos:
 # Regenerate constraints.txt from a clean install of pyproject.toml's dependencies.
 lock: setup
 	bin/lock
+
+# Model-check the delivery protocol (queue_app/queue/redis/model/) with spin: 3 workers, then 2.
+verify: setup
+	bin/verify-model
+	bin/verify-model -DWORKERS=2 -DMAX_ATTEMPTS=3 -DCRASHES=2 -DLOST_REPLIES=2
