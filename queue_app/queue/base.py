@@ -138,7 +138,7 @@ class Job:
             payload=dict(data.get("payload") or {}),
             id=str(data.get("id") or _new_id()),
             status=JobStatus(data.get("status") or JobStatus.PENDING),
-            created_at=float(data.get("created_at") or time.time()),
+            created_at=_created_at(data.get("created_at")),
             started_at=_float_or_none(data.get("started_at")),
             completed_at=_float_or_none(data.get("completed_at")),
             attempts=int(data.get("attempts") or 0),
@@ -155,6 +155,12 @@ class Job:
 
 def _float_or_none(value: Any) -> float | None:
     return None if value in (None, "") else float(value)
+
+
+def _created_at(value: Any) -> float:
+    """Return the stored creation time; now only when none is stored (0 is a time too)."""
+    stored = _float_or_none(value)
+    return time.time() if stored is None else stored
 
 
 #: One outcome for ``JobQueue.finish_many``: job id, delivery token (``Job.delivery_token``;
