@@ -31,7 +31,6 @@ from hypothesis.stateful import (
 )
 
 from queue_app.queue import Job, QueueConfig, RedisStreamsQueue
-
 from tests.property.queue_model import QueueModel
 
 T = TypeVar("T")
