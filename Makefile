@@ -58,7 +58,9 @@ chaos:
 lock: setup
 	bin/lock
 
-# Model-check the delivery protocol (queue_app/queue/redis/model/) with spin: 3 workers, then 2.
+# Model-check the delivery protocol (queue_app/queue/redis/model/) with spin: 3 workers; 2 workers
+# with more faults; 2 workers and 2 jobs (about a minute in all).
 verify: setup
 	bin/verify-model
 	bin/verify-model -DWORKERS=2 -DMAX_ATTEMPTS=3 -DCRASHES=2 -DLOST_REPLIES=2
+	bin/verify-model -DWORKERS=2 -DJOBS=2 -DLOST_REPLIES=0 -DREQUEUES=0
