@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 QUEUES ?= debates,diagnostics,webhook_delivery,tasks,transcriptions,routing
 export QUEUES
 
-.PHONY: setup run shell worker manage test lint checks bench chaos lock verify
+.PHONY: setup run shell worker manage test lint checks bench bench-peers chaos lock verify
 
 setup:
 	bin/setup
@@ -53,6 +53,11 @@ bench: setup
 chaos:
 	bin/setup --test
 	$(PY) -m chaos $(CHAOS_ARGS)
+
+# This project beside huey, Dramatiq, Celery, RQ, arq and taskiq (bench/README.md); the peers go
+# into .run/peers-venv. ARGS="--update-readme" also rewrites the README's performance table.
+bench-peers: setup
+	bin/bench-peers $(ARGS)
 
 # Regenerate constraints.txt from a clean install of pyproject.toml's dependencies.
 lock: setup

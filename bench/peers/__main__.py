@@ -1,0 +1,195 @@
+"""Run the side-by-side benchmark and print its markdown table: ``python -m peers [--quick]``.
+
+``bin/bench-peers`` is the way in (it prepares the peers' virtualenv). Systems whose package is
+missing from that virtualenv are skipped with a notice; this project's rows always run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import redis
+from _redis import private_redis
+
+from peers import procs, report
+from peers.measure import Phases, Plan
+from peers.systems import PEER, QUICK, SYSTEMS, System
+
+README = procs.ROOT / "README.md"
+START, END = "<!-- bench-peers:start -->", "<!-- bench-peers:end -->"
+PROJECT_PACKAGES = ("django", "redis")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Return the command-line options."""
+    parser = argparse.ArgumentParser(prog="bin/bench-peers", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="500 jobs, 1 rep, project + huey")
+    parser.add_argument("--jobs", type=int, help="jobs per throughput run (10,000)")
+    parser.add_argument("--reps", type=int, help="repetitions, interleaved (3)")
+    parser.add_argument("--samples", type=int, help="latency samples at 100 jobs/s (500)")
+    parser.add_argument("--only", help="comma-separated system names: " + ", ".join(s.name for s in SYSTEMS))
+    parser.add_argument("--peers-bin", type=Path, default=procs.ROOT / ".run/peers-venv/bin")
+    parser.add_argument("--json", type=Path, default=procs.ROOT / "test-output/bench-peers.json")
+    parser.add_argument("--update-readme", action="store_true", help="replace the README table")
+    return parser.parse_args(argv)
+
+
+def plan_of(args: argparse.Namespace) -> tuple[Plan, int]:
+    """Return the sizes of the run and its repetitions: defaults, ``--quick``, or options."""
+    jobs, reps, samples = (500, 1, 50) if args.quick else (10_000, 3, 500)
+    return Plan(jobs=args.jobs or jobs, samples=args.samples or samples), args.reps or reps
+
+
+def installed(python: Path, packages: list[str]) -> dict[str, str]:
+    """Return the version of each of ``packages`` installed for ``python`` (absent: missing)."""
+    script = (
+        "import importlib.metadata as m, json, sys\n"
+        "found = {}\n"
+        "for name in sys.argv[1:]:\n"
+        "    try: found[name] = m.version(name)\n"
+        "    except m.PackageNotFoundError: pass\n"
+        "print(json.dumps(found))"
+    )
+    if not python.exists():
+        return {}
+    done = subprocess.run([python, "-c", script, *packages], capture_output=True, check=True)
+    return dict(json.loads(done.stdout))
+
+
+def chosen_systems(args: argparse.Namespace, versions: dict[str, str]) -> list[System]:
+    """Return the systems to run: ``--only``/``--quick``, less the peers not installed."""
+    names = args.only.split(",") if args.only else QUICK if args.quick else None
+    systems = [s for s in SYSTEMS if names is None or s.name in names]
+    for system in systems:
+        if system.kind == PEER and system.package not in versions:
+            print(f"skipped {system.label}: {system.package} is not installed in {args.peers_bin}")
+    return [s for s in systems if s.kind != PEER or s.package in versions]
+
+
+def project_version() -> str:
+    """Return the checked-out commit of this project (with ``-dirty`` for local changes)."""
+    done = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], cwd=procs.ROOT, capture_output=True, text=True
+    )
+    return done.stdout.strip() or "unknown"
+
+
+def machine(redis_url: str) -> dict[str, Any]:
+    """Return what the table says about the machine."""
+    cpu = platform.processor() or "unknown CPU"
+    with open("/proc/cpuinfo") as info:
+        models = [line.split(":", 1)[1].strip() for line in info if line.startswith("model name")]
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": models[0] if models else cpu,
+        "redis": redis.Redis.from_url(redis_url).info("server")["redis_version"],
+        "load_before": os.getloadavg()[0],
+        "python": platform.python_version(),
+    }
+
+
+def migrate(env: procs.Environment) -> None:
+    """Create the @task worker's SQLite database (its ledger writes there)."""
+    subprocess.run(
+        [env.project_bin / "python", "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=procs.ROOT,
+        env=env.variables(),
+        check=True,
+    )
+
+
+def run_all(env: procs.Environment, plan: Plan, reps: int, systems: list[System]) -> dict[str, Any]:
+    """Run every repetition, systems interleaved; return each system's figures and errors."""
+    results: dict[str, Any] = {s.name: {"reps": [], "errors": []} for s in systems}
+    for rep in range(reps):
+        for system in systems:
+            print(f"rep {rep + 1}/{reps}: {system.label}", file=sys.stderr, flush=True)
+            try:
+                results[system.name]["reps"].append(Phases(env, plan, system).run())
+            except procs.RunFailed as error:
+                print(f"  failed: {error}", file=sys.stderr, flush=True)
+                results[system.name]["errors"].append(str(error))
+    return results
+
+
+def document(meta: dict[str, Any], systems: list[System], results: dict[str, Any]) -> dict[str, Any]:
+    """Return the JSON record of the run, medians included."""
+    rows = []
+    for system in systems:
+        reps = results[system.name]["reps"]
+        rows.append(
+            {
+                "name": system.name,
+                "label": system.label,
+                "kind": system.kind,
+                "settings": system.settings,
+                "median": report.medians(reps) if reps else {},
+                **results[system.name],
+            }
+        )
+    return {**meta, "systems": rows}
+
+
+def markdown(record: dict[str, Any], systems: list[System]) -> str:
+    """Return the heading lines and the table of a run record."""
+    median = {row["name"]: row["median"] for row in record["systems"] if row["median"]}
+    return "\n".join([*report.heading(record), "", *report.table(systems, median)])
+
+
+def update_readme(text: str) -> None:
+    """Replace the README's text between the bench-peers markers by ``text``."""
+    readme = README.read_text()
+    head, rest = readme.split(START, 1)
+    _, tail = rest.split(END, 1)
+    README.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+
+
+def main(argv: list[str]) -> int:
+    """Run the benchmark; print the table; write the JSON (and the README with the option)."""
+    args = parse_args(argv)
+    plan, reps = plan_of(args)
+    peer_versions = installed(args.peers_bin / "python", [s.package for s in SYSTEMS if s.package])
+    systems = chosen_systems(args, peer_versions)
+    run_dir = Path(tempfile.mkdtemp(prefix="bench-peers-"))
+    with private_redis() as url:
+        env = procs.Environment(Path(sys.executable).parent, args.peers_bin, url, run_dir)
+        meta = {
+            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "command": "bin/bench-peers " + " ".join(argv) if argv else "make bench-peers",
+            "machine": machine(url),
+            "plan": {"jobs": plan.jobs, "reps": reps, "samples": plan.samples, "rate": plan.rate},
+            "versions": {
+                "this project": project_version(),
+                **installed(Path(sys.executable), list(PROJECT_PACKAGES)),
+                **{s.package: peer_versions[s.package] for s in systems if s.kind == PEER},
+            },
+        }
+        migrate(env)
+        results = run_all(env, plan, reps, systems)
+    record = document(meta, systems, results)
+    text = markdown(record, systems)
+    print(text)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(record, indent=2) + "\n")
+    if args.update_readme:
+        update_readme(text)
+    failed = any(row["errors"] for row in record["systems"])
+    if failed:
+        print(f"some runs failed; the processes' output is in {run_dir}", file=sys.stderr)
+    else:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

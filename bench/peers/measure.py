@@ -1,0 +1,119 @@
+"""One repetition of one system: the timed phases of the table, against the private Redis.
+
+Every phase starts from an empty Redis (FLUSHALL) and counts finished jobs with the counter
+of ``shape``, polled every ``POLL`` seconds from this process.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass
+
+import redis
+
+from peers import procs, shape
+from peers.systems import System
+
+POLL = 0.002
+#: Seconds the worker waits, after its warm-up job, before its memory is read.
+SETTLE = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The sizes of a run."""
+
+    #: Jobs pre-enqueued for the throughput phases (and enqueued one by one, timed).
+    jobs: int
+    #: Jobs enqueued at ``rate`` per second for the pickup latency.
+    samples: int
+    rate: float = 100.0
+    #: Seconds any one phase may take before the system's repetition counts as failed.
+    timeout: float = 600.0
+
+
+class Phases:
+    """Run the phases of one repetition of a system; each returns its figures."""
+
+    def __init__(self, env: procs.Environment, plan: Plan, system: System) -> None:
+        self.env, self.plan, self.system = env, plan, system
+        self.redis = redis.Redis.from_url(env.redis_url)
+
+    def run(self) -> dict[str, float]:
+        """Return every figure of this system's row for one repetition."""
+        figures = self.enqueue_and_work()
+        if self.system.bulk:
+            figures.update(self.bulk_and_two_processes())
+        figures.update(self.idle_and_latency())
+        return figures
+
+    def enqueue_and_work(self) -> dict[str, float]:
+        """Enqueue the jobs one by one (timed), then time one worker process through them."""
+        self.redis.flushall()
+        seconds = procs.produce(self.env, self.system, self.plan.jobs)
+        return {"enqueue_per_s": self.plan.jobs / seconds, **self.work(processes=1)}
+
+    def bulk_and_two_processes(self) -> dict[str, float]:
+        """Enqueue the jobs with ``enqueue_many`` (timed), then time two worker processes."""
+        self.redis.flushall()
+        seconds = procs.produce(self.env, self.system, self.plan.jobs, "--bulk")
+        two = self.work(processes=2)
+        return {"enqueue_many_per_s": self.plan.jobs / seconds, "two_procs_per_s": two["jobs_per_s"]}
+
+    def work(self, processes: int) -> dict[str, float]:
+        """Start ``processes`` workers on the waiting jobs; return jobs/s and startup seconds.
+
+        The rate runs from the first finished job to the last, so that process start-up (import
+        time) is reported apart, as ``startup_s``.
+        """
+        started = time.perf_counter()
+        workers = [procs.start_worker(self.env, self.system, i) for i in range(processes)]
+        try:
+            first_at, first_count = self._wait_for(1, workers)
+            done_at, _ = self._wait_for(self.plan.jobs, workers)
+        finally:
+            for worker in workers:
+                procs.stop_worker(worker)
+        rate = (self.plan.jobs - first_count) / max(done_at - first_at, 1e-9)
+        return {"jobs_per_s": rate, "startup_s": first_at - started}
+
+    def idle_and_latency(self) -> dict[str, float]:
+        """Read an idle worker's memory, then its pickup latency at ``rate`` jobs/s."""
+        self.redis.flushall()
+        worker = procs.start_worker(self.env, self.system)
+        try:
+            procs.produce(self.env, self.system, 1)
+            self._wait_for(1, [worker])
+            time.sleep(SETTLE)
+            memory = procs.memory_mib(worker.pid)
+            rate = str(self.plan.rate)
+            procs.produce(self.env, self.system, self.plan.samples, "--rate", rate)
+            self._wait_for(1 + self.plan.samples, [worker])
+        finally:
+            procs.stop_worker(worker)
+        latencies = sorted(float(x) for x in self.redis.lrange(shape.LATENCIES, 0, -1))
+        return {
+            "idle_memory_mib": memory,
+            "latency_p50_ms": statistics.median(latencies) * 1000,
+            "latency_p99_ms": percentile(latencies, 0.99) * 1000,
+        }
+
+    def _wait_for(self, count: int, workers: list[subprocess.Popen[bytes]]) -> tuple[float, int]:
+        """Poll the counter until it reaches ``count``; return when, and the count seen then."""
+        deadline = time.perf_counter() + self.plan.timeout
+        while time.perf_counter() < deadline:
+            seen = int(self.redis.get(shape.COUNTER) or 0)
+            if seen >= count:
+                return time.perf_counter(), seen
+            if any(worker.poll() is not None for worker in workers):
+                break
+            time.sleep(POLL)
+        raise procs.RunFailed(procs.worker_failure(self.env, self.system, workers[0]))
+
+
+def percentile(ordered: list[float], fraction: float) -> float:
+    """Return the nearest-rank percentile of an ascending list."""
+    rank = max(1, round(fraction * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
