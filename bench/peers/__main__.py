@@ -1,7 +1,7 @@
 """Run the side-by-side benchmark and print its markdown table: ``python -m peers [--quick]``.
 
-``bin/bench-peers`` is the way in (it prepares the peers' virtualenv). Systems whose package is
-missing from that virtualenv are skipped with a notice; this project's rows always run.
+``bin/bench-peers`` is the way in (it prepares the peers' virtualenvs). A peer whose package is
+missing from its virtualenv is skipped with a notice; this project's rows always run.
 """
 
 from __future__ import annotations
@@ -23,22 +23,33 @@ from _redis import private_redis
 
 from peers import procs, report
 from peers.measure import Phases, Plan
-from peers.systems import PEER, QUICK, SYSTEMS, System
+from peers.systems import PROJECT, QUICK, SYSTEMS, System
 
 README = procs.ROOT / "README.md"
 START, END = "<!-- bench-peers:start -->", "<!-- bench-peers:end -->"
+#: What the table reports the versions of, for this project's rows.
 PROJECT_PACKAGES = ("django", "redis")
+VERSION_SCRIPT = """
+import importlib.metadata as m, json, sys
+found = {}
+for name in sys.argv[1:]:
+    try:
+        found[name] = m.version(name)
+    except m.PackageNotFoundError:
+        pass
+print(json.dumps(found))
+"""
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Return the command-line options."""
     parser = argparse.ArgumentParser(prog="bin/bench-peers", description=__doc__)
+    names = ", ".join(s.name for s in SYSTEMS)
     parser.add_argument("--quick", action="store_true", help="500 jobs, 1 rep, project + huey")
     parser.add_argument("--jobs", type=int, help="jobs per throughput run (10,000)")
     parser.add_argument("--reps", type=int, help="repetitions, interleaved (3)")
     parser.add_argument("--samples", type=int, help="latency samples at 100 jobs/s (500)")
-    parser.add_argument("--only", help="comma-separated system names: " + ", ".join(s.name for s in SYSTEMS))
-    parser.add_argument("--peers-bin", type=Path, default=procs.ROOT / ".run/peers-venv/bin")
+    parser.add_argument("--only", help=f"comma-separated systems among: {names}")
     parser.add_argument("--json", type=Path, default=procs.ROOT / "test-output/bench-peers.json")
     parser.add_argument("--update-readme", action="store_true", help="replace the README table")
     return parser.parse_args(argv)
@@ -50,30 +61,34 @@ def plan_of(args: argparse.Namespace) -> tuple[Plan, int]:
     return Plan(jobs=args.jobs or jobs, samples=args.samples or samples), args.reps or reps
 
 
-def installed(python: Path, packages: list[str]) -> dict[str, str]:
-    """Return the version of each of ``packages`` installed for ``python`` (absent: missing)."""
-    script = (
-        "import importlib.metadata as m, json, sys\n"
-        "found = {}\n"
-        "for name in sys.argv[1:]:\n"
-        "    try: found[name] = m.version(name)\n"
-        "    except m.PackageNotFoundError: pass\n"
-        "print(json.dumps(found))"
-    )
+def installed(venv: str, packages: list[str]) -> dict[str, str]:
+    """Return the version of each of ``packages`` installed in ``venv`` (absent: missing)."""
+    python = procs.ROOT / venv / "bin" / "python"
     if not python.exists():
         return {}
-    done = subprocess.run([python, "-c", script, *packages], capture_output=True, check=True)
+    done = subprocess.run(
+        [python, "-c", VERSION_SCRIPT, *packages], capture_output=True, text=True, check=True
+    )
     return dict(json.loads(done.stdout))
 
 
-def chosen_systems(args: argparse.Namespace, versions: dict[str, str]) -> list[System]:
-    """Return the systems to run: ``--only``/``--quick``, less the peers not installed."""
+def chosen_systems(args: argparse.Namespace) -> tuple[list[System], dict[str, str]]:
+    """Return the systems to run (``--only``/``--quick``; peers installed) and their versions."""
     names = args.only.split(",") if args.only else QUICK if args.quick else None
-    systems = [s for s in SYSTEMS if names is None or s.name in names]
-    for system in systems:
-        if system.kind == PEER and system.package not in versions:
-            print(f"skipped {system.label}: {system.package} is not installed in {args.peers_bin}")
-    return [s for s in systems if s.kind != PEER or s.package in versions]
+    unknown = set(names or ()) - {s.name for s in SYSTEMS}
+    if unknown:
+        sys.exit(f"bin/bench-peers: unknown systems {sorted(unknown)}")
+    versions = {"this project": project_version(), **installed(".venv", list(PROJECT_PACKAGES))}
+    systems = []
+    for system in (s for s in SYSTEMS if names is None or s.name in names):
+        if system.kind == PROJECT:
+            systems.append(system)
+        elif found := installed(system.venv_path, [system.package]):
+            versions.update(found)
+            systems.append(system)
+        else:
+            print(f"skipped {system.label}: {system.package} not in {system.venv_path}")
+    return systems, versions
 
 
 def project_version() -> str:
@@ -86,12 +101,11 @@ def project_version() -> str:
 
 def machine(redis_url: str) -> dict[str, Any]:
     """Return what the table says about the machine."""
-    cpu = platform.processor() or "unknown CPU"
     with open("/proc/cpuinfo") as info:
         models = [line.split(":", 1)[1].strip() for line in info if line.startswith("model name")]
     return {
         "nproc": os.cpu_count(),
-        "cpu": models[0] if models else cpu,
+        "cpu": models[0] if models else platform.processor() or "unknown CPU",
         "redis": redis.Redis.from_url(redis_url).info("server")["redis_version"],
         "load_before": os.getloadavg()[0],
         "python": platform.python_version(),
@@ -101,7 +115,7 @@ def machine(redis_url: str) -> dict[str, Any]:
 def migrate(env: procs.Environment) -> None:
     """Create the @task worker's SQLite database (its ledger writes there)."""
     subprocess.run(
-        [env.project_bin / "python", "manage.py", "migrate", "--noinput", "-v", "0"],
+        [procs.ROOT / ".venv/bin/python", "manage.py", "migrate", "--noinput", "-v", "0"],
         cwd=procs.ROOT,
         env=env.variables(),
         check=True,
@@ -122,7 +136,9 @@ def run_all(env: procs.Environment, plan: Plan, reps: int, systems: list[System]
     return results
 
 
-def document(meta: dict[str, Any], systems: list[System], results: dict[str, Any]) -> dict[str, Any]:
+def record_of(
+    meta: dict[str, Any], systems: list[System], results: dict[str, Any]
+) -> dict[str, Any]:
     """Return the JSON record of the run, medians included."""
     rows = []
     for system in systems:
@@ -154,41 +170,40 @@ def update_readme(text: str) -> None:
     README.write_text(f"{head}{START}\n{text}\n{END}{tail}")
 
 
+def measure(args: argparse.Namespace, argv: list[str], run_dir: Path) -> dict[str, Any]:
+    """Start the private Redis, run the systems, and return the record of the run."""
+    plan, reps = plan_of(args)
+    systems, versions = chosen_systems(args)
+    with private_redis() as url:
+        env = procs.Environment(url, run_dir)
+        meta = {
+            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "command": " ".join(["bin/bench-peers", *argv]) if argv else "make bench-peers",
+            "machine": machine(url),
+            "plan": {"jobs": plan.jobs, "reps": reps, "samples": plan.samples, "rate": plan.rate},
+            "versions": versions,
+        }
+        migrate(env)
+        return record_of(meta, systems, run_all(env, plan, reps, systems))
+
+
 def main(argv: list[str]) -> int:
     """Run the benchmark; print the table; write the JSON (and the README with the option)."""
     args = parse_args(argv)
-    plan, reps = plan_of(args)
-    peer_versions = installed(args.peers_bin / "python", [s.package for s in SYSTEMS if s.package])
-    systems = chosen_systems(args, peer_versions)
     run_dir = Path(tempfile.mkdtemp(prefix="bench-peers-"))
-    with private_redis() as url:
-        env = procs.Environment(Path(sys.executable).parent, args.peers_bin, url, run_dir)
-        meta = {
-            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "command": "bin/bench-peers " + " ".join(argv) if argv else "make bench-peers",
-            "machine": machine(url),
-            "plan": {"jobs": plan.jobs, "reps": reps, "samples": plan.samples, "rate": plan.rate},
-            "versions": {
-                "this project": project_version(),
-                **installed(Path(sys.executable), list(PROJECT_PACKAGES)),
-                **{s.package: peer_versions[s.package] for s in systems if s.kind == PEER},
-            },
-        }
-        migrate(env)
-        results = run_all(env, plan, reps, systems)
-    record = document(meta, systems, results)
+    record = measure(args, argv, run_dir)
+    systems = [s for s in SYSTEMS if s.name in {row["name"] for row in record["systems"]}]
     text = markdown(record, systems)
     print(text)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(record, indent=2) + "\n")
     if args.update_readme:
         update_readme(text)
-    failed = any(row["errors"] for row in record["systems"])
-    if failed:
+    if any(row["errors"] for row in record["systems"]):
         print(f"some runs failed; the processes' output is in {run_dir}", file=sys.stderr)
-    else:
-        shutil.rmtree(run_dir, ignore_errors=True)
-    return 1 if failed else 0
+        return 1
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return 0
 
 
 if __name__ == "__main__":

@@ -60,7 +60,10 @@ class Phases:
         self.redis.flushall()
         seconds = procs.produce(self.env, self.system, self.plan.jobs, "--bulk")
         two = self.work(processes=2)
-        return {"enqueue_many_per_s": self.plan.jobs / seconds, "two_procs_per_s": two["jobs_per_s"]}
+        return {
+            "enqueue_many_per_s": self.plan.jobs / seconds,
+            "two_procs_per_s": two["jobs_per_s"],
+        }
 
     def work(self, processes: int) -> dict[str, float]:
         """Start ``processes`` workers on the waiting jobs; return jobs/s and startup seconds.

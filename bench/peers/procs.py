@@ -10,7 +10,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from peers.systems import PEER, System
+from peers.systems import System
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Seconds a worker has to exit after SIGTERM before it is killed.
@@ -25,8 +25,6 @@ class RunFailed(RuntimeError):
 class Environment:
     """Where the processes of a run find their Python and the private Redis."""
 
-    project_bin: Path
-    peers_bin: Path
     redis_url: str
     #: Folder of the @task worker's database and of every process's output.
     run_dir: Path
@@ -35,7 +33,7 @@ class Environment:
 
     def bin_of(self, system: System) -> Path:
         """Return the bin folder of the system's virtualenv."""
-        return self.peers_bin if system.kind == PEER else self.project_bin
+        return ROOT / system.venv_path / "bin"
 
     def variables(self) -> dict[str, str]:
         """Return the environment of every process of the run."""

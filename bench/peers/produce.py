@@ -35,7 +35,9 @@ def enqueue_blocking(enqueue: Callable[[float], Any], offsets: list[float], stam
     return time.perf_counter() - started
 
 
-async def enqueue_async(enqueue: Callable[[float], Any], offsets: list[float], stamp: bool) -> float:
+async def enqueue_async(
+    enqueue: Callable[[float], Any], offsets: list[float], stamp: bool
+) -> float:
     """Await an asyncio enqueue at ``offsets``; return the seconds it took."""
     started = time.perf_counter()
     for offset in offsets:

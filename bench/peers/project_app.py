@@ -14,11 +14,10 @@ import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from peers import shape
 from queue_app.queue import Job, QueueConfig, RedisStreamsQueue, create_redis_queue
 from workers import BaseWorker, LoggingMiddleware, MiddlewareChain, TracingMiddleware, WorkerOptions
 from workers.metrics import MetricsMiddleware
-
-from peers import shape
 
 JOB_TYPE = "bench"
 

@@ -62,9 +62,9 @@ def cell(column: Column, figures: dict[str, float], best: dict[str, float]) -> s
         return "-"
     text = format(value, column.spec)
     if column.key == "two_procs_per_s" and figures.get("jobs_per_s"):
-        return f"{text} ({value / figures['jobs_per_s']:.2f}× of 1)"
+        return f"{text} ({value / figures['jobs_per_s']:.2f}x of 1)"
     if column.vs_peers and best.get(column.key):
-        return f"{text} ({value / best[column.key]:.2f}×)"
+        return f"{text} ({value / best[column.key]:.2f}x)"
     return text
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 PROJECT, PEER = "project", "peer"
+#: Virtualenv of each ``System.venv``, relative to the project root (bin/bench-peers makes them).
+VENVS = {PROJECT: ".venv", PEER: ".run/peers-venv", "arq": ".run/peers-venv-arq"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +23,7 @@ class System:
     name: str
     #: Row label of the table.
     label: str
-    #: ``PROJECT`` (runs from .venv) or ``PEER`` (runs from the peers' virtualenv).
+    #: ``PROJECT`` (this project's rows) or ``PEER``.
     kind: str
     #: Module of this package with ``producer()`` (and ``enqueue_many`` when ``bulk``).
     app: str
@@ -33,6 +35,13 @@ class System:
     package: str = ""
     #: The row also measures ``enqueue_many`` and two worker processes.
     bulk: bool = False
+    #: Key of ``VENVS`` whose Python runs the system's processes (default: that of ``kind``).
+    venv: str = ""
+
+    @property
+    def venv_path(self) -> str:
+        """Return the system's virtualenv folder, relative to the project root."""
+        return VENVS[self.venv or self.kind]
 
 
 LIBRARY_WORKER = ("{bin}/python", "-m", "peers.project_app")
@@ -122,6 +131,7 @@ SYSTEMS = (
         "arq worker, defaults: max_jobs 10, poll_delay 0.5 s (logs one INFO line per job:"
         " arq's CLI has no flag to turn it off)",
         "arq",
+        venv="arq",
     ),
     System(
         "taskiq",
