@@ -43,6 +43,8 @@ class Environment:
             "BENCH_REDIS_URL": self.redis_url,
             "REDIS_URL": self.redis_url,
             "ARAGORA_RUN_DIR": str(self.run_dir),
+            # SQLite in the run's folder, whatever database the caller's environment names.
+            "DATABASE_URL": f"sqlite:///{self.run_dir / 'db.sqlite3'}",
             "DJANGO_SETTINGS_MODULE": "aragora_site.settings",
             "ARAGORA_SECRET_KEY": self.secret_key,
         }
