@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--only", help=f"comma-separated systems among: {names}")
     parser.add_argument("--json", type=Path, default=procs.ROOT / "test-output/bench-peers.json")
     parser.add_argument("--update-readme", action="store_true", help="replace the README table")
+    parser.add_argument(
+        "--table-from", type=Path, help="measure nothing: print the table of this JSON record"
+    )
     return parser.parse_args(argv)
 
 
@@ -122,8 +126,17 @@ def migrate(env: procs.Environment) -> None:
     )
 
 
-def run_all(env: procs.Environment, plan: Plan, reps: int, systems: list[System]) -> dict[str, Any]:
-    """Run every repetition, systems interleaved; return each system's figures and errors."""
+def run_all(
+    env: procs.Environment,
+    plan: Plan,
+    reps: int,
+    systems: list[System],
+    after_round: Callable[[dict[str, Any]], None],
+) -> dict[str, Any]:
+    """Run every repetition, systems interleaved; return each system's figures and errors.
+
+    ``after_round`` gets the results so far after each round (every system's repetition).
+    """
     results: dict[str, Any] = {s.name: {"reps": [], "errors": []} for s in systems}
     for rep in range(reps):
         for system in systems:
@@ -133,6 +146,7 @@ def run_all(env: procs.Environment, plan: Plan, reps: int, systems: list[System]
             except procs.RunFailed as error:
                 print(f"  failed: {error}", file=sys.stderr, flush=True)
                 results[system.name]["errors"].append(str(error))
+        after_round(results)
     return results
 
 
@@ -184,21 +198,36 @@ def measure(args: argparse.Namespace, argv: list[str], run_dir: Path) -> dict[st
             "versions": versions,
         }
         migrate(env)
-        return record_of(meta, systems, run_all(env, plan, reps, systems))
+
+        def save(results: dict[str, Any]) -> None:
+            """Write the JSON after each round, so that a stopped run keeps what it measured."""
+            write_json(args.json, record_of(meta, systems, results))
+
+        return record_of(meta, systems, run_all(env, plan, reps, systems, save))
+
+
+def write_json(path: Path, record: dict[str, Any]) -> None:
+    """Write the record of the run to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n")
 
 
 def main(argv: list[str]) -> int:
-    """Run the benchmark; print the table; write the JSON (and the README with the option)."""
+    """Run the benchmark (or read ``--table-from``); print the table; write JSON and README."""
     args = parse_args(argv)
-    run_dir = Path(tempfile.mkdtemp(prefix="bench-peers-"))
-    record = measure(args, argv, run_dir)
+    run_dir = None if args.table_from else Path(tempfile.mkdtemp(prefix="bench-peers-"))
+    if run_dir is None:
+        record = json.loads(args.table_from.read_text())
+    else:
+        record = measure(args, argv, run_dir)
+        write_json(args.json, record)
     systems = [s for s in SYSTEMS if s.name in {row["name"] for row in record["systems"]}]
     text = markdown(record, systems)
     print(text)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(record, indent=2) + "\n")
     if args.update_readme:
         update_readme(text)
+    if run_dir is None:
+        return 0
     if any(row["errors"] for row in record["systems"]):
         print(f"some runs failed; the processes' output is in {run_dir}", file=sys.stderr)
         return 1
