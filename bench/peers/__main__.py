@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -212,9 +213,17 @@ def write_json(path: Path, record: dict[str, Any]) -> None:
     path.write_text(json.dumps(record, indent=2) + "\n")
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str]) -> int:
     """Run the benchmark (or read ``--table-from``); print the table; write JSON and README."""
     args = parse_args(argv)
+    # Stopped by a signal, still stop the workers and the Redis (the finally blocks); SIGINT
+    # may arrive ignored from a background shell.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     run_dir = None if args.table_from else Path(tempfile.mkdtemp(prefix="bench-peers-"))
     if run_dir is None:
         record = json.loads(args.table_from.read_text())

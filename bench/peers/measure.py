@@ -30,8 +30,11 @@ class Plan:
     #: Jobs enqueued at ``rate`` per second for the pickup latency.
     samples: int
     rate: float = 100.0
-    #: Seconds any one phase may take before the system's repetition counts as failed.
-    timeout: float = 600.0
+    #: Seconds a throughput phase counts finished jobs for: workers still busy then are rated
+    #: on the jobs done so far (``jobs_counted`` in the JSON), which bounds a run's length.
+    budget: float = 60.0
+    #: Seconds a wait may take (start-up, latency samples) before the repetition fails.
+    timeout: float = 300.0
 
 
 class Phases:
@@ -75,12 +78,16 @@ class Phases:
         workers = [procs.start_worker(self.env, self.system, i) for i in range(processes)]
         try:
             first_at, first_count = self._wait_for(1, workers)
-            done_at, _ = self._wait_for(self.plan.jobs, workers)
+            done_at, done = self._wait_for(self.plan.jobs, workers, self.plan.budget)
         finally:
             for worker in workers:
                 procs.stop_worker(worker)
-        rate = (self.plan.jobs - first_count) / max(done_at - first_at, 1e-9)
-        return {"jobs_per_s": rate, "startup_s": first_at - started}
+        counted = done - first_count
+        return {
+            "jobs_per_s": counted / max(done_at - first_at, 1e-9),
+            "startup_s": first_at - started,
+            "jobs_counted": counted,
+        }
 
     def idle_and_latency(self) -> dict[str, float]:
         """Read an idle worker's memory, then its pickup latency at ``rate`` jobs/s."""
@@ -103,13 +110,21 @@ class Phases:
             "latency_p99_ms": percentile(latencies, 0.99) * 1000,
         }
 
-    def _wait_for(self, count: int, workers: list[subprocess.Popen[bytes]]) -> tuple[float, int]:
-        """Poll the counter until it reaches ``count``; return when, and the count seen then."""
-        deadline = time.perf_counter() + self.plan.timeout
-        while time.perf_counter() < deadline:
-            seen = int(self.redis.get(shape.COUNTER) or 0)
-            if seen >= count:
-                return time.perf_counter(), seen
+    def _wait_for(
+        self, count: int, workers: list[subprocess.Popen[bytes]], budget: float | None = None
+    ) -> tuple[float, int]:
+        """Poll the counter until it reaches ``count``; return when, and the count seen then.
+
+        With a ``budget`` (seconds), return the count reached when it runs out; without one,
+        fail after ``Plan.timeout``.
+        """
+        deadline = time.perf_counter() + (budget or self.plan.timeout)
+        while True:
+            seen, now = int(self.redis.get(shape.COUNTER) or 0), time.perf_counter()
+            if seen >= count or (budget and now >= deadline):
+                return now, seen
+            if now >= deadline:
+                break
             if any(worker.poll() is not None for worker in workers):
                 break
             time.sleep(POLL)

@@ -23,6 +23,7 @@ FIGURES = {
     "latency_p99_ms",
     "idle_memory_mib",
     "startup_s",
+    "jobs_counted",
 }
 LIBRARY_FIGURES = {"enqueue_many_per_s", "two_procs_per_s"}
 PROJECT_ROWS = {
