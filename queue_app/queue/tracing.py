@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,9 +36,9 @@ _stats_lock = threading.Lock()
 _stats = {"injected": 0, "extracted": 0}
 
 
-def _count(what: str) -> None:
+def _count(what: str, times: int = 1) -> None:
     with _stats_lock:
-        _stats[what] += 1
+        _stats[what] += times
 
 
 def get_tracing_stats() -> dict[str, int]:
@@ -96,14 +96,31 @@ def tracing_enabled() -> bool:
 
 def inject_trace_context(payload: dict[str, Any]) -> dict[str, Any]:
     """Return ``payload`` with the current span's ``traceparent``/``tracestate`` added."""
-    if not trace.get_current_span().get_span_context().is_valid:
-        return payload
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
+    carrier = current_trace_carrier()
     if carrier:
         payload[TRACE_CONTEXT_KEY] = carrier
         _count("injected")
     return payload
+
+
+def current_trace_carrier() -> dict[str, str] | None:
+    """Return the current span's W3C context as a carrier, or None outside a valid span."""
+    if not trace.get_current_span().get_span_context().is_valid:
+        return None
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier or None
+
+
+def inject_into_jobs(jobs: Sequence[Job], carrier: Mapping[str, str] | None) -> None:
+    """Give each job without a trace context a copy of ``carrier`` (read once per batch)."""
+    if not carrier:
+        return
+    missing = [job for job in jobs if TRACE_CONTEXT_KEY not in job.metadata]
+    for job in missing:
+        job.metadata[TRACE_CONTEXT_KEY] = dict(carrier)
+    if missing:
+        _count("injected", len(missing))
 
 
 def _context_in(*sources: Mapping[str, Any]) -> otel_context.Context | None:
@@ -263,3 +280,20 @@ def job_attributes(job: Job) -> dict[str, str | int]:
         "aragora.job.type": job.job_type,
         "aragora.job.attempt": job.attempts,
     }
+
+
+@contextlib.contextmanager
+def producer_span(queue: str, job: Job) -> Iterator[None]:
+    """Enqueue ``job`` inside a PRODUCER span whose context the job carries.
+
+    A context already in the job (set by a caller on another thread) is the span's parent.
+    """
+    parent = extract_trace_context(job) if TRACE_CONTEXT_KEY in job.metadata else None
+    with _tracer.start_as_current_span(
+        f"send {queue}", context=parent, kind=SpanKind.PRODUCER
+    ) as span:
+        span.set_attribute("messaging.system", "redis")
+        span.set_attribute("messaging.destination.name", queue)
+        span.set_attribute("messaging.message.id", job.id)
+        inject_trace_context(job.metadata)
+        yield

@@ -2,8 +2,10 @@
 
 Django views and the admin are sync; the library is async and its Redis connections belong to
 the event loop that opened them. So each process keeps one loop in a daemon thread, with one
-client (and its connection pool) on it, and sync code hands coroutines to that loop. This is the
-only place that builds the web side's queue, tracker and worker registry.
+client (and its connection pool) on it, and sync code hands coroutines to that loop. Enqueues,
+the hot path of views and ``task.enqueue()``, skip that hop: ``SyncEnqueuer`` runs the same
+enqueue step on a sync client from the calling thread. This is the only place that builds the
+web side's queue, enqueuer, tracker and worker registry.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from queue_app.queue import (
     create_redis_queue,
     get_queue_config,
 )
-from queue_app.queue.redis import LedgerReader, WorkerRegistry
+from queue_app.queue.redis import LedgerReader, SyncEnqueuer, WorkerRegistry
 
 #: Longest wait for one Redis call from a request before answering 503.
 CALL_TIMEOUT_SECONDS = 10.0
@@ -50,6 +52,8 @@ class LibraryBridge:
             self._stop_loop()
             raise
         self.tracker: JobStatusTracker = self.queue.tracker
+        #: Enqueues on the calling thread (no hop to the loop thread), same queue and config.
+        self.enqueuer = SyncEnqueuer.beside(self.queue)
         self.registry = WorkerRegistry(self.queue.redis, config)
         self.ledger = LedgerReader(self.queue.redis, "web", config)
 
@@ -69,6 +73,7 @@ class LibraryBridge:
     def close(self) -> None:
         """Close the Redis client and stop the loop thread."""
         try:
+            self.enqueuer.close()
             self.call(self.queue.close())
         finally:
             self._stop_loop()

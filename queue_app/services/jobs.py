@@ -248,13 +248,13 @@ def enqueue_job(
     queue = queue or JOB_QUEUES.get(job.job_type)
     if not idempotency_key:
         with counting_refusals():
-            clients.call(clients.queue.enqueue(job, job.priority, queue, delay_seconds))
+            clients.enqueuer.enqueue_if_new(job, job.priority, queue, delay_seconds)
         return job, True
     job.id = idempotent_job_id(scope, idempotency_key)
     digest = request_digest(job, queue or clients.config.default_queue, delay_seconds)
     job.metadata[REQUEST_DIGEST] = digest
     with counting_refusals():
-        added = clients.call(clients.queue.enqueue_if_new(job, job.priority, queue, delay_seconds))
+        added = clients.enqueuer.enqueue_if_new(job, job.priority, queue, delay_seconds)
     if added:
         return job, True
     first = clients.call(clients.tracker.get_job(job.id))

@@ -290,7 +290,7 @@ class RedisStreamsTaskBackend(BaseTaskBackend):
         delay = _delay_seconds(task.run_after) if task.run_after else 0
         queue = self.redis_queue(task.queue_name)
         with counting_refusals():
-            clients.call(clients.queue.enqueue(job, task.priority, queue, delay))
+            clients.enqueuer.enqueue_if_new(job, task.priority, queue, delay)
         result = task_result(job, task)
         task_enqueued.send(type(self), task_result=result)
         return result

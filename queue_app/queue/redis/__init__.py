@@ -7,6 +7,7 @@ from .ledger_feed import LedgerEvent, LedgerReader
 from .registry import WorkerRegistry
 from .status import JobStatusTracker
 from .streams import RedisStreamsQueue, create_redis_queue
+from .sync_enqueue import SyncEnqueuer
 
 __all__ = [
     "JobStatusTracker",
@@ -14,6 +15,7 @@ __all__ = [
     "LedgerEvent",
     "LedgerReader",
     "RedisStreamsQueue",
+    "SyncEnqueuer",
     "WorkerRegistry",
     "create_redis_queue",
 ]

@@ -39,9 +39,21 @@ def check_queue_name(name: str) -> str:
     return name
 
 
+#: One encoder for every value (``json.dumps`` with options builds a new one per call).
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def check_declared(config: QueueConfig, queue: str) -> None:
+    """Raise ``InvalidJob`` unless ``queue`` is a valid name (``UndeclaredQueue``: and declared)."""
+    check_queue_name(queue)
+    if not config.declares(queue):
+        declared = ", ".join(sorted(config.queues or ()))
+        raise UndeclaredQueue(f"queue {queue!r} is not declared (declared: {declared})")
+
+
 def dumps(value: Any, what: str) -> str:
     try:
-        return json.dumps(value, separators=(",", ":"))
+        return _encode(value)
     except (TypeError, ValueError) as error:
         raise InvalidJob(f"{what} is not JSON-serialisable: {error}") from None
 
@@ -99,10 +111,12 @@ class QueueCore:
             self.config.ledger_max_len,
         ]
 
+    def script_call(self, queue: str, args: Sequence[Any]) -> tuple[list[str], list[Any]]:
+        """Return the KEYS and ARGV of a script call on ``queue`` (the common ARGV first)."""
+        return [self.keys.stream(queue)], [*self._args(queue), *args]
+
     async def _run(self, name: str, queue: str, args: Sequence[Any]) -> Any:
-        return await SCRIPTS[name](
-            self._redis, [self.keys.stream(queue)], [*self._args(queue), *args]
-        )
+        return await SCRIPTS[name](self._redis, *self.script_call(queue, args))
 
     # -- queues and groups ------------------------------------------------------------------
 
@@ -116,19 +130,17 @@ class QueueCore:
         """
         if queue in self._known_queues:
             return
-        check_queue_name(queue)
-        if not self.config.declares(queue):
-            declared = ", ".join(sorted(self.config.queues or ()))
-            raise UndeclaredQueue(f"queue {queue!r} is not declared (declared: {declared})")
+        check_declared(self.config, queue)
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.xgroup_create(self.keys.stream(queue), self.group_name, id="0", mkstream=True)
-            pipe.zadd(self.keys.levels(queue), {"0": 0}, nx=True)
-            pipe.sadd(self.keys.queues(), queue)
-            replies = await pipe.execute(raise_on_error=False)
-        for reply in replies:
-            if isinstance(reply, Exception) and "BUSYGROUP" not in str(reply):
-                raise reply
+            self.queue_setup(pipe, queue)
+            check_setup(await pipe.execute(raise_on_error=False))
         self._known_queues.add(queue)
+
+    def queue_setup(self, pipe: Any, queue: str) -> None:
+        """Add to a pipeline (sync or async) the commands that create ``queue``'s group."""
+        pipe.xgroup_create(self.keys.stream(queue), self.group_name, id="0", mkstream=True)
+        pipe.zadd(self.keys.levels(queue), {"0": 0}, nx=True)
+        pipe.sadd(self.keys.queues(), queue)
 
     def _queue(self, queue_name: str | None) -> str:
         return queue_name or self.config.default_queue
@@ -143,6 +155,13 @@ class QueueCore:
             queue: [text(level) for level in reply] or ["0"]
             for queue, reply in zip(queues, replies, strict=True)
         }
+
+
+def check_setup(replies: Sequence[Any]) -> None:
+    """Raise the first error of ``queue_setup``'s replies other than "the group exists"."""
+    for reply in replies:
+        if isinstance(reply, Exception) and "BUSYGROUP" not in str(reply):
+            raise reply
 
 
 def to_delay_ms(delay_seconds: float) -> int:

@@ -25,3 +25,16 @@ def translate_errors[**P, R](
             raise QueueConnectionError(f"Redis unreachable: {error}") from error
 
     return wrapper
+
+
+def translate_errors_sync[**P, R](method: Callable[P, R]) -> Callable[P, R]:
+    """``translate_errors`` for methods of the sync clients."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+            raise QueueConnectionError(f"Redis unreachable: {error}") from error
+
+    return wrapper

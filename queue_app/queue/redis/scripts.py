@@ -6,8 +6,10 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.client import Pipeline as SyncPipeline
 from redis.exceptions import NoScriptError
 
 from .keys import LUA_PRELUDE
@@ -50,7 +52,15 @@ class Script:
             await client.script_load(self.source)
             return await client.evalsha(self.sha, len(keys), *keys, *args)
 
-    def queue(self, pipe: Pipeline, keys: list[str], args: list[Any]) -> None:
+    def run_sync(self, client: SyncRedis, keys: list[str], args: list[Any]) -> Any:
+        """Run the script on a sync client; load it first when the server does not know it."""
+        try:
+            return client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            client.script_load(self.source)
+            return client.evalsha(self.sha, len(keys), *keys, *args)
+
+    def queue(self, pipe: Pipeline | SyncPipeline, keys: list[str], args: list[Any]) -> None:
         """Add a call to a pipeline (the caller reloads on NoScriptError)."""
         pipe.evalsha(self.sha, len(keys), *keys, *args)
 

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
-from opentelemetry import trace
-from opentelemetry.trace import SpanKind
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ..base import FinishResult, Job, JobQueue, JobStatus, OutcomeRow, scope_tags
+from ..base import FinishResult, Job, JobQueue, JobStatus, OutcomeRow
 from ..config import QueueConfig, get_queue_config
-from ..errors import InvalidJob, QueueConnectionError, QueueFull
+from ..errors import InvalidJob, QueueConnectionError
 from ..records import RecordStore
-from ..tracing import (
-    TRACE_CONTEXT_KEY,
-    extract_trace_context,
-    inject_trace_context,
-    tracing_enabled,
-)
+from ..tracing import producer_span, tracing_enabled
 from .consumer import QueueConsumer
 from .core import (
     Delivery,
@@ -31,16 +23,12 @@ from .core import (
     dumps,
     to_delay_ms,
 )
-from .keys import PRIORITY_RANGE
+from .enqueue import batches, encode_rows, job_rows, limit_arg, refusal
 from .kind_support import KindSupport
 from .outage import translate_errors
 from .records import RedisRecordStore
 from .scripts import SCRIPTS, load_all
 from .status import text
-
-#: Jobs per enqueue script call in ``enqueue_many``.
-ENQUEUE_CHUNK = 500
-_tracer = trace.get_tracer("queue_app.queue")
 
 __all__ = ["Delivery", "RedisStreamsQueue", "create_redis_queue"]
 
@@ -57,7 +45,7 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
         delay_seconds: float = 0,
     ) -> str:
         """Add ``job`` (no-op when its id is already known); return its id."""
-        await self.enqueue_if_new(job, priority, queue_name, delay_seconds)
+        await self._enqueue_if_new(job, priority, queue_name, delay_seconds)
         return job.id
 
     @translate_errors
@@ -72,25 +60,25 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
 
         The check and the add are one script: of concurrent calls with one id, one adds.
         """
+        return await self._enqueue_if_new(job, priority, queue_name, delay_seconds)
+
+    async def _enqueue_if_new(
+        self, job: Job, priority: int, queue_name: str | None, delay_seconds: float
+    ) -> bool:
         queue = self._queue(queue_name)
         if not tracing_enabled():
             return await self._enqueue_one(job, queue, priority, delay_seconds, True)
-        # A context already in the job (set by a caller on another thread) is the parent.
-        parent = extract_trace_context(job) if TRACE_CONTEXT_KEY in job.metadata else None
-        with _tracer.start_as_current_span(
-            f"send {queue}", context=parent, kind=SpanKind.PRODUCER
-        ) as span:
-            span.set_attribute("messaging.system", "redis")
-            span.set_attribute("messaging.destination.name", queue)
-            span.set_attribute("messaging.message.id", job.id)
-            inject_trace_context(job.metadata)
+        with producer_span(queue, job):
             return await self._enqueue_one(job, queue, priority, delay_seconds, False)
 
     async def _enqueue_one(
         self, job: Job, queue: str, priority: int, delay_seconds: float, trace_job: bool
     ) -> bool:
-        rows = await self._rows([job], queue, priority, delay_seconds, trace_job)
-        [added] = await self._enqueue_rows(queue, rows, self.config.depth_limit(queue))
+        await self.ensure_queue(queue)
+        rows = job_rows([job], queue, priority, delay_seconds, self.config, trace_job)
+        limit = self.config.depth_limit(queue)
+        [batch] = batches(rows, limit)
+        [added] = await self._enqueue_batch(queue, batch, limit)
         return bool(added)
 
     @translate_errors
@@ -112,35 +100,32 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
             QueueFull: the batch would take the queue's waiting jobs past its depth limit.
         """
         queue = self._queue(queue_name)
-        rows = await self._rows(jobs, queue, priority, delay_seconds, trace_jobs)
+        await self.ensure_queue(queue)
+        rows = job_rows(jobs, queue, priority, delay_seconds, self.config, trace_jobs)
         limit = self.config.depth_limit(queue)
-        if limit is not None or len(rows) <= ENQUEUE_CHUNK:
-            # One script call: under a depth limit the whole batch is accepted or refused at once.
-            await self._enqueue_rows(queue, rows, limit)
-        elif await self._enqueue_chunks(queue, rows):
+        parts = batches(rows, limit)
+        if len(parts) == 1:
+            await self._enqueue_batch(queue, parts[0], limit)
+        elif await self._enqueue_chunks(queue, parts):
             return await self.enqueue_many(jobs, queue, priority, delay_seconds, False)
         return [job.id for job in jobs]
 
-    async def _enqueue_rows(
-        self, queue: str, rows: list[list[Any]], limit: int | None
-    ) -> list[int]:
-        """Add rows with one script call; return per row 1 (added) or 0 (id already known)."""
+    async def _enqueue_batch(self, queue: str, batch: str, limit: int | None) -> list[int]:
+        """Add a batch with one script call; return per row 1 (added) or 0 (id already known)."""
         try:
-            args = [_batch(rows), -1 if limit is None else limit]
-            return [int(added) for added in await self._run("enqueue", queue, args)]
+            replies = await self._run("enqueue", queue, [batch, limit_arg(limit)])
         except ResponseError as error:
-            full = _queue_full(queue, error)
+            full = refusal(queue, error)
             if full is None:
                 raise
             raise full from None
+        return [int(added) for added in replies]
 
-    async def _enqueue_chunks(self, queue: str, rows: list[list[Any]]) -> bool:
-        """Add rows with one script call per 500, pipelined; True when the scripts were lost."""
+    async def _enqueue_chunks(self, queue: str, parts: list[str]) -> bool:
+        """Add batches with one script call each, pipelined; True when the scripts were lost."""
         async with self._redis.pipeline(transaction=False) as pipe:
-            for i in range(0, len(rows), ENQUEUE_CHUNK):
-                chunk = _batch(rows[i : i + ENQUEUE_CHUNK])
-                args = [*self._args(queue), chunk, -1]
-                SCRIPTS["enqueue"].queue(pipe, [self.keys.stream(queue)], args)
+            for part in parts:
+                SCRIPTS["enqueue"].queue(pipe, *self.script_call(queue, [part, -1]))
             replies = await pipe.execute(raise_on_error=False)
         if any(isinstance(reply, NoScriptError) for reply in replies):
             await load_all(self._redis)
@@ -149,46 +134,6 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
             if isinstance(reply, Exception):
                 raise reply
         return False
-
-    async def _rows(
-        self,
-        jobs: Sequence[Job],
-        queue: str,
-        priority: int,
-        delay_seconds: float,
-        trace_jobs: bool,
-    ) -> list[list[Any]]:
-        """Check the delay, make sure the queue exists, and return the script rows of ``jobs``."""
-        await self.ensure_queue(queue)
-        delay_ms = to_delay_ms(delay_seconds)
-        if delay_ms >= self.config.job_ttl_seconds * 1000:
-            raise InvalidJob(
-                "delay_seconds must be shorter than the job retention (max_job_ttl_days)"
-            )
-        return [self._job_row(job, queue, priority, delay_ms, trace_jobs) for job in jobs]
-
-    def _job_row(
-        self, job: Job, queue: str, priority: int, delay_ms: int, trace_job: bool
-    ) -> list[Any]:
-        if not isinstance(job.payload, dict):
-            raise InvalidJob("payload must be a dict")
-        job.priority = _checked_priority(priority or job.priority)
-        if job.max_attempts < 1:
-            raise InvalidJob("max_attempts must be at least 1")
-        job.queue = queue
-        job.status = JobStatus.PENDING
-        if trace_job and TRACE_CONTEXT_KEY not in job.metadata:
-            inject_trace_context(job.metadata)
-        return [
-            job.id,
-            job.priority,
-            delay_ms,
-            job.max_attempts,
-            repr(float(job.created_at)),
-            dumps(job.payload, "payload"),
-            dumps(job.metadata, "metadata"),
-            scope_tags(job.metadata),
-        ]
 
     # -- outcomes ---------------------------------------------------------------------------
 
@@ -210,7 +155,7 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
             row = (job_id, token or delivery.token, outcome, data, delay_ms)
             by_queue.setdefault(delivery.queue, []).append((index, row))
         for queue, rows in by_queue.items():
-            replies = await self._run("finish", queue, [_batch([row for _, row in rows])])
+            replies = await self._run("finish", queue, [encode_rows([row for _, row in rows])])
             for (index, row), reply in zip(rows, replies, strict=True):
                 results[index] = FINISH_REPLIES[int(reply)]
                 self._forget_delivery(row[0], row[1])
@@ -452,11 +397,6 @@ async def create_redis_queue(
     return queue
 
 
-def _batch(rows: Sequence[Sequence[Any]]) -> str:
-    """Encode rows for a script as one JSON array (one argument instead of one per field)."""
-    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
-
-
 def _stats(count: int, replies: list[Any]) -> dict[str, int]:
     """Turn a queue's replies (XLEN, XPENDING of its ``count`` streams, ZCARDs) into stats."""
     lengths, pendings, rest = replies[:count], replies[count : 2 * count], replies[2 * count :]
@@ -469,18 +409,3 @@ def _stats(count: int, replies: list[Any]) -> dict[str, int]:
     }
     stats.update({s.value: int(n) for s, n in zip(JobStatus, rest[2:], strict=True)})
     return stats
-
-
-def _queue_full(queue: str, error: ResponseError) -> QueueFull | None:
-    """Return ``QueueFull`` when ``error`` is the enqueue script's refusal, else None."""
-    words = str(error).split()
-    if len(words) == 3 and words[0] == "QUEUEFULL":
-        return QueueFull(queue, int(words[1]), int(words[2]))
-    return None
-
-
-def _checked_priority(priority: Any) -> int:
-    low, high = PRIORITY_RANGE
-    if isinstance(priority, bool) or not isinstance(priority, int) or not low <= priority <= high:
-        raise InvalidJob(f"priority must be an integer from {low} to {high}, got {priority!r}")
-    return priority

@@ -1,0 +1,102 @@
+"""The enqueue step that ``RedisStreamsQueue`` and ``SyncEnqueuer`` share: rows, batches, replies.
+
+A job becomes one row of the enqueue script (``lua/enqueue.lua``); rows travel as one JSON array
+per script call. Everything here is pure: the callers own the Redis client.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from redis.exceptions import ResponseError
+
+from ..base import Job, JobStatus, scope_tags
+from ..config import QueueConfig
+from ..errors import InvalidJob, QueueFull
+from ..tracing import current_trace_carrier, inject_into_jobs
+from .core import dumps, to_delay_ms
+from .keys import PRIORITY_RANGE
+
+#: Jobs per enqueue script call when a batch without a depth limit is split.
+ENQUEUE_CHUNK = 500
+
+#: Rows of any script as one JSON array (one argument instead of one per field); a single
+#: encoder, since ``json.dumps`` with options builds a new one per call.
+encode_rows = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def job_rows(
+    jobs: Sequence[Job],
+    queue: str,
+    priority: int,
+    delay_seconds: float,
+    config: QueueConfig,
+    trace_jobs: bool,
+) -> list[list[Any]]:
+    """Check ``jobs`` and the delay, mark them pending on ``queue``, and return their rows.
+
+    With ``trace_jobs``, jobs without a trace context get the current span's (read once).
+
+    Raises:
+        InvalidJob: a bad payload, priority, attempt count or delay.
+    """
+    delay_ms = to_delay_ms(delay_seconds)
+    if delay_ms >= config.job_ttl_seconds * 1000:
+        raise InvalidJob("delay_seconds must be shorter than the job retention (max_job_ttl_days)")
+    if trace_jobs:
+        inject_into_jobs(jobs, current_trace_carrier())
+    return [_row(job, queue, priority, delay_ms) for job in jobs]
+
+
+def _row(job: Job, queue: str, priority: int, delay_ms: int) -> list[Any]:
+    if not isinstance(job.payload, dict):
+        raise InvalidJob("payload must be a dict")
+    job.priority = checked_priority(priority or job.priority)
+    if job.max_attempts < 1:
+        raise InvalidJob("max_attempts must be at least 1")
+    job.queue = queue
+    job.status = JobStatus.PENDING
+    return [
+        job.id,
+        job.priority,
+        delay_ms,
+        job.max_attempts,
+        repr(float(job.created_at)),
+        dumps(job.payload, "payload"),
+        dumps(job.metadata, "metadata"),
+        scope_tags(job.metadata),
+    ]
+
+
+def batches(rows: Sequence[list[Any]], limit: int | None) -> list[str]:
+    """Return the script arguments (JSON arrays) that add ``rows``.
+
+    Under a depth limit one call adds the whole batch or none of it; otherwise rows go 500 per
+    call.
+    """
+    if limit is not None or len(rows) <= ENQUEUE_CHUNK:
+        return [encode_rows(rows)]
+    return [encode_rows(rows[i : i + ENQUEUE_CHUNK]) for i in range(0, len(rows), ENQUEUE_CHUNK)]
+
+
+def limit_arg(limit: int | None) -> int:
+    """Return the script's depth-limit argument (-1: no limit)."""
+    return -1 if limit is None else limit
+
+
+def refusal(queue: str, error: ResponseError) -> QueueFull | None:
+    """Return ``QueueFull`` when ``error`` is the enqueue script's refusal, else None."""
+    words = str(error).split()
+    if len(words) == 3 and words[0] == "QUEUEFULL":
+        return QueueFull(queue, int(words[1]), int(words[2]))
+    return None
+
+
+def checked_priority(priority: Any) -> int:
+    """Return ``priority`` if it is an integer in ``PRIORITY_RANGE``, else raise ``InvalidJob``."""
+    low, high = PRIORITY_RANGE
+    if isinstance(priority, bool) or not isinstance(priority, int) or not low <= priority <= high:
+        raise InvalidJob(f"priority must be an integer from {low} to {high}, got {priority!r}")
+    return priority
