@@ -27,8 +27,9 @@ ERRORS = {
     411: "A chunked body reached a server that cannot read it: send Content-Length.",
     413: "Request body larger than ARAGORA_API_MAX_BODY_BYTES.",
     415: "The body is not JSON.",
-    422: "The Idempotency-Key was used before for another request (`detail`), or the payload "
-    "names a debate or webhook endpoint the caller cannot see (field names with messages).",
+    422: "The Idempotency-Key was used before for another request (`detail`), the payload "
+    "names a debate or webhook endpoint the caller cannot see (field names with messages), or "
+    "the jobs of a bulk request cannot go together (`detail`: more than one queue, one id twice).",
     429: "Too many enqueues (ARAGORA_API_ENQUEUE_RATE); see Retry-After.",
     503: "Redis is unreachable; see Retry-After.",
 }

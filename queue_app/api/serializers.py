@@ -127,21 +127,19 @@ class JobCreateSerializer(JobOptionsSerializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """Check the payload for its job type and build the job."""
-        serializer = PAYLOAD_SERIALIZERS[attrs["job_type"]]
-        context = {**self.context, "job_type": attrs["job_type"]}
-        payload = serializer(data=attrs["payload"], context=context)
+        payload = self._payload_serializer(attrs["job_type"])
         try:
-            valid = payload.is_valid()
+            data = payload.run_validation(attrs["payload"])
         except UnknownReference as error:
             raise UnknownReference({"payload": error.detail}) from error
-        if not valid:
-            raise serializers.ValidationError({"payload": payload.errors})
+        except serializers.ValidationError as error:
+            raise serializers.ValidationError({"payload": error.detail}) from error
         max_attempts = attrs.get("max_attempts") or get_queue_config().retry_max_attempts
         try:
             attrs["job"] = jobs.build_job(
                 self.context["scope"],
                 attrs["job_type"],
-                dict(payload.validated_data),
+                dict(data),
                 priority=attrs["priority"],
                 max_attempts=max_attempts,
             )
@@ -153,6 +151,15 @@ class JobCreateSerializer(JobOptionsSerializer):
                 {"payload": _payload_error(str(error), fields)}
             ) from error
         return attrs
+
+    def _payload_serializer(self, job_type: str) -> serializers.Serializer:
+        """Return the payload serializer of ``job_type``, built once per request (bulk: once
+        for all its jobs of that type; building one copies all its fields)."""
+        built: dict[str, serializers.Serializer] = self.context.setdefault("payloads", {})
+        if job_type not in built:
+            context = {**self.context, "job_type": job_type}
+            built[job_type] = PAYLOAD_SERIALIZERS[job_type](context=context)
+        return built[job_type]
 
 
 def _job_create(name: str, job_types: list[str], payload: Any) -> type[JobOptionsSerializer]:

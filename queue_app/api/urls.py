@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from queue_app.api import views
+from queue_app.api import bulk, views
 
 app_name = "queue-api"
 
@@ -14,6 +14,7 @@ router.register("webhooks", views.WebhookEndpointViewSet, basename="webhook")
 
 urlpatterns = [
     path("jobs/", views.JobListView.as_view(), name="job-list"),
+    path("jobs/bulk/", bulk.JobBulkView.as_view(), name="job-bulk"),
     path("jobs/<str:job_id>/", views.JobDetailView.as_view(), name="job-detail"),
     path("jobs/<str:job_id>/cancel/", views.JobCancelView.as_view(), name="job-cancel"),
     path("jobs/<str:job_id>/retry/", views.JobRetryView.as_view(), name="job-retry"),

@@ -43,7 +43,7 @@ from queue_app.queue import (
     QueueFull,
     UndeclaredQueue,
 )
-from queue_app.services import jobs, stats, webhook_events
+from queue_app.services import bulk, jobs, stats, webhook_events
 
 #: Longest accepted Idempotency-Key.
 IDEMPOTENCY_KEY_MAX = 255
@@ -56,6 +56,7 @@ ERROR_STATUS: dict[type[QueueError], int] = {
     JobNotFound: status.HTTP_404_NOT_FOUND,
     jobs.JobStateConflict: status.HTTP_409_CONFLICT,
     jobs.IdempotencyConflict: status.HTTP_422_UNPROCESSABLE_ENTITY,
+    bulk.BulkConflict: status.HTTP_422_UNPROCESSABLE_ENTITY,
     QueueConnectionError: status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 

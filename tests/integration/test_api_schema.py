@@ -18,6 +18,7 @@ SECRET = "whsec-0123456789abcdef"
 ERRORS = {
     ("get", "/api/queue/jobs/"): {400, 401, 503},
     ("post", "/api/queue/jobs/"): {400, 401, 403, 411, 413, 415, 422, 429, 503},
+    ("post", "/api/queue/jobs/bulk/"): {400, 401, 403, 411, 413, 415, 422, 429, 503},
     ("get", "/api/queue/jobs/{job_id}/"): {401, 404, 503},
     ("post", "/api/queue/jobs/{job_id}/cancel/"): {401, 403, 404, 409, 411, 413, 503},
     ("post", "/api/queue/jobs/{job_id}/retry/"): {401, 403, 404, 409, 411, 413, 503},

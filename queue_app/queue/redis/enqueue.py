@@ -31,23 +31,32 @@ def job_rows(
     jobs: Sequence[Job],
     queue: str,
     priority: int,
-    delay_seconds: float,
+    delay_seconds: float | Sequence[float],
     config: QueueConfig,
     trace_jobs: bool,
 ) -> list[list[Any]]:
-    """Check ``jobs`` and the delay, mark them pending on ``queue``, and return their rows.
+    """Check ``jobs`` and their delay, mark them pending on ``queue``, and return their rows.
 
-    With ``trace_jobs``, jobs without a trace context get the current span's (read once).
+    ``delay_seconds`` is one delay for all jobs or one per job. With ``trace_jobs``, jobs
+    without a trace context get the current span's (read once).
 
     Raises:
         InvalidJob: a bad payload, priority, attempt count or delay.
     """
+    if isinstance(delay_seconds, int | float):
+        delays = [_delay_ms(delay_seconds, config)] * len(jobs)
+    else:
+        delays = [_delay_ms(delay, config) for delay in delay_seconds]
+    if trace_jobs:
+        inject_into_jobs(jobs, current_trace_carrier())
+    return [_row(job, queue, priority, delay) for job, delay in zip(jobs, delays, strict=True)]
+
+
+def _delay_ms(delay_seconds: float, config: QueueConfig) -> int:
     delay_ms = to_delay_ms(delay_seconds)
     if delay_ms >= config.job_ttl_seconds * 1000:
         raise InvalidJob("delay_seconds must be shorter than the job retention (max_job_ttl_days)")
-    if trace_jobs:
-        inject_into_jobs(jobs, current_trace_carrier())
-    return [_row(job, queue, priority, delay_ms) for job in jobs]
+    return delay_ms
 
 
 def _row(job: Job, queue: str, priority: int, delay_ms: int) -> list[Any]:
@@ -70,13 +79,13 @@ def _row(job: Job, queue: str, priority: int, delay_ms: int) -> list[Any]:
     ]
 
 
-def batches(rows: Sequence[list[Any]], limit: int | None) -> list[str]:
+def batches(rows: Sequence[list[Any]], limit: int | None, whole: bool = False) -> list[str]:
     """Return the script arguments (JSON arrays) that add ``rows``.
 
-    Under a depth limit one call adds the whole batch or none of it; otherwise rows go 500 per
-    call.
+    Under a depth limit (or ``whole``) one call adds the whole batch, or none of it under the
+    limit; otherwise rows go 500 per call.
     """
-    if limit is not None or len(rows) <= ENQUEUE_CHUNK:
+    if whole or limit is not None or len(rows) <= ENQUEUE_CHUNK:
         return [encode_rows(rows)]
     return [encode_rows(rows[i : i + ENQUEUE_CHUNK]) for i in range(0, len(rows), ENQUEUE_CHUNK)]
 

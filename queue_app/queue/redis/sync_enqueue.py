@@ -73,14 +73,34 @@ class SyncEnqueuer:
         self._add(jobs, queue, priority, delay_seconds, True)
         return [job.id for job in jobs]
 
+    @translate_errors_sync
+    def enqueue_together(
+        self, jobs: Sequence[Job], queue_name: str, delays: Sequence[float]
+    ) -> list[bool]:
+        """Add ``jobs`` (own priorities, one delay each) in one script call, atomic.
+
+        Under a depth limit they are all added or none. Return per job whether it was new.
+
+        Raises:
+            UndeclaredQueue: the queue is not declared.
+            QueueFull: the jobs would take the queue's waiting jobs past its depth limit.
+        """
+        return [bool(added) for added in self._add(jobs, queue_name, 0, delays, True, True)]
+
     def _add(
-        self, jobs: Sequence[Job], queue: str, priority: int, delay: float, trace: bool
+        self,
+        jobs: Sequence[Job],
+        queue: str,
+        priority: int,
+        delay: float | Sequence[float],
+        trace: bool,
+        whole: bool = False,
     ) -> list[int]:
         """Add ``jobs``; return per job 1 (added) or 0 (id already known)."""
         self._ensure_queue(queue)
         rows = job_rows(jobs, queue, priority, delay, self.queue.config, trace)
         limit = self.queue.config.depth_limit(queue)
-        parts = batches(rows, limit)
+        parts = batches(rows, limit, whole)
         if len(parts) == 1:
             return self._add_batch(queue, parts[0], limit)
         return self._add_chunks(queue, parts)

@@ -1,0 +1,54 @@
+"""Bulk enqueue: the jobs of one request enqueued together, all of them or none."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from queue_app.observability.refusals import counting_refusals
+from queue_app.queue import Job, QueueError
+from queue_app.services.bridge import get_bridge
+from queue_app.services.jobs import JOB_QUEUES
+
+
+class BulkConflict(QueueError):
+    """The jobs of one bulk request cannot be enqueued together."""
+
+
+class BulkEntry(NamedTuple):
+    """One job of a bulk request with its options."""
+
+    job: Job
+    #: The queue the caller named, or None for the job type's own queue.
+    queue: str | None
+    delay_seconds: float
+
+
+def enqueue_together(entries: Sequence[BulkEntry]) -> list[Job]:
+    """Enqueue the jobs of one request in one atomic script call; return them.
+
+    Every job goes to one queue (one script, one Redis Cluster slot), so either all are added
+    or, when they would take the queue past its depth limit, none.
+
+    Raises:
+        BulkConflict: the jobs go to more than one queue, or two of them share an id.
+        UndeclaredQueue: the queue is not declared.
+        QueueFull: the queue is at its depth limit (counted on ``/metrics``).
+    """
+    clients = get_bridge()
+    default = clients.config.default_queue
+    queues = {entry.queue or JOB_QUEUES.get(entry.job.job_type) or default for entry in entries}
+    if len(queues) > 1:
+        raise BulkConflict(
+            f"the jobs of one bulk request go to one queue, not to {', '.join(sorted(queues))}"
+        )
+    jobs = [entry.job for entry in entries]
+    if len({job.id for job in jobs}) < len(jobs):
+        raise BulkConflict("two jobs of the request have one id (gauntlet_id)")
+    delays = [entry.delay_seconds for entry in entries]
+    with counting_refusals():
+        added = clients.enqueuer.enqueue_together(jobs, queues.pop(), delays)
+    taken = [job.id for job, new in zip(jobs, added, strict=True) if not new]
+    if taken:  # a gauntlet id taken between the check and the enqueue
+        raise BulkConflict(f"job ids taken meanwhile: {', '.join(taken)}; the others were added")
+    return jobs
