@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 
@@ -22,6 +25,20 @@ def scope_of(request: Request) -> Scope:
         scope = Scope.of(request.user)
         request._queue_scope = scope  # type: ignore[attr-defined]
     return scope
+
+
+class ScopedTokenAuthentication(TokenAuthentication):
+    """DRF's token authentication that reads the caller's organization in the same query."""
+
+    def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
+        """Return the token's active user and the token (one query, membership included)."""
+        tokens = self.get_model().objects.select_related("user", "user__queue_membership")
+        token = tokens.filter(key=key).first()
+        if token is None:
+            raise AuthenticationFailed(_("Invalid token."))
+        if not token.user.is_active:
+            raise AuthenticationFailed(_("User inactive or deleted."))
+        return token.user, token
 
 
 class InScope(IsAuthenticated):
