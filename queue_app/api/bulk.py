@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from queue_app.api.payloads import StrictSerializer
+from queue_app.api.payloads import StrictSerializer, UnknownReference
 from queue_app.api.permissions import scope_of
 from queue_app.api.serializers import JOB_CREATE, JobCreateSerializer
 from queue_app.api.throttles import EnqueueThrottle
@@ -21,21 +21,28 @@ from queue_app.services.bulk import BulkEntry, enqueue_together
 BULK_MAX_JOBS = 1000
 
 
-class JobBulkCreateSerializer(StrictSerializer):
-    """Body of ``POST jobs/bulk/``; errors name each refused job by its index."""
-
-    jobs = JobCreateSerializer(many=True, min_length=1, max_length=BULK_MAX_JOBS)
+class BulkJobsSerializer(serializers.ListSerializer):
+    """The jobs of a bulk request; DRF names a refused job by its index (``{"3": errors}``),
+    and so does a 422 (``UnknownReference``) of one job."""
 
     def to_internal_value(self, data: Any) -> Any:
-        """Validate every job; report the refused ones as ``{"jobs": {"<index>": errors}}``."""
+        """Validate the jobs in order, counting them for ``run_child_validation``."""
+        self.position = 0
+        return super().to_internal_value(data)
+
+    def run_child_validation(self, data: Any) -> Any:
+        """Validate one job; put its index on a 422 it raises."""
+        index, self.position = self.position, self.position + 1
         try:
-            return super().to_internal_value(data)
-        except serializers.ValidationError as error:
-            detail = error.detail
-            if isinstance(detail, dict) and isinstance(detail.get("jobs"), list):
-                refused = {str(i): errors for i, errors in enumerate(detail["jobs"]) if errors}
-                raise serializers.ValidationError({**detail, "jobs": refused}) from error
-            raise
+            return super().run_child_validation(data)
+        except UnknownReference as error:
+            raise UnknownReference({"jobs": {str(index): error.detail}}) from error
+
+
+class JobBulkCreateSerializer(StrictSerializer):
+    """Body of ``POST jobs/bulk/``: 1 to 1,000 bodies of ``POST jobs/``."""
+
+    jobs = BulkJobsSerializer(child=JobCreateSerializer(), min_length=1, max_length=BULK_MAX_JOBS)
 
 
 class JobBulkCreatedSerializer(serializers.Serializer):

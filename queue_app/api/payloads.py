@@ -53,7 +53,7 @@ EXTENSION_PATTERN = r"^\.?[A-Za-z0-9]{1,8}$"
 
 
 class UnknownReference(exceptions.APIException):
-    """The payload names a debate or an endpoint the caller cannot see."""
+    """The payload names a debate or an endpoint the caller cannot see, or a taken id."""
 
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     default_detail = "The payload refers to something that does not exist."

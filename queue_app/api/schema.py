@@ -28,8 +28,9 @@ ERRORS = {
     413: "Request body larger than ARAGORA_API_MAX_BODY_BYTES.",
     415: "The body is not JSON.",
     422: "The Idempotency-Key was used before for another request (`detail`), the payload "
-    "names a debate or webhook endpoint the caller cannot see (field names with messages), or "
-    "the jobs of a bulk request cannot go together (`detail`: more than one queue, one id twice).",
+    "names a debate or webhook endpoint the caller cannot see or a gauntlet_id already taken "
+    "(field names with messages), or the jobs of a bulk request cannot go together (`detail`: "
+    "more than one queue, one id twice).",
     429: "Too many enqueues (ARAGORA_API_ENQUEUE_RATE); see Retry-After.",
     503: "Redis is unreachable; see Retry-After.",
 }

@@ -145,6 +145,8 @@ class JobCreateSerializer(JobOptionsSerializer):
             )
         except jobs.UnknownDebate as error:
             raise UnknownReference({"payload": {"debate_ids": [str(error)]}}) from error
+        except jobs.GauntletIdTaken as error:
+            raise UnknownReference({"payload": {"gauntlet_id": [str(error)]}}) from error
         except InvalidJob as error:
             fields = set(payload.fields)
             raise serializers.ValidationError(

@@ -61,6 +61,10 @@ class UnknownDebate(InvalidJob):
     """A payload names a debate the caller may not see (well-formed: the API answers 422)."""
 
 
+class GauntletIdTaken(InvalidJob):
+    """The payload's gauntlet_id is the id of an existing job (well-formed: the API answers 422)."""
+
+
 class IdempotencyConflict(QueueError):
     """This Idempotency-Key was used before for a different request."""
 
@@ -127,7 +131,7 @@ def _build_gauntlet(payload: dict[str, Any], **options: Any) -> Job:
     if gauntlet_id:  # the job id is the gauntlet id: never let one caller's id hide another's
         clients = get_bridge()
         if clients.call(clients.tracker.get_job(gauntlet_id)) is not None:
-            raise InvalidJob(f"gauntlet_id {gauntlet_id!r} is taken")
+            raise GauntletIdTaken(f"gauntlet_id {gauntlet_id!r} is taken")
     job = gauntlet_job(
         gauntlet_id or str(uuid.uuid4()),
         payload["input_content"],

@@ -160,3 +160,17 @@ def test_api_bulk_counts_each_job_against_the_enqueue_rate(
     assert api.post(BULK, bulk(*[debate()] * 2), format="json").status_code == 201
     assert api.post(JOBS, debate(), format="json").status_code == 429
     assert waiting(store) == 5
+
+
+def test_api_bulk_refuses_a_taken_or_repeated_gauntlet_id(
+    api: APIClient, store: redis.Redis
+) -> None:
+    gauntlet = {"job_type": "gauntlet", "payload": {"gauntlet_id": "g-1", "input_content": "S"}}
+    twice = api.post(BULK, bulk(gauntlet, gauntlet), format="json")
+    assert twice.status_code == 422 and "one id" in twice.json()["detail"]
+    assert waiting(store, "gauntlet") == 0
+    assert api.post(BULK, bulk(gauntlet), format="json").status_code == 201
+    taken = api.post(BULK, bulk(gauntlet), format="json")
+    assert taken.status_code == 422
+    assert "taken" in taken.json()["jobs"]["0"]["payload"]["gauntlet_id"][0]
+    assert waiting(store, "gauntlet") == 1

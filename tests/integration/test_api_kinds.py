@@ -64,7 +64,8 @@ def test_gauntlet_job_takes_its_id_and_checks_the_profile(api: APIClient) -> Non
     assert response.status_code == 201, response.json()
     assert (response.json()["id"], response.json()["queue"]) == ("g-rest", "gauntlet")
     again = api.post(JOBS, {"job_type": "gauntlet", "payload": payload}, format="json")
-    assert again.status_code == 400 and "taken" in again.json()["payload"]["gauntlet_id"][0]
+    # Well-formed, but the id names an existing job: 422 (schema-valid bodies never get 400).
+    assert again.status_code == 422 and "taken" in again.json()["payload"]["gauntlet_id"][0]
     bad = {"input_content": "Spec", "profile": "reckless"}
     response = api.post(JOBS, {"job_type": "gauntlet", "payload": bad}, format="json")
     assert response.status_code == 400 and "profile" in response.json()["payload"]

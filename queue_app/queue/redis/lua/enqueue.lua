@@ -27,14 +27,18 @@ for _, row in ipairs(rows) do
     out[#out + 1] = 0
   else
     local delay = tonumber(row[3])
-    redis.call('HSET', jk, 'id', id, 'queue', Q, 'status', 'pending', 'priority', row[2],
+    local fields = {'id', id, 'queue', Q, 'status', 'pending', 'priority', row[2],
       'attempts', '0', 'max_attempts', row[4], 'created_at', row[5],
-      'updated_at', NOW_S, 'payload', row[6], 'metadata', row[7])
+      'updated_at', NOW_S, 'payload', row[6], 'metadata', row[7]}
     if delay > 0 then
       redis.call('ZADD', delayed_key(Q), NOW_MS + delay, id)
     else
-      enter_stream(jk, id, row[2])
+      -- The stream entry first, so that one HSET writes the job with its entry.
+      local entry, level = add_entry(id, row[2])
+      local n = #fields
+      fields[n + 1], fields[n + 2], fields[n + 3], fields[n + 4] = 'entry', entry, 'stream', level
     end
+    redis.call('HSET', jk, unpack(fields))
     move_index(id, nil, 'pending')
     for _, tag in ipairs(row[8] or {}) do
       local sk = scope_key(Q, tag)
