@@ -67,11 +67,11 @@ def _row(job: Job, queue: str, priority: int, delay_ms: int) -> list[Any]:
         raise InvalidJob("max_attempts must be at least 1")
     job.queue = queue
     job.status = JobStatus.PENDING
-    return [
+    return [  # numbers the script writes as they are go as strings (Lua formats numbers slowly)
         job.id,
-        job.priority,
+        str(job.priority),
         delay_ms,
-        job.max_attempts,
+        str(job.max_attempts),
         repr(float(job.created_at)),
         dumps(job.payload, "payload"),
         dumps(job.metadata, "metadata"),

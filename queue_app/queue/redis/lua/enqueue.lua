@@ -1,5 +1,6 @@
 -- Add jobs. ARGV 8: JSON array of [id, priority, delay_ms, max_attempts, created_at, payload JSON,
--- metadata JSON, scope tags]; ARGV 9: most waiting jobs the queue may hold, or -1 (no limit).
+-- metadata JSON, scope tags], priority and max_attempts as strings (written as they are: Lua
+-- would format numbers); ARGV 9: most waiting jobs the queue may hold, or -1 (no limit).
 -- Returns per job 1 (added) or 0 (id already known); the error QUEUEFULL <waiting> <limit> when
 -- the new jobs would take the waiting ones (pending, delayed, retrying) past the limit: then
 -- none is added. A waiting job has no TTL: retention starts when it is terminal.
@@ -19,6 +20,8 @@ if limit >= 0 then
     return redis.error_reply('QUEUEFULL ' .. waiting .. ' ' .. limit)
   end
 end
+-- Numbers passed to redis.call are formatted on every call: format these once.
+local now_ms, scope_ttl = tostring(NOW_MS), tostring(2 * TTL)
 local out = {}
 for _, row in ipairs(rows) do
   local id = row[1]
@@ -27,26 +30,22 @@ for _, row in ipairs(rows) do
     out[#out + 1] = 0
   else
     local delay = tonumber(row[3])
-    local fields = {'id', id, 'queue', Q, 'status', 'pending', 'priority', row[2],
+    redis.call('HSET', jk, 'id', id, 'queue', Q, 'status', 'pending', 'priority', row[2],
       'attempts', '0', 'max_attempts', row[4], 'created_at', row[5],
-      'updated_at', NOW_S, 'payload', row[6], 'metadata', row[7]}
+      'updated_at', NOW_S, 'payload', row[6], 'metadata', row[7])
     if delay > 0 then
       redis.call('ZADD', delayed_key(Q), NOW_MS + delay, id)
     else
-      -- The stream entry first, so that one HSET writes the job with its entry.
-      local entry, level = add_entry(id, row[2])
-      local n = #fields
-      fields[n + 1], fields[n + 2], fields[n + 3], fields[n + 4] = 'entry', entry, 'stream', level
+      enter_stream(jk, id, row[2])
     end
-    redis.call('HSET', jk, unpack(fields))
     move_index(id, nil, 'pending')
     for _, tag in ipairs(row[8] or {}) do
       local sk = scope_key(Q, tag)
       for _, old in ipairs(redis.call('ZRANGE', sk, 0, 1)) do
         if redis.call('EXISTS', job_key(Q, old)) == 0 then redis.call('ZREM', sk, old) end
       end
-      redis.call('ZADD', sk, NOW_MS, id)
-      redis.call('EXPIRE', sk, 2 * TTL)
+      redis.call('ZADD', sk, now_ms, id)
+      redis.call('EXPIRE', sk, scope_ttl)
     end
     ledger(id, 'pending')
     out[#out + 1] = 1

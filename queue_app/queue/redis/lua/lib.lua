@@ -60,18 +60,13 @@ local function dead_letter(jk, id, old, reason)
   if DEAD_MAX > 0 then redis.call('ZREMRANGEBYRANK', dk, 0, -(DEAD_MAX + 1)) end
 end
 
--- Add a delivery of job `id` to the stream of its priority; return the entry id and the level.
-local function add_entry(id, priority)
+local function enter_stream(jk, id, priority)
   local level = level_of(priority)
   local sk = stream_key(Q, level)
   if redis.call('ZADD', levels_key(Q), 'NX', level, level) == 1 then
     redis.pcall('XGROUP', 'CREATE', sk, GROUP, '0', 'MKSTREAM')
   end
-  return redis.call('XADD', sk, '*', 'job_id', id), level
-end
-
-local function enter_stream(jk, id, priority)
-  local entry, level = add_entry(id, priority)
+  local entry = redis.call('XADD', sk, '*', 'job_id', id)
   redis.call('HSET', jk, 'entry', entry, 'stream', level)
   return entry
 end
