@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import redis
@@ -139,21 +140,32 @@ def _wait_until_up(url: str, server: subprocess.Popen[bytes]) -> None:
     raise SystemExit("bin/serve did not answer /healthz within 30 s")
 
 
-def measure(url: str, token: str, meter: CpuMeter, requests: int) -> None:
-    """POST jobs one after another on one keep-alive connection; print the rate."""
+def _post_all(
+    url: str, token: str, path: str, body: Any, requests: int, warmup: int
+) -> tuple[list[float], float]:
+    """POST ``body`` ``warmup`` then ``requests`` times on one keep-alive connection.
+
+    Return the latencies and the elapsed time of the measured requests; any answer but 201 stops.
+    """
     headers = {"Authorization": f"Token {token}"}
-    with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
-        for _ in range(WARMUP):
-            client.post("/api/queue/jobs/", json=BODY).raise_for_status()
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+        for _ in range(warmup):
+            client.post(path, json=body).raise_for_status()
         latencies = []
-        cpu, started = meter.read(), time.perf_counter()
+        started = time.perf_counter()
         for _ in range(requests):
             sent = time.perf_counter()
-            response = client.post("/api/queue/jobs/", json=BODY)
+            response = client.post(path, json=body)
             latencies.append(time.perf_counter() - sent)
             if response.status_code != 201:
-                raise SystemExit(f"enqueue failed: {response.status_code} {response.text}")
-        elapsed = time.perf_counter() - started
+                raise SystemExit(f"{path} failed: {response.status_code} {response.text}")
+        return latencies, time.perf_counter() - started
+
+
+def measure(url: str, token: str, meter: CpuMeter, requests: int) -> None:
+    """POST jobs one after another; print the rate, latency percentiles and CPU per job."""
+    cpu = meter.read()
+    latencies, elapsed = _post_all(url, token, "/api/queue/jobs/", BODY, requests, WARMUP)
     cuts = statistics.quantiles(latencies, n=100)
     print(
         f"{'REST enqueue (POST /api/queue/jobs/), one client':50s} "
@@ -164,21 +176,10 @@ def measure(url: str, token: str, meter: CpuMeter, requests: int) -> None:
 
 
 def measure_bulk(url: str, token: str, meter: CpuMeter, requests: int) -> None:
-    """POST 1,000 jobs per request one after another; print jobs/s and latency percentiles."""
-    headers = {"Authorization": f"Token {token}"}
+    """POST 1,000 jobs per request one after another; print jobs/s and CPU per job."""
     body = {"jobs": [BODY] * BULK_SIZE}
-    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
-        for _ in range(3):
-            client.post("/api/queue/jobs/bulk/", json=body).raise_for_status()
-        latencies = []
-        cpu, started = meter.read(), time.perf_counter()
-        for _ in range(requests):
-            sent = time.perf_counter()
-            response = client.post("/api/queue/jobs/bulk/", json=body)
-            latencies.append(time.perf_counter() - sent)
-            if response.status_code != 201:
-                raise SystemExit(f"bulk enqueue failed: {response.status_code} {response.text}")
-        elapsed = time.perf_counter() - started
+    cpu = meter.read()
+    latencies, elapsed = _post_all(url, token, "/api/queue/jobs/bulk/", body, requests, 3)
     print(
         f"{'REST bulk enqueue (POST jobs/bulk/, 1,000 jobs)':50s} "
         f"{requests * BULK_SIZE / elapsed:10,.0f} jobs/s  ({requests} requests in "
