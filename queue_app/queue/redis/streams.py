@@ -6,7 +6,6 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -23,6 +22,7 @@ from ..tracing import (
     inject_trace_context,
     tracing_enabled,
 )
+from .connect import client_from_url
 from .consumer import QueueConsumer
 from .core import (
     Delivery,
@@ -414,7 +414,7 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
     ) -> RedisStreamsQueue:
         """Return a queue on its own client, not connected yet (its first command connects)."""
         config = config or get_queue_config()
-        client = aioredis.from_url(redis_url or config.redis_url, **client_options(config))
+        client = client_from_url(redis_url or config.redis_url, **client_options(config))
         queue = cls(client, consumer_name or default_consumer_name(), config)
         queue.owns_client = True
         return queue

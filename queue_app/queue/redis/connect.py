@@ -1,0 +1,61 @@
+"""Redis clients from a URL: the one place that builds them (library, workers, web, metrics).
+
+| URL                                                    | client                           |
+|--------------------------------------------------------|----------------------------------|
+| ``redis://[user:password@]host:port[/db]``, ``rediss://``, ``unix://`` | one server (``Redis``) |
+| ``redis+cluster://[user:password@]host:port[,host:port...]``          | Redis Cluster    |
+| ``rediss+cluster://...``                               | Redis Cluster over TLS           |
+
+A cluster URL lists one or more nodes to start from; the client discovers the others and
+follows the slots as they move. It implies the hash-tagged key schema (``cluster_keys``), so
+that every key of a queue is on one slot. Timeouts and keepalive come from the options (see
+``streams.client_options``), not from the URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+from ..config import is_cluster_url
+from ..errors import ConfigError
+
+#: Options of a single-server client that a cluster client does not take.
+SINGLE_SERVER_ONLY = frozenset({"retry_on_timeout"})
+
+__all__ = ["client_from_url", "is_cluster_url"]
+
+
+def client_from_url(url: str, **options: Any) -> aioredis.Redis | RedisCluster:
+    """Return an asyncio client for ``url``: a ``RedisCluster`` for a cluster URL, else ``Redis``.
+
+    Raises:
+        ConfigError: a cluster URL without any ``host:port``.
+    """
+    if not is_cluster_url(url):
+        return aioredis.from_url(url, **options)
+    parts = urlsplit(url)
+    kept = {name: value for name, value in options.items() if name not in SINGLE_SERVER_ONLY}
+    return RedisCluster(
+        startup_nodes=_nodes(parts.netloc.rpartition("@")[2]),
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        ssl=parts.scheme.startswith("rediss"),
+        **kept,
+    )
+
+
+def _nodes(hosts: str) -> list[ClusterNode]:
+    """Parse ``host:port[,host:port...]`` (``[v6]:port`` too) into startup nodes."""
+    nodes = []
+    for item in filter(None, (part.strip() for part in hosts.split(","))):
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError("a redis+cluster:// URL lists nodes as host:port[,host:port...]")
+        nodes.append(ClusterNode(host.strip("[]"), int(port)))
+    if not nodes:
+        raise ConfigError("a redis+cluster:// URL names no node")
+    return nodes
