@@ -86,8 +86,8 @@ class QueueConsumer(QueueCore):
         share = -(-count // len(queues))
         async with self._redis.pipeline(transaction=False) as pipe:
             for queue in queues:
-                args = [*self._args(queue), self.consumer_name, worker_id, share]
-                SCRIPTS["take"].queue(pipe, [self.keys.stream(queue)], args)
+                args = [self.consumer_name, worker_id, share]
+                SCRIPTS["take"].queue(pipe, *self.script_call("take", queue, args))
             return list(await pipe.execute(raise_on_error=False))
 
     async def _wait_for_entry(self, queues: list[str], block: int) -> None:
@@ -158,10 +158,12 @@ class QueueConsumer(QueueCore):
             by_queue.setdefault(delivery.queue, []).append(delivery)
         jobs: list[Job] = []
         for queue, deliveries in by_queue.items():
-            args = [worker_id, len(deliveries)]
+            args: list[Any] = [worker_id, len(deliveries)]
             for d in deliveries:
                 args.extend((d.level, d.entry, d.job_id))
-            reply = await self._run("start", queue, args)
+            keys = [self.keys.job(d.job_id, queue) for d in deliveries]
+            streams = {self.keys.stream(queue, d.level): None for d in deliveries if d.level != "0"}
+            reply = await self._run("start", queue, args, [*keys, *streams])
             self.dead_lettered[queue] += int(reply[0])
             jobs.extend(self._started(queue, reply[1:]))
         jobs.sort(key=lambda job: -job.priority)

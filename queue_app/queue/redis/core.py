@@ -62,6 +62,8 @@ class QueueCore:
         )
         self.owns_client = False
         self._known_queues: set[str] = set()
+        self._script_settings: dict[str, str] = {}
+        self._script_keys: dict[tuple[str, str], list[str]] = {}
         self._owned: list[Delivery] = []
         self._running: dict[str, Delivery] = {}
         self._next_due_ms: dict[str, int] = {}
@@ -89,20 +91,39 @@ class QueueCore:
         """Return the deliveries this consumer started and has not finished, by job id."""
         return self._running
 
-    def _args(self, queue: str) -> list[Any]:
-        return [
-            *self.keys.lua_args(),
-            queue,
-            self.config.job_ttl_seconds,
-            self.group_name,
-            DEAD_LETTER_MAX,
-            self.config.ledger_max_len,
-        ]
+    def _settings(self, queue: str) -> str:
+        """Return ARGV[1] of the scripts of ``queue`` (``Keys.script_settings``), made once."""
+        settings = self._script_settings.get(queue)
+        if settings is None:
+            settings = self._script_settings[queue] = self.keys.script_settings(
+                queue,
+                self.config.job_ttl_seconds,
+                self.group_name,
+                DEAD_LETTER_MAX,
+                self.config.ledger_max_len,
+            )
+        return settings
 
-    async def _run(self, name: str, queue: str, args: Sequence[Any]) -> Any:
-        return await SCRIPTS[name](
-            self._redis, [self.keys.stream(queue)], [*self._args(queue), *args]
-        )
+    def script_keys(self, script: str, queue: str) -> list[str]:
+        """Return the keys of ``queue`` that ``script`` receives first, made once per pair."""
+        keys = self._script_keys.get((script, queue))
+        if keys is None:
+            keys = self._script_keys[script, queue] = self.keys.script_keys(script, queue)
+        return keys
+
+    def script_call(
+        self, script: str, queue: str, args: Sequence[Any], keys: Sequence[str] = ()
+    ) -> tuple[list[str], list[Any]]:
+        """Return the KEYS and ARGV of a call of ``script`` on ``queue``.
+
+        ``keys`` are the per-job keys the script reads after its queue's (job hashes...).
+        """
+        return [*self.script_keys(script, queue), *keys], [self._settings(queue), *args]
+
+    async def _run(
+        self, name: str, queue: str, args: Sequence[Any], keys: Sequence[str] = ()
+    ) -> Any:
+        return await SCRIPTS[name](self._redis, *self.script_call(name, queue, args, keys))
 
     # -- queues and groups ------------------------------------------------------------------
 

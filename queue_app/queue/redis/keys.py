@@ -64,6 +64,9 @@ JOB_FIELDS = (
     "token",
 )
 
+#: Job statuses, as stored (``JobStatus`` values; the library's plain modules hold the enum).
+STATUSES = ("pending", "processing", "completed", "failed", "cancelled", "retrying")
+
 #: Priorities accepted by enqueue (each priority in use has its own stream).
 PRIORITY_RANGE = (-1000, 1000)
 
@@ -147,48 +150,110 @@ class Keys:
         """Return the key of a ``RecordStore`` record or log (``webhook:endpoint:<id>``, ...)."""
         return f"{self.prefix}rec:{name}"
 
-    def lua_args(self) -> list[str]:
-        """Return the two leading ARGV values every script reads its key schema from."""
-        return [self.prefix, "1" if self.cluster else "0"]
+    def queue_key(self, queue: str, name: str) -> str:
+        """Return the key of ``queue`` named as in ``SCRIPT_KEYS`` (``levels``, ``idx:pending``)."""
+        if name == "queues":
+            return self.queues()
+        if name.startswith("idx:"):
+            return self.index(queue, name[4:])
+        return self._queue(queue) + name
+
+    def script_keys(self, script: str, queue: str) -> list[str]:
+        """Return the keys of ``queue`` that ``script`` receives first (``SCRIPT_KEYS``)."""
+        return [
+            self.queue_key(queue, name)
+            for name in SCRIPT_KEYS[script]
+            if not (self.cluster and name in SINGLE_SERVER_KEYS)
+        ]
+
+    def script_settings(self, queue: str, ttl: int, group: str, dead_max: int, ledger: int) -> str:
+        """Return ARGV[1] of every script: its settings as one string (see ``lua_prelude``)."""
+        values = ["1" if self.cluster else "0", queue, ttl, group, dead_max, ledger, self.prefix]
+        return SEPARATOR.join(str(value) for value in values)
 
 
-#: Lua twin of ``Keys``: every script starts with it and reads ARGV[1] (prefix), ARGV[2] (cluster).
-LUA_PRELUDE = (
+#: Separator of the fields of ARGV[1] (ASCII unit separator: in no name or number).
+SEPARATOR = "\x1f"
+
+_ALL_INDEXES = tuple(f"idx:{status}" for status in STATUSES)
+_QUEUE_CORE = ("stream", "levels", "delayed", "dead", "ledger")
+#: Keys of its queue each script receives first, in this order; per-job keys follow them. The
+#: first, the queue's priority-0 stream, gives the slot every other key of the queue hashes to.
+SCRIPT_KEYS: dict[str, tuple[str, ...]] = {
+    "enqueue": ("stream", "levels", "delayed", "ledger", "idx:pending", "idx:retrying", "queues"),
+    "take": _QUEUE_CORE + _ALL_INDEXES,
+    "start": ("stream", "dead", "ledger", "idx:pending", "idx:processing", "idx:failed"),
+    "finish": _QUEUE_CORE + _ALL_INDEXES,
+    "promote": _QUEUE_CORE + _ALL_INDEXES,
+    "cancel": ("stream", "delayed", "ledger", *_ALL_INDEXES),
+    "claim": ("stream", "levels", "idx:pending", "idx:processing"),
+    "heartbeat": ("stream",),
+    "revive": ("stream", "levels", "dead", "ledger", "idx:failed", "idx:cancelled", "idx:pending"),
+    "progress": ("stream",),
+    "checkpoint": ("stream",),
+    "scoped": ("stream",),
+}
+#: Global keys a script touches only outside cluster mode (another slot): last in their layout.
+SINGLE_SERVER_KEYS = frozenset({"queues"})
+
+
+def lua_prelude(script: str) -> str:
+    """Return the Lua twin of ``Keys`` that starts ``script``: settings, its keys, derived keys.
+
+    ``K[name]`` is the key ``name`` of ``SCRIPT_KEYS[script]`` and ``NK`` how many there are:
+    per-job keys the caller passes start at ``KEYS[NK + 1]``.
+    """
+    layout = SCRIPT_KEYS[script]
+    shared = [name for name in layout if name not in SINGLE_SERVER_KEYS]
+    table = ", ".join(f"['{name}'] = KEYS[{i}]" for i, name in enumerate(shared, start=1))
+    lines = [f"local K = {{{table}}}", f"local NK = {len(shared)}"]
+    lines += [
+        f"if not CLUSTER then NK = NK + 1; K['{name}'] = KEYS[NK] end"
+        for name in layout
+        if name in SINGLE_SERVER_KEYS
+    ]
+    return _LUA_SETTINGS + "\n".join(lines) + "\n" + _LUA_KEYS
+
+
+_LUA_SETTINGS = (
     "local JOB_FIELDS = {"
     + ", ".join(f"'{name}'" for name in JOB_FIELDS)
     + "}\n"
     + """
-local PREFIX = ARGV[1]
-local CLUSTER = ARGV[2] == '1'
-local function qbase(q)
-  if CLUSTER then return PREFIX .. '{' .. q .. '}:' end
-  return PREFIX .. q .. ':'
+-- ARGV[1]: cluster flag, queue, job TTL (s), consumer group, dead-letter cap, ledger cap, prefix.
+local SETTINGS = {}
+do
+  local at = 1
+  while true do
+    local stop = string.find(ARGV[1], '\\31', at, true)
+    SETTINGS[#SETTINGS + 1] = string.sub(ARGV[1], at, (stop or 0) - 1)
+    if not stop then break end
+    at = stop + 1
+  end
 end
-local function stream_key(q, level)
-  if tonumber(level) == 0 then return qbase(q) .. 'stream' end
-  return qbase(q) .. 'stream:p' .. level
+local CLUSTER = SETTINGS[1] == '1'
+local Q = SETTINGS[2]
+"""
+)
+
+_LUA_KEYS = """
+local function key(name) return K[name] or error('key not declared by the caller: ' .. name) end
+local function index_key(status) return key('idx:' .. status) end
+-- Derived keys (see keys.py): names that depend on what the script reads, built from the queue
+-- base of KEYS[1] ('P q:' or 'P {q}:'), so with cluster keys they share its hash tag and slot.
+local QBASE = string.sub(KEYS[1], 1, -7)
+local JOB_BASE = CLUSTER and QBASE or SETTINGS[7]
+local function stream_key(level)
+  if tonumber(level) == 0 then return KEYS[1] end
+  return QBASE .. 'stream:p' .. level
 end
-local function levels_key(q) return qbase(q) .. 'levels' end
-local function delayed_key(q) return qbase(q) .. 'delayed' end
-local function index_key(q, status) return qbase(q) .. 'idx:' .. status end
-local function dead_key(q) return qbase(q) .. 'dead' end
-local function scope_key(q, tag) return qbase(q) .. 'by:' .. tag end
-local function ledger_key(q) return qbase(q) .. 'ledger' end
-local function minute_key(q, minute) return qbase(q) .. 'm:' .. minute end
-local function job_key(q, id)
-  if CLUSTER then return qbase(q) .. 'job:' .. id end
-  return PREFIX .. 'job:' .. id
-end
-local function checkpoints_key(q, id)
-  if CLUSTER then return qbase(q) .. 'checkpoints:' .. id end
-  return PREFIX .. 'checkpoints:' .. id
-end
+local function minute_key(minute) return QBASE .. 'm:' .. minute end
+local function job_key(id) return JOB_BASE .. 'job:' .. id end
 local function level_of(priority)
   return string.format('%d', tonumber(priority) or 0)
 end
 -- Priorities in use, highest first.
-local function levels_desc(q)
-  return redis.call('ZREVRANGEBYSCORE', levels_key(q), '+inf', '-inf')
+local function levels_desc()
+  return redis.call('ZREVRANGEBYSCORE', key('levels'), '+inf', '-inf')
 end
 """
-)

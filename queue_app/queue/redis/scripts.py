@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import NoScriptError
 
-from .keys import LUA_PRELUDE
+from .keys import lua_prelude
 
 _LUA_DIR = Path(__file__).with_name("lua")
 NAMES = (
@@ -31,7 +31,7 @@ NAMES = (
 
 def _source(name: str) -> str:
     lib = (_LUA_DIR / "lib.lua").read_text()
-    return LUA_PRELUDE + lib + (_LUA_DIR / f"{name}.lua").read_text()
+    return lua_prelude(name) + lib + (_LUA_DIR / f"{name}.lua").read_text()
 
 
 class Script:

@@ -168,7 +168,7 @@ class JobStatusTracker:
         queues = [queue_name] if queue_name else await self.queue_names()
         state = JobStatus(status).value if status else ""
         want = offset + limit + 1
-        replies = await self._scoped(queues, [state, want, SCOPED_WALK_LIMIT, *tags])
+        replies = await self._scoped(queues, state, [state, want, SCOPED_WALK_LIMIT], tags)
         found = heapq.merge(
             *(
                 [(-float(score), text(job_id), queue) for job_id, score in _pairs(matches)]
@@ -180,26 +180,29 @@ class JobStatusTracker:
         exhausted = all(int(done) for _, done in replies)
         return ScopedPage(jobs, len(ranked) if exhausted else None, len(ranked) > offset + limit)
 
-    async def _scoped(self, queues: list[str], args: list[Any]) -> list[Any]:
-        replies = await self._run_scoped(queues, args)
+    async def _scoped(
+        self, queues: list[str], state: str, args: list[Any], tags: Sequence[str]
+    ) -> list[Any]:
+        replies = await self._run_scoped(queues, state, args, tags)
         if any(isinstance(reply, NoScriptError) for reply in replies):
             await SCRIPTS["scoped"].load(self._redis)
-            replies = await self._run_scoped(queues, args)
+            replies = await self._run_scoped(queues, state, args, tags)
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
         return replies
 
-    async def _run_scoped(self, queues: list[str], args: list[Any]) -> list[Any]:
+    async def _run_scoped(
+        self, queues: list[str], state: str, args: list[Any], tags: Sequence[str]
+    ) -> list[Any]:
         async with self._redis.pipeline(transaction=False) as pipe:
             for queue in queues:
-                keys = [self.keys.stream(queue)]
-                SCRIPTS["scoped"].queue(pipe, keys, [*self._args(queue), *args])
+                keys = self.keys.script_keys("scoped", queue)
+                keys += [self.keys.index(queue, state)] if state else []
+                keys += [self.keys.scope(queue, tag) for tag in tags]
+                settings = self.keys.script_settings(queue, self.config.job_ttl_seconds, "", 0, 0)
+                SCRIPTS["scoped"].queue(pipe, keys, [settings, *args])
             return list(await pipe.execute(raise_on_error=False))
-
-    def _args(self, queue: str) -> list[Any]:
-        """Return the common ARGV of the scripts (a read-only script uses the first four)."""
-        return [*self.keys.lua_args(), queue, self.config.job_ttl_seconds, "", 0, 0]
 
     @translate_errors
     async def list_dead_letters(self, queue_name: str | None = None, limit: int = 50) -> list[Job]:

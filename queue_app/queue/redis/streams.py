@@ -127,7 +127,8 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
         """Add rows with one script call; return per row 1 (added) or 0 (id already known)."""
         try:
             args = [_batch(rows), -1 if limit is None else limit]
-            return [int(added) for added in await self._run("enqueue", queue, args)]
+            keys = self._enqueue_keys(queue, rows)
+            return [int(added) for added in await self._run("enqueue", queue, args, keys)]
         except ResponseError as error:
             full = _queue_full(queue, error)
             if full is None:
@@ -138,9 +139,11 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
         """Add rows with one script call per 500, pipelined; True when the scripts were lost."""
         async with self._redis.pipeline(transaction=False) as pipe:
             for i in range(0, len(rows), ENQUEUE_CHUNK):
-                chunk = _batch(rows[i : i + ENQUEUE_CHUNK])
-                args = [*self._args(queue), chunk, -1]
-                SCRIPTS["enqueue"].queue(pipe, [self.keys.stream(queue)], args)
+                chunk = rows[i : i + ENQUEUE_CHUNK]
+                keys = self._enqueue_keys(queue, chunk)
+                SCRIPTS["enqueue"].queue(
+                    pipe, *self.script_call("enqueue", queue, [_batch(chunk), -1], keys)
+                )
             replies = await pipe.execute(raise_on_error=False)
         if any(isinstance(reply, NoScriptError) for reply in replies):
             await load_all(self._redis)
@@ -149,6 +152,13 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
             if isinstance(reply, Exception):
                 raise reply
         return False
+
+    def _enqueue_keys(self, queue: str, rows: list[list[Any]]) -> list[str]:
+        """Return the per-job keys of enqueue.lua: job hashes, scope indexes, other streams."""
+        jobs = [self.keys.job(row[0], queue) for row in rows]
+        scopes = {self.keys.scope(queue, tag): None for row in rows for tag in row[7]}
+        streams = {self.keys.stream(queue, row[1]): None for row in rows if row[1]}
+        return [*jobs, *scopes, *streams]
 
     async def _rows(
         self,
@@ -210,7 +220,12 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
             row = (job_id, token or delivery.token, outcome, data, delay_ms)
             by_queue.setdefault(delivery.queue, []).append((index, row))
         for queue, rows in by_queue.items():
-            replies = await self._run("finish", queue, [_batch([row for _, row in rows])])
+            keys = [
+                key
+                for _, (job_id, *_) in rows
+                for key in (self.keys.job(job_id, queue), self.keys.checkpoints(job_id, queue))
+            ]
+            replies = await self._run("finish", queue, [_batch([row for _, row in rows])], keys)
             for (index, row), reply in zip(rows, replies, strict=True):
                 results[index] = FINISH_REPLIES[int(reply)]
                 self._forget_delivery(row[0], row[1])
@@ -268,7 +283,8 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
         if delivery is None:
             return False
         data = dumps(progress, "progress")
-        reply = await self._run("progress", delivery.queue, [job_id, delivery.token, data])
+        keys = [self.keys.job(job_id, delivery.queue)]
+        reply = await self._run("progress", delivery.queue, [job_id, delivery.token, data], keys)
         return bool(reply)
 
     # -- status, cancel, stats ----------------------------------------------------------------
@@ -307,7 +323,8 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
         job = await self.tracker.get_job(job_id)
         if job is None or job.queue is None:
             return False
-        return bool(await self._run(script, job.queue, [job_id]))
+        keys = [self.keys.job(job_id, job.queue)]
+        return bool(await self._run(script, job.queue, [job_id], keys))
 
     @translate_errors
     async def get_queue_stats(self, queue_name: str | None = None) -> dict[str, int]:
@@ -379,12 +396,15 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
     @translate_errors
     async def heartbeat(self) -> list[str]:
         """Reset the idle time of running deliveries; return the ids no longer ours."""
-        by_queue: dict[str, list[str]] = {}
+        by_queue: dict[str, list[Delivery]] = {}
         for delivery in list(self._running.values()):
-            by_queue.setdefault(delivery.queue, []).extend((delivery.job_id, delivery.token))
+            by_queue.setdefault(delivery.queue, []).append(delivery)
         lost: list[str] = []
-        for queue, flat in by_queue.items():
-            reply = await self._run("heartbeat", queue, [self.consumer_name, len(flat) // 2, *flat])
+        for queue, deliveries in by_queue.items():
+            flat = [item for d in deliveries for item in (d.job_id, d.token)]
+            keys = [self.keys.job(d.job_id, queue) for d in deliveries]
+            args = [self.consumer_name, len(deliveries), *flat]
+            reply = await self._run("heartbeat", queue, args, keys)
             lost.extend(text(job_id) for job_id in reply)
         for job_id in lost:
             self._running.pop(job_id, None)

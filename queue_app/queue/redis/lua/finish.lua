@@ -1,14 +1,15 @@
--- Record outcomes of running deliveries. ARGV 8: JSON array of [id, token, outcome, data,
--- delay_ms]. Outcomes: completed (data = result JSON), failed (data = error), cancelled,
+-- Record outcomes of running deliveries. ARGV 2: JSON array of [id, token, outcome, data,
+-- delay_ms]; KEYS[NK + 2i - 1], KEYS[NK + 2i]: the hash and the checkpoints of row i's job.
+-- Derived (keys.py): the stream each job hash names, and this minute's counters. Outcomes: completed (data = result JSON), failed (data = error), cancelled,
 -- retry (data = error; due after delay_ms), defer (pending again after delay_ms, the attempt not
 -- counted), requeue (back to pending now).
 -- Returns per job 1 (written), 2 (written before under this token: a retried call whose reply
 -- was lost) or 0 (fenced off: the token is not the current delivery's).
 -- Retention: only terminal jobs get the TTL; a job waiting again (retry, defer, requeue) has none.
 local out = {}
-for _, row in ipairs(cjson.decode(ARGV[8])) do
+for i, row in ipairs(cjson.decode(ARGV[2])) do
   local id, token, outcome, data = row[1], row[2], row[3], row[4]
-  local jk = job_key(Q, id)
+  local jk = KEYS[NK + 2 * i - 1]
   local h = redis.call('HMGET', jk, 'token', 'status', 'stream', 'entry', 'priority', 'done_token')
   if h[1] ~= token then
     out[#out + 1] = (h[6] == token) and 2 or 0
@@ -17,6 +18,7 @@ for _, row in ipairs(cjson.decode(ARGV[8])) do
     redis.call('HSET', jk, 'done_token', token)
     if outcome == 'completed' then
       finish(jk, id, h[2], 'completed', 'result', data)
+      redis.call('DEL', KEYS[NK + 2 * i])  -- the result now holds what the checkpoints recorded
     elseif outcome == 'failed' then
       dead_letter(jk, id, h[2], data)
     elseif outcome == 'cancelled' then
@@ -24,7 +26,7 @@ for _, row in ipairs(cjson.decode(ARGV[8])) do
     elseif outcome == 'retry' then
       redis.call('HSET', jk, 'status', 'retrying', 'error', data, 'updated_at', NOW_S)
       redis.call('HDEL', jk, 'token', 'entry')
-      redis.call('ZADD', delayed_key(Q), NOW_MS + tonumber(row[5]), id)
+      redis.call('ZADD', key('delayed'), NOW_MS + tonumber(row[5]), id)
       move_index(id, h[2], 'retrying')
       ledger(id, 'retrying')
       count_minute('retrying')
@@ -32,7 +34,7 @@ for _, row in ipairs(cjson.decode(ARGV[8])) do
       redis.call('HSET', jk, 'status', 'pending', 'updated_at', NOW_S)
       redis.call('HINCRBY', jk, 'attempts', -1)
       redis.call('HDEL', jk, 'token', 'entry')
-      redis.call('ZADD', delayed_key(Q), NOW_MS + tonumber(row[5]), id)
+      redis.call('ZADD', key('delayed'), NOW_MS + tonumber(row[5]), id)
       move_index(id, h[2], 'pending')
       ledger(id, 'pending')
     else
