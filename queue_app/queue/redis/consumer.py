@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -91,17 +92,41 @@ class QueueConsumer(QueueCore):
             return list(await pipe.execute(raise_on_error=False))
 
     async def _wait_for_entry(self, queues: list[str], block: int) -> None:
-        """Block on every stream of the queues until one entry arrives; it becomes owned."""
+        """Block on every stream of the queues until one entry arrives; it becomes owned.
+
+        On a cluster the streams of each slot need their own read: the first to answer ends
+        the wait, and the others go on (their entries become owned when they arrive).
+        """
         owners = {
             self.keys.stream(queue, level): (queue, level)
             for queue, levels in (await self.levels(queues)).items()
             for level in levels
         }
+        groups = self.keys.by_slot(owners)
+        if len(groups) == 1:
+            await self._read_into_owned(groups[0], owners, block, queues)
+            return
+        reads = []
+        for streams in groups:
+            slot = frozenset(streams)
+            if slot not in self._slot_reads:
+                waiting = self._read_into_owned(streams, owners, block, queues)
+                self._slot_reads[slot] = asyncio.ensure_future(waiting)
+            reads.append(self._slot_reads[slot])
+        await asyncio.wait(reads, return_when=asyncio.FIRST_COMPLETED)
+        for slot, read in list(self._slot_reads.items()):
+            if read.done():
+                del self._slot_reads[slot]
+                read.result()  # raise what the read raised
+
+    async def _read_into_owned(
+        self, streams: list[str], owners: dict[str, tuple[str, str]], block: int, queues: list[str]
+    ) -> None:
         try:
             reply = await self._redis.xreadgroup(
                 self.group_name,
                 self.consumer_name,
-                dict.fromkeys(owners, ">"),
+                dict.fromkeys(streams, ">"),
                 count=1,
                 block=block,
             )
@@ -111,6 +136,13 @@ class QueueConsumer(QueueCore):
                 await self._recover([error], queues)
             return
         self._own(self._entries(reply or [], owners))
+
+    async def stop_reads(self) -> None:
+        """Cancel the blocking reads still waiting on a cluster's other slots."""
+        reads, self._slot_reads = list(self._slot_reads.values()), {}
+        for read in reads:
+            read.cancel()
+        await asyncio.gather(*reads, return_exceptions=True)
 
     async def _recover(self, replies: list[Any], queues: list[str]) -> bool:
         """Restore scripts or groups a Redis restart lost (True: run again); raise other errors."""

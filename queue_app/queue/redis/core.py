@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -64,6 +65,8 @@ class QueueCore:
         self._known_queues: set[str] = set()
         self._script_settings: dict[str, str] = {}
         self._script_keys: dict[tuple[str, str], list[str]] = {}
+        #: Blocking reads of a cluster's slots still waiting, by the streams they read.
+        self._slot_reads: dict[frozenset[str], asyncio.Future[None]] = {}
         self._owned: list[Delivery] = []
         self._running: dict[str, Delivery] = {}
         self._next_due_ms: dict[str, int] = {}

@@ -28,8 +28,26 @@ slot and every script of that queue runs on one shard.
 ¹ Deleted as soon as the job completes (its result holds what they recorded).
 
 In cluster mode the job hash is `P {q}:job:<id>` and its checkpoints `P {q}:checkpoints:<id>`
-(same slot as its queue). Consumer groups
+(same slot as its queue); the registry is `P {workers}` and `P {workers}:worker:<id>` (one slot,
+so that a registration is one MULTI). Consumer groups
 (``consumer_group``, default ``debate-workers``) exist on each stream of a queue.
+
+Keys of the Lua scripts. Each script of queue ``q`` receives in ``KEYS`` first the keys of ``q``
+listed for it in ``SCRIPT_KEYS`` (``KEYS[1]`` is always `P q:stream`), then the keys of the jobs
+its caller names (job hashes, checkpoints, scope indexes, streams of the priorities it enqueues).
+One exception, so that no hot path pays a round trip to read ahead: a key whose name depends on
+what the script itself reads may be derived inside it, and only from ``KEYS[1]``'s queue base
+(`P q:`, with cluster keys `P {q}:`, hence the same hash tag and slot). These derived keys are:
+
+- `P q:stream:p<n>`: the stream of a priority read from `P q:levels` or from a job hash;
+- `P q:m:<minute>`: the counters of the minute of the server's clock (``TIME``);
+- `P {q}:job:<id>`: the hash of a job whose id the script read from a stream entry, the delayed
+  set or a scope index (take, claim, promote, scoped, enqueue's pruning of a scope index), or of
+  the dead letter made for an entry without a job (`entry-<entry id>`). On one server (no
+  cluster keys) these are `P job:<id>`: there is no slot to share.
+
+``tests/integration/test_script_keys.py`` records every key each script touches (MONITOR) and
+holds the scripts to this.
 
 Nothing grows with traffic history: only declared queues get keys; the promote step deletes the
 stream of a priority other than 0 once it is empty (and its level); the claim step removes from
@@ -42,6 +60,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from redis.crc import key_slot
 
 #: Fields of a job hash returned by the scripts that start jobs, in this order.
 JOB_FIELDS = (
@@ -139,16 +159,27 @@ class Keys:
         return f"{self.prefix}queues"
 
     def workers(self) -> str:
-        """Return the sorted set of live workers."""
-        return f"{self.prefix}workers"
+        """Return the sorted set of live workers (``P {workers}`` with cluster keys)."""
+        return f"{self.prefix}{{workers}}" if self.cluster else f"{self.prefix}workers"
 
     def worker(self, worker_id: str) -> str:
-        """Return the registration hash of a worker."""
+        """Return the registration hash of a worker (on the slot of ``workers()`` in a cluster)."""
+        if self.cluster:
+            return f"{self.prefix}{{workers}}:worker:{worker_id}"
         return f"{self.prefix}worker:{worker_id}"
 
     def record(self, name: str) -> str:
         """Return the key of a ``RecordStore`` record or log (``webhook:endpoint:<id>``, ...)."""
         return f"{self.prefix}rec:{name}"
+
+    def by_slot(self, keys: Iterable[str]) -> list[list[str]]:
+        """Group ``keys`` by hash slot with cluster keys (one command may only name one slot)."""
+        if not self.cluster:
+            return [list(keys)]
+        groups: dict[int, list[str]] = {}
+        for key in keys:
+            groups.setdefault(key_slot(key.encode()), []).append(key)
+        return list(groups.values())
 
     def queue_key(self, queue: str, name: str) -> str:
         """Return the key of ``queue`` named as in ``SCRIPT_KEYS`` (``levels``, ``idx:pending``)."""

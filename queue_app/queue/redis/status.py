@@ -105,16 +105,30 @@ class JobStatusTracker:
 
     @translate_errors
     async def get_job(self, job_id: str) -> Job | None:
-        """Return the job with ``job_id``, or None when unknown or expired."""
+        """Return the job with ``job_id``, or None when unknown or expired.
+
+        With cluster keys a job hash is on its queue's slot: one pipelined pass reads it in
+        every declared queue (each shard answers for its queues) and the names in ``P queues``;
+        only a job of a queue no longer declared costs a second pass.
+        """
         if not self.keys.cluster:
             data = await self._redis.hgetall(self.keys.job(job_id))
             return job_from_hash(pairs_to_dict(_flatten(data))) if data else None
+        declared = sorted(self.config.queues or {self.config.default_queue})
         async with self._redis.pipeline(transaction=False) as pipe:
-            for queue in await self.queue_names():
+            pipe.smembers(self.keys.queues())
+            for queue in declared:
                 pipe.hgetall(self.keys.job(job_id, queue))
-            for data in await pipe.execute():
-                if data:
-                    return job_from_hash(pairs_to_dict(_flatten(data)))
+            names, *found = await pipe.execute()
+        others = sorted({text(name) for name in names} - set(declared))
+        if others and not any(found):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for queue in others:
+                    pipe.hgetall(self.keys.job(job_id, queue))
+                found = await pipe.execute()
+        for data in found:
+            if data:
+                return job_from_hash(pairs_to_dict(_flatten(data)))
         return None
 
     @translate_errors

@@ -422,6 +422,7 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
     @translate_errors
     async def close(self) -> None:
         """Close the Redis client when this queue created it."""
+        await self.stop_reads()
         if self.owns_client:
             await self._redis.aclose()
 

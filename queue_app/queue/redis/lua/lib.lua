@@ -103,9 +103,10 @@ end
 -- Start one delivery read from a stream or taken over, appending to OUT (see start.lua); jk is
 -- the job hash when the caller passed it, else derived from the id read in the script.
 local function deliver(level, entry, id, jk)
+  if id == '' then return dead_entry(level, entry, id) end
   jk = jk or job_key(id)
   local h = redis.call('HMGET', jk, 'status', 'entry', 'attempts', 'max_attempts')
-  if id == '' or not h[1] then
+  if not h[1] then
     dead_entry(level, entry, id)
   elseif h[1] == 'processing' and h[2] == entry then
     -- running under another consumer since a takeover: not ours to touch
