@@ -85,11 +85,9 @@ class QueueConsumer(QueueCore):
 
     async def _take_replies(self, worker_id: str, count: int, queues: list[str]) -> list[Any]:
         share = -(-count // len(queues))
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for queue in queues:
-                args = [self.consumer_name, worker_id, share]
-                SCRIPTS["take"].queue(pipe, *self.script_call("take", queue, args))
-            return list(await pipe.execute(raise_on_error=False))
+        args = [self.consumer_name, worker_id, share]
+        calls = [self.script_call("take", queue, args) for queue in queues]
+        return await SCRIPTS["take"].run_many(self._redis, calls)
 
     async def _wait_for_entry(self, queues: list[str], block: int) -> None:
         """Block on every stream of the queues until one entry arrives; it becomes owned.

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from ..base import JobStatus
@@ -85,8 +86,11 @@ async def read_snapshot(client: Any, config: QueueConfig) -> Snapshot:
     queues = await JobStatusTracker(client, config).queue_names()
     streams_by_queue = await streams_of(client, keys, queues)
     statuses = [status.value for status in JobStatus]
+    # A cluster client pipelines no TIME (a keyless command): it asks one node on its own.
+    clock = await client.time() if isinstance(client, RedisCluster) else None
     async with client.pipeline(transaction=False) as pipe:
-        pipe.time()
+        if clock is None:
+            pipe.time()
         for queue in queues:
             for stream in streams_by_queue[queue]:
                 pipe.xlen(stream)
@@ -96,9 +100,11 @@ async def read_snapshot(client: Any, config: QueueConfig) -> Snapshot:
             for status in statuses:
                 pipe.zcard(keys.index(queue, status))
         replies = await pipe.execute(raise_on_error=False)
-    seconds, micros = replies[0]
+    if clock is None:
+        clock, replies = replies[0], replies[1:]
+    seconds, micros = clock
     now_ms = int(seconds) * 1000 + int(micros) // 1000
-    rows, offset = [], 1
+    rows, offset = [], 0
     for queue in queues:
         size = 2 * len(streams_by_queue[queue]) + 2 + len(statuses)
         rows.append(replies[offset : offset + size])

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from .keys import lua_prelude
 
 _LUA_DIR = Path(__file__).with_name("lua")
+#: The KEYS and ARGV of one script call.
+type Call = tuple[list[str], list[Any]]
 NAMES = (
     "enqueue",
     "take",
@@ -50,9 +54,22 @@ class Script:
             await client.script_load(self.source)
             return await client.evalsha(self.sha, len(keys), *keys, *args)
 
-    def queue(self, pipe: Pipeline, keys: list[str], args: list[Any]) -> None:
-        """Add a call to a pipeline (the caller reloads on NoScriptError)."""
-        pipe.evalsha(self.sha, len(keys), *keys, *args)
+    async def run_many(
+        self, client: Any, calls: Sequence[tuple[list[str], list[Any]]]
+    ) -> list[Any]:
+        """Run the script once per ``(keys, args)``, all at once; return replies or errors in order.
+
+        One pipeline on a single server; a cluster client cannot pipeline EVALSHA, so there the
+        calls go concurrently, each to the node of its slot. The caller reloads the script on a
+        NoScriptError reply.
+        """
+        if isinstance(client, RedisCluster):
+            runs = (client.evalsha(self.sha, len(keys), *keys, *args) for keys, args in calls)
+            return list(await asyncio.gather(*runs, return_exceptions=True))
+        async with client.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                pipe.evalsha(self.sha, len(keys), *keys, *args)
+            return list(await pipe.execute(raise_on_error=False))
 
     async def load(self, client: Redis) -> None:
         """Load the script into the server's script cache."""

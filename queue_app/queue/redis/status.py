@@ -209,14 +209,14 @@ class JobStatusTracker:
     async def _run_scoped(
         self, queues: list[str], state: str, args: list[Any], tags: Sequence[str]
     ) -> list[Any]:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for queue in queues:
-                keys = self.keys.script_keys("scoped", queue)
-                keys += [self.keys.index(queue, state)] if state else []
-                keys += [self.keys.scope(queue, tag) for tag in tags]
-                settings = self.keys.script_settings(queue, self.config.job_ttl_seconds, "", 0, 0)
-                SCRIPTS["scoped"].queue(pipe, keys, [settings, *args])
-            return list(await pipe.execute(raise_on_error=False))
+        calls = []
+        for queue in queues:
+            keys = self.keys.script_keys("scoped", queue)
+            keys += [self.keys.index(queue, state)] if state else []
+            keys += [self.keys.scope(queue, tag) for tag in tags]
+            settings = self.keys.script_settings(queue, self.config.job_ttl_seconds, "", 0, 0)
+            calls.append((keys, [settings, *args]))
+        return await SCRIPTS["scoped"].run_many(self._redis, calls)
 
     @translate_errors
     async def list_dead_letters(self, queue_name: str | None = None, limit: int = 50) -> list[Job]:

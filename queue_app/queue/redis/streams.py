@@ -137,14 +137,12 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
 
     async def _enqueue_chunks(self, queue: str, rows: list[list[Any]]) -> bool:
         """Add rows with one script call per 500, pipelined; True when the scripts were lost."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for i in range(0, len(rows), ENQUEUE_CHUNK):
-                chunk = rows[i : i + ENQUEUE_CHUNK]
-                keys = self._enqueue_keys(queue, chunk)
-                SCRIPTS["enqueue"].queue(
-                    pipe, *self.script_call("enqueue", queue, [_batch(chunk), -1], keys)
-                )
-            replies = await pipe.execute(raise_on_error=False)
+        calls = []
+        for i in range(0, len(rows), ENQUEUE_CHUNK):
+            chunk = rows[i : i + ENQUEUE_CHUNK]
+            keys = self._enqueue_keys(queue, chunk)
+            calls.append(self.script_call("enqueue", queue, [_batch(chunk), -1], keys))
+        replies = await SCRIPTS["enqueue"].run_many(self._redis, calls)
         if any(isinstance(reply, NoScriptError) for reply in replies):
             await load_all(self._redis)
             return True
