@@ -26,7 +26,21 @@ from ..errors import ConfigError
 #: Options of a single-server client that a cluster client does not take.
 SINGLE_SERVER_ONLY = frozenset({"retry_on_timeout"})
 
-__all__ = ["client_from_url", "is_cluster_url"]
+__all__ = ["client_from_url", "is_cluster_client", "is_cluster_url"]
+
+
+def is_cluster_client(client: object) -> bool:
+    """Tell whether ``client`` is a cluster client (cached per class: the hot paths ask)."""
+    cls = type(client)
+    known = _CLUSTER_CLASSES.get(cls)
+    if known is None:
+        # RedisCluster derives from a typing Protocol: isinstance() on it is slow, so ask once.
+        known = _CLUSTER_CLASSES[cls] = issubclass(cls, RedisCluster)
+    return known
+
+
+#: Whether each client class seen is a cluster client.
+_CLUSTER_CLASSES: dict[type, bool] = {}
 
 
 def client_from_url(url: str, **options: Any) -> aioredis.Redis | RedisCluster:

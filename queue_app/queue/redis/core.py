@@ -14,7 +14,7 @@ from ..config import QueueConfig, valid_queue_name
 from ..errors import InvalidJob, UndeclaredQueue
 from ..retry import RetryPolicy
 from .keys import Keys
-from .scripts import SCRIPTS
+from .scripts import SCRIPTS, Call
 from .status import JobStatusTracker, text
 
 #: Dead-letter entries kept per queue.
@@ -63,8 +63,8 @@ class QueueCore:
         )
         self.owns_client = False
         self._known_queues: set[str] = set()
-        self._script_settings: dict[str, str] = {}
-        self._script_keys: dict[tuple[str, str], list[str]] = {}
+        self._script_settings: dict[str, bytes] = {}
+        self._script_keys: dict[tuple[str, str], list[bytes]] = {}
         #: Blocking reads of a cluster's slots still waiting, by the streams they read.
         self._slot_reads: dict[frozenset[str], asyncio.Future[None]] = {}
         self._owned: list[Delivery] = []
@@ -94,8 +94,12 @@ class QueueCore:
         """Return the deliveries this consumer started and has not finished, by job id."""
         return self._running
 
-    def _settings(self, queue: str) -> str:
-        """Return ARGV[1] of the scripts of ``queue`` (``Keys.script_settings``), made once."""
+    def _settings(self, queue: str) -> bytes:
+        """Return ARGV[1] of the scripts of ``queue`` (``Keys.script_settings``), made once.
+
+        Kept encoded, like ``script_keys``: redis-py sends bytes as they are, and the scripts of
+        the hot paths (take, finish) are called for every batch.
+        """
         settings = self._script_settings.get(queue)
         if settings is None:
             settings = self._script_settings[queue] = self.keys.script_settings(
@@ -104,19 +108,20 @@ class QueueCore:
                 self.group_name,
                 DEAD_LETTER_MAX,
                 self.config.ledger_max_len,
-            )
+            ).encode()
         return settings
 
-    def script_keys(self, script: str, queue: str) -> list[str]:
-        """Return the keys of ``queue`` that ``script`` receives first, made once per pair."""
+    def script_keys(self, script: str, queue: str) -> list[bytes]:
+        """Return the keys of ``queue`` that ``script`` receives first, encoded, made once."""
         keys = self._script_keys.get((script, queue))
         if keys is None:
-            keys = self._script_keys[script, queue] = self.keys.script_keys(script, queue)
+            names = self.keys.script_keys(script, queue)
+            keys = self._script_keys[script, queue] = [name.encode() for name in names]
         return keys
 
     def script_call(
         self, script: str, queue: str, args: Sequence[Any], keys: Sequence[str] = ()
-    ) -> tuple[list[str], list[Any]]:
+    ) -> Call:
         """Return the KEYS and ARGV of a call of ``script`` on ``queue``.
 
         ``keys`` are the per-job keys the script reads after its queue's (job hashes...).

@@ -252,17 +252,11 @@ _LUA_SETTINGS = (
     + "}\n"
     + """
 -- ARGV[1]: cluster flag, queue, job TTL (s), consumer group, dead-letter cap, ledger cap, prefix.
-local SETTINGS = {}
-do
-  local at = 1
-  while true do
-    local stop = string.find(ARGV[1], '\\31', at, true)
-    SETTINGS[#SETTINGS + 1] = string.sub(ARGV[1], at, (stop or 0) - 1)
-    if not stop then break end
-    at = stop + 1
-  end
-end
-local CLUSTER = SETTINGS[1] == '1'
+"""
+    + "local SETTINGS = {string.match(ARGV[1], '"
+    + "([^\\31]*)\\31" * 6
+    + "(.*)')}\n"
+    + """local CLUSTER = SETTINGS[1] == '1'
 local Q = SETTINGS[2]
 """
 )

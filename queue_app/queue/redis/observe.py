@@ -12,13 +12,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from ..base import JobStatus
 from ..config import QueueConfig
 from ..errors import QueueConnectionError
-from .connect import client_from_url
+from .connect import client_from_url, is_cluster_client
 from .keys import Keys
 from .outage import translate_errors
 from .registry import WorkerRegistry
@@ -87,7 +86,7 @@ async def read_snapshot(client: Any, config: QueueConfig) -> Snapshot:
     streams_by_queue = await streams_of(client, keys, queues)
     statuses = [status.value for status in JobStatus]
     # A cluster client pipelines no TIME (a keyless command): it asks one node on its own.
-    clock = await client.time() if isinstance(client, RedisCluster) else None
+    clock = await client.time() if is_cluster_client(client) else None
     async with client.pipeline(transaction=False) as pipe:
         if clock is None:
             pipe.time()

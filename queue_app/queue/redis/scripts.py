@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
+from .connect import is_cluster_client
 from .keys import lua_prelude
 
 _LUA_DIR = Path(__file__).with_name("lua")
-#: The KEYS and ARGV of one script call.
-type Call = tuple[list[str], list[Any]]
+#: The KEYS (str or bytes) and ARGV of one script call.
+type Call = tuple[list[Any], list[Any]]
 NAMES = (
     "enqueue",
     "take",
@@ -46,7 +46,7 @@ class Script:
         self.source = _source(name)
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
 
-    async def __call__(self, client: Redis, keys: list[str], args: list[Any]) -> Any:
+    async def __call__(self, client: Redis, keys: list[Any], args: list[Any]) -> Any:
         """Run the script; load it first when the server does not know it."""
         try:
             return await client.evalsha(self.sha, len(keys), *keys, *args)
@@ -63,7 +63,7 @@ class Script:
         calls go concurrently, each to the node of its slot. The caller reloads the script on a
         NoScriptError reply.
         """
-        if isinstance(client, RedisCluster):
+        if is_cluster_client(client):
             runs = (client.evalsha(self.sha, len(keys), *keys, *args) for keys, args in calls)
             return list(await asyncio.gather(*runs, return_exceptions=True))
         async with client.pipeline(transaction=False) as pipe:
