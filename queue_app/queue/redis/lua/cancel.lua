@@ -1,5 +1,5 @@
 -- Cancel a job that has not finished. ARGV 2: job id; KEYS[NK + 1]: its hash. Derived (keys.py):
--- the stream named by the job hash. Returns 1, or 0 if unknown or terminal.
+-- the stream named by the job hash, this minute's counters. Returns 1, or 0 if unknown or terminal.
 -- A running job's delivery is acked here; its worker sees the lost token at its next heartbeat.
 local id = ARGV[2]
 local jk = KEYS[NK + 1]

@@ -1,8 +1,9 @@
 -- Record outcomes of running deliveries. ARGV 2: JSON array of [id, token, outcome, data,
 -- delay_ms]; KEYS[NK + 2i - 1], KEYS[NK + 2i]: the hash and the checkpoints of row i's job.
--- Derived (keys.py): the stream each job hash names, and this minute's counters. Outcomes: completed (data = result JSON), failed (data = error), cancelled,
--- retry (data = error; due after delay_ms), defer (pending again after delay_ms, the attempt not
--- counted), requeue (back to pending now).
+-- Derived (keys.py): the stream each job hash names, and this minute's counters.
+-- Outcomes: completed (data = result JSON), failed (data = error), cancelled, retry (data =
+-- error; due after delay_ms), defer (pending again after delay_ms, the attempt not counted),
+-- requeue (back to pending now).
 -- Returns per job 1 (written), 2 (written before under this token: a retried call whose reply
 -- was lost) or 0 (fenced off: the token is not the current delivery's).
 -- Retention: only terminal jobs get the TTL; a job waiting again (retry, defer, requeue) has none.

@@ -2,7 +2,7 @@
 -- worker ARGV 3, from the highest priority in use down: one round trip for a whole batch. Returns
 -- {dead-lettered count, ms until next due job or -1, HMGET of each started job...}.
 -- Derived (keys.py): the streams of the levels in use and the job hashes of the entries read,
--- known only here (reading them first would cost a round trip per batch).
+-- known only here (reading them first would cost a round trip per batch), this minute's counters.
 WORKER = ARGV[3]
 local consumer, count = ARGV[2], tonumber(ARGV[4])
 local next_due = promote_due(100)
