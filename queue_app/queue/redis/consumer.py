@@ -191,7 +191,7 @@ class QueueConsumer(QueueCore):
             args: list[Any] = [worker_id, len(deliveries)]
             for d in deliveries:
                 args.extend((d.level, d.entry, d.job_id))
-            keys = [self.keys.job(d.job_id, queue) for d in deliveries]
+            keys = self.keys.jobs(queue, [d.job_id for d in deliveries])
             streams = {self.keys.stream(queue, d.level): None for d in deliveries if d.level != "0"}
             reply = await self._run("start", queue, args, [*keys, *streams])
             self.dead_lettered[queue] += int(reply[0])

@@ -63,6 +63,8 @@ from dataclasses import dataclass
 
 from redis.crc import key_slot
 
+from ..base import JobStatus
+
 #: Fields of a job hash returned by the scripts that start jobs, in this order.
 JOB_FIELDS = (
     "id",
@@ -83,9 +85,6 @@ JOB_FIELDS = (
     "stream",
     "token",
 )
-
-#: Job statuses, as stored (``JobStatus`` values; the library's plain modules hold the enum).
-STATUSES = ("pending", "processing", "completed", "failed", "cancelled", "retrying")
 
 #: Priorities accepted by enqueue (each priority in use has its own stream).
 PRIORITY_RANGE = (-1000, 1000)
@@ -150,6 +149,11 @@ class Keys:
             return self._queue(queue) + "checkpoints:" + job_id
         return f"{self.prefix}checkpoints:{job_id}"
 
+    def jobs(self, queue: str, job_ids: Iterable[str], kind: str = "job") -> list[str]:
+        """Return ``job`` (or, with ``kind="checkpoints"``, ``checkpoints``) of many jobs."""
+        base = self._queue(queue) if self.cluster else self.prefix
+        return [f"{base}{kind}:{job_id}" for job_id in job_ids]
+
     def lease(self, name: str) -> str:
         """Return the key holding the holder of lease ``name``."""
         return f"{self.prefix}lease:{name}"
@@ -206,7 +210,7 @@ class Keys:
 #: Separator of the fields of ARGV[1] (ASCII unit separator: in no name or number).
 SEPARATOR = "\x1f"
 
-_ALL_INDEXES = tuple(f"idx:{status}" for status in STATUSES)
+_ALL_INDEXES = tuple(f"idx:{status.value}" for status in JobStatus)
 _QUEUE_CORE = ("stream", "levels", "delayed", "dead", "ledger")
 #: Keys of its queue each script receives first, in this order; per-job keys follow them. The
 #: first, the queue's priority-0 stream, gives the slot every other key of the queue hashes to.

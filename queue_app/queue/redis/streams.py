@@ -153,7 +153,7 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
 
     def _enqueue_keys(self, queue: str, rows: list[list[Any]]) -> list[str]:
         """Return the per-job keys of enqueue.lua: job hashes, scope indexes, other streams."""
-        jobs = [self.keys.job(row[0], queue) for row in rows]
+        jobs = self.keys.jobs(queue, [row[0] for row in rows])
         scopes = {self.keys.scope(queue, tag): None for row in rows for tag in row[7]}
         streams = {self.keys.stream(queue, row[1]): None for row in rows if row[1]}
         return [*jobs, *scopes, *streams]
@@ -218,11 +218,8 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
             row = (job_id, token or delivery.token, outcome, data, delay_ms)
             by_queue.setdefault(delivery.queue, []).append((index, row))
         for queue, rows in by_queue.items():
-            keys = [
-                key
-                for _, (job_id, *_) in rows
-                for key in (self.keys.job(job_id, queue), self.keys.checkpoints(job_id, queue))
-            ]
+            ids = [row[0] for _, row in rows]
+            keys = [*self.keys.jobs(queue, ids), *self.keys.jobs(queue, ids, "checkpoints")]
             replies = await self._run("finish", queue, [_batch([row for _, row in rows])], keys)
             for (index, row), reply in zip(rows, replies, strict=True):
                 results[index] = FINISH_REPLIES[int(reply)]
@@ -400,7 +397,7 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
         lost: list[str] = []
         for queue, deliveries in by_queue.items():
             flat = [item for d in deliveries for item in (d.job_id, d.token)]
-            keys = [self.keys.job(d.job_id, queue) for d in deliveries]
+            keys = self.keys.jobs(queue, [d.job_id for d in deliveries])
             args = [self.consumer_name, len(deliveries), *flat]
             reply = await self._run("heartbeat", queue, args, keys)
             lost.extend(text(job_id) for job_id in reply)

@@ -1,5 +1,5 @@
 -- Record outcomes of running deliveries. ARGV 2: JSON array of [id, token, outcome, data,
--- delay_ms]; KEYS[NK + 2i - 1], KEYS[NK + 2i]: the hash and the checkpoints of row i's job.
+-- delay_ms]; KEYS[NK + i], KEYS[NK + n + i]: the hash and the checkpoints of row i's job (n rows).
 -- Derived (keys.py): the stream each job hash names, and this minute's counters.
 -- Outcomes: completed (data = result JSON), failed (data = error), cancelled, retry (data =
 -- error; due after delay_ms), defer (pending again after delay_ms, the attempt not counted),
@@ -8,9 +8,10 @@
 -- was lost) or 0 (fenced off: the token is not the current delivery's).
 -- Retention: only terminal jobs get the TTL; a job waiting again (retry, defer, requeue) has none.
 local out = {}
-for i, row in ipairs(cjson.decode(ARGV[2])) do
+local rows = cjson.decode(ARGV[2])
+for i, row in ipairs(rows) do
   local id, token, outcome, data = row[1], row[2], row[3], row[4]
-  local jk = KEYS[NK + 2 * i - 1]
+  local jk = KEYS[NK + i]
   local h = redis.call('HMGET', jk, 'token', 'status', 'stream', 'entry', 'priority', 'done_token')
   if h[1] ~= token then
     out[#out + 1] = (h[6] == token) and 2 or 0
@@ -19,7 +20,7 @@ for i, row in ipairs(cjson.decode(ARGV[2])) do
     redis.call('HSET', jk, 'done_token', token)
     if outcome == 'completed' then
       finish(jk, id, h[2], 'completed', 'result', data)
-      redis.call('DEL', KEYS[NK + 2 * i])  -- the result now holds what the checkpoints recorded
+      redis.call('DEL', KEYS[NK + #rows + i])  -- the result holds what the checkpoints recorded
     elseif outcome == 'failed' then
       dead_letter(jk, id, h[2], data)
     elseif outcome == 'cancelled' then
