@@ -27,7 +27,7 @@ from queue_app.queue import ConfigError
 from workers import AgentSettings, HealingConfig
 
 #: URL schemes redis-py connects with.
-REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
+REDIS_SCHEMES = frozenset({"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"})
 BACKEND = "queue_app.tasks.backend.RedisStreamsTaskBackend"
 
 
@@ -38,7 +38,10 @@ def check_queue_settings(**kwargs: Any) -> list[checks.CheckMessage]:
     scheme = urlsplit(str(settings.REDIS_URL)).scheme
     if scheme not in REDIS_SCHEMES:
         # The URL is not echoed: it may carry a password.
-        msg = f"REDIS_URL must start with redis://, rediss:// or unix://, not {scheme or '?'}://"
+        msg = (
+            "REDIS_URL must start with redis://, rediss://, unix:// or redis+cluster://,"
+            f" not {scheme or '?'}://"
+        )
         errors.append(checks.Error(msg, id="aragora.E002"))
     try:
         build_config()

@@ -58,6 +58,7 @@ class RedisServer:
         port: int | None = None,
         host: str = "127.0.0.1",
         also_bind: Sequence[str] = (),
+        extra: Sequence[str] = (),
     ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
@@ -72,6 +73,7 @@ class RedisServer:
         self._args += ["--appendonly", "yes" if appendonly else "no", "--dir", str(directory)]
         if any(not address.startswith("127.") for address in [host, *also_bind]):
             self._args += ["--protected-mode", "no"]
+        self._args += extra  # more options (``--cluster-enabled yes``...)
         self.process: subprocess.Popen[bytes]
         self._start()
 

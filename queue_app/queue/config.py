@@ -54,6 +54,8 @@ ENV_VARS: dict[str, str] = {
     "webhook_secret_keys": "ARAGORA_WEBHOOK_SECRET_KEYS",
     "webhook_allow_private": "ARAGORA_WEBHOOK_ALLOW_PRIVATE",
 }
+#: URL schemes of a Redis Cluster (``redis.connect``); such a URL turns ``cluster_keys`` on.
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 #: Valid queue names: 1-64 of A-Z a-z 0-9 _ . - (they become parts of Redis keys).
 QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
@@ -75,7 +77,8 @@ class QueueConfig:
     #: XREADGROUP BLOCK time of workers.
     worker_block_ms: int = 5000
     consumer_group: str = "debate-workers"
-    #: Hash-tag every queue key (``aragora:queue:{debates}:stream``) for Redis Cluster.
+    #: Hash-tag every queue key (``aragora:queue:{debates}:stream``) for Redis Cluster; always
+    #: on with a ``redis+cluster://`` URL.
     cluster_keys: bool = False
     #: Queue used when a call names none.
     default_queue: str = "debates"
@@ -123,6 +126,8 @@ class QueueConfig:
         for name in ("redis_url", "key_prefix", "consumer_group", "default_queue"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise ConfigError(f"{name} must be a non-empty string")
+        if is_cluster_url(self.redis_url):
+            object.__setattr__(self, "cluster_keys", True)
         _check_queues_and_limits(self)
         _check_fernet_keys(self.webhook_secret_keys)
 
@@ -215,6 +220,11 @@ def _to_float(raw: str) -> float:
     if not NUMBER.fullmatch(raw):
         raise ValueError(raw)
     return float(raw)
+
+
+def is_cluster_url(url: str) -> bool:
+    """Tell whether ``url`` names a Redis Cluster (``redis+cluster://``, ``rediss+cluster://``)."""
+    return url.partition("://")[0].lower() in CLUSTER_SCHEMES
 
 
 def valid_queue_name(name: object) -> bool:

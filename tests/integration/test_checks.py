@@ -50,3 +50,8 @@ def test_bad_setting_gives_its_check_id(
         assert expected == "aragora.E001", error
         return
     assert expected in ids()
+
+
+def test_a_cluster_url_passes_the_checks(settings: SettingsWrapper) -> None:
+    settings.REDIS_URL = "redis+cluster://127.0.0.1:7000,127.0.0.1:7001"
+    assert ids() == []

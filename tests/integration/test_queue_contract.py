@@ -303,6 +303,24 @@ async def test_cluster_keys_are_hash_tagged_and_status_needs_no_queue(
     assert job is not None and await queue.complete(job.id) is True
 
 
+async def test_cluster_status_reads_every_declared_queue_in_one_round_trip(
+    make_queue, queue_config: QueueConfig, round_trips
+) -> None:
+    from dataclasses import replace
+
+    declared = frozenset({"debates", "webhooks", "gauntlet"})
+    config = replace(queue_config, cluster_keys=True, queues=declared)
+    queue = await make_queue(config=config)
+    job_id = await queue.enqueue(Job(payload={}), queue_name="gauntlet")
+    round_trips.reset()
+    stored = await queue.get_status(job_id)
+    assert stored is not None and stored.queue == "gauntlet" and round_trips.count == 1
+    later = await make_queue(config=replace(config, queues=frozenset({"debates"})))
+    found = await later.get_status(job_id)  # a queue no longer declared: found in `P queues`
+    assert found is not None and found.queue == "gauntlet"
+    assert await later.get_status("no-such-job") is None
+
+
 async def test_progress_is_recorded_for_the_running_delivery_only(
     queue: RedisStreamsQueue,
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -84,24 +85,46 @@ class QueueConsumer(QueueCore):
 
     async def _take_replies(self, worker_id: str, count: int, queues: list[str]) -> list[Any]:
         share = -(-count // len(queues))
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for queue in queues:
-                args = [*self._args(queue), self.consumer_name, worker_id, share]
-                SCRIPTS["take"].queue(pipe, [self.keys.stream(queue)], args)
-            return list(await pipe.execute(raise_on_error=False))
+        args = [self.consumer_name, worker_id, share]
+        calls = [self.script_call("take", queue, args) for queue in queues]
+        return await SCRIPTS["take"].run_many(self._redis, calls)
 
     async def _wait_for_entry(self, queues: list[str], block: int) -> None:
-        """Block on every stream of the queues until one entry arrives; it becomes owned."""
+        """Block on every stream of the queues until one entry arrives; it becomes owned.
+
+        On a cluster the streams of each slot need their own read: the first to answer ends
+        the wait, and the others go on (their entries become owned when they arrive).
+        """
         owners = {
             self.keys.stream(queue, level): (queue, level)
             for queue, levels in (await self.levels(queues)).items()
             for level in levels
         }
+        groups = self.keys.by_slot(owners)
+        if len(groups) == 1:
+            await self._read_into_owned(groups[0], owners, block, queues)
+            return
+        reads = []
+        for streams in groups:
+            slot = frozenset(streams)
+            if slot not in self._slot_reads:
+                waiting = self._read_into_owned(streams, owners, block, queues)
+                self._slot_reads[slot] = asyncio.ensure_future(waiting)
+            reads.append(self._slot_reads[slot])
+        await asyncio.wait(reads, return_when=asyncio.FIRST_COMPLETED)
+        for slot, read in list(self._slot_reads.items()):
+            if read.done():
+                del self._slot_reads[slot]
+                read.result()  # raise what the read raised
+
+    async def _read_into_owned(
+        self, streams: list[str], owners: dict[str, tuple[str, str]], block: int, queues: list[str]
+    ) -> None:
         try:
             reply = await self._redis.xreadgroup(
                 self.group_name,
                 self.consumer_name,
-                dict.fromkeys(owners, ">"),
+                dict.fromkeys(streams, ">"),
                 count=1,
                 block=block,
             )
@@ -111,6 +134,13 @@ class QueueConsumer(QueueCore):
                 await self._recover([error], queues)
             return
         self._own(self._entries(reply or [], owners))
+
+    async def stop_reads(self) -> None:
+        """Cancel the blocking reads still waiting on a cluster's other slots."""
+        reads, self._slot_reads = list(self._slot_reads.values()), {}
+        for read in reads:
+            read.cancel()
+        await asyncio.gather(*reads, return_exceptions=True)
 
     async def _recover(self, replies: list[Any], queues: list[str]) -> bool:
         """Restore scripts or groups a Redis restart lost (True: run again); raise other errors."""
@@ -158,10 +188,12 @@ class QueueConsumer(QueueCore):
             by_queue.setdefault(delivery.queue, []).append(delivery)
         jobs: list[Job] = []
         for queue, deliveries in by_queue.items():
-            args = [worker_id, len(deliveries)]
+            args: list[Any] = [worker_id, len(deliveries)]
             for d in deliveries:
                 args.extend((d.level, d.entry, d.job_id))
-            reply = await self._run("start", queue, args)
+            keys = self.keys.jobs(queue, [d.job_id for d in deliveries])
+            streams = {self.keys.stream(queue, d.level): None for d in deliveries if d.level != "0"}
+            reply = await self._run("start", queue, args, [*keys, *streams])
             self.dead_lettered[queue] += int(reply[0])
             jobs.extend(self._started(queue, reply[1:]))
         jobs.sort(key=lambda job: -job.priority)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -13,7 +14,7 @@ from ..config import QueueConfig, valid_queue_name
 from ..errors import InvalidJob, UndeclaredQueue
 from ..retry import RetryPolicy
 from .keys import Keys
-from .scripts import SCRIPTS
+from .scripts import SCRIPTS, Call
 from .status import JobStatusTracker, text
 
 #: Dead-letter entries kept per queue.
@@ -74,6 +75,10 @@ class QueueCore:
         )
         self.owns_client = False
         self._known_queues: set[str] = set()
+        self._script_settings: dict[str, bytes] = {}
+        self._script_keys: dict[tuple[str, str], list[bytes]] = {}
+        #: Blocking reads of a cluster's slots still waiting, by the streams they read.
+        self._slot_reads: dict[frozenset[str], asyncio.Future[None]] = {}
         self._owned: list[Delivery] = []
         self._running: dict[str, Delivery] = {}
         self._next_due_ms: dict[str, int] = {}
@@ -101,22 +106,44 @@ class QueueCore:
         """Return the deliveries this consumer started and has not finished, by job id."""
         return self._running
 
-    def _args(self, queue: str) -> list[Any]:
-        return [
-            *self.keys.lua_args(),
-            queue,
-            self.config.job_ttl_seconds,
-            self.group_name,
-            DEAD_LETTER_MAX,
-            self.config.ledger_max_len,
-        ]
+    def _settings(self, queue: str) -> bytes:
+        """Return ARGV[1] of the scripts of ``queue`` (``Keys.script_settings``), made once.
 
-    def script_call(self, queue: str, args: Sequence[Any]) -> tuple[list[str], list[Any]]:
-        """Return the KEYS and ARGV of a script call on ``queue`` (the common ARGV first)."""
-        return [self.keys.stream(queue)], [*self._args(queue), *args]
+        Kept encoded, like ``script_keys``: redis-py sends bytes as they are, and the scripts of
+        the hot paths (take, finish) are called for every batch.
+        """
+        settings = self._script_settings.get(queue)
+        if settings is None:
+            settings = self._script_settings[queue] = self.keys.script_settings(
+                queue,
+                self.config.job_ttl_seconds,
+                self.group_name,
+                DEAD_LETTER_MAX,
+                self.config.ledger_max_len,
+            ).encode()
+        return settings
 
-    async def _run(self, name: str, queue: str, args: Sequence[Any]) -> Any:
-        return await SCRIPTS[name](self._redis, *self.script_call(queue, args))
+    def script_keys(self, script: str, queue: str) -> list[bytes]:
+        """Return the keys of ``queue`` that ``script`` receives first, encoded, made once."""
+        keys = self._script_keys.get((script, queue))
+        if keys is None:
+            names = self.keys.script_keys(script, queue)
+            keys = self._script_keys[script, queue] = [name.encode() for name in names]
+        return keys
+
+    def script_call(
+        self, script: str, queue: str, args: Sequence[Any], keys: Sequence[str] = ()
+    ) -> Call:
+        """Return the KEYS and ARGV of a call of ``script`` on ``queue``.
+
+        ``keys`` are the per-job keys the script reads after its queue's (job hashes...).
+        """
+        return [*self.script_keys(script, queue), *keys], [self._settings(queue), *args]
+
+    async def _run(
+        self, name: str, queue: str, args: Sequence[Any], keys: Sequence[str] = ()
+    ) -> Any:
+        return await SCRIPTS[name](self._redis, *self.script_call(name, queue, args, keys))
 
     # -- queues and groups ------------------------------------------------------------------
 

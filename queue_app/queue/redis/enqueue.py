@@ -16,8 +16,9 @@ from ..base import Job, JobStatus, scope_tags
 from ..config import QueueConfig
 from ..errors import InvalidJob, QueueFull
 from ..tracing import current_trace_carrier, inject_into_jobs
-from .core import dumps, to_delay_ms
-from .keys import PRIORITY_RANGE
+from .core import QueueCore, dumps, to_delay_ms
+from .keys import PRIORITY_RANGE, Keys
+from .scripts import Call
 
 #: Jobs per enqueue script call when a batch without a depth limit is split.
 ENQUEUE_CHUNK = 500
@@ -79,15 +80,33 @@ def _row(job: Job, queue: str, priority: int, delay_ms: int) -> list[Any]:
     ]
 
 
-def batches(rows: Sequence[list[Any]], limit: int | None, whole: bool = False) -> list[str]:
-    """Return the script arguments (JSON arrays) that add ``rows``.
+def batches(rows: list[list[Any]], limit: int | None, whole: bool = False) -> list[list[list[Any]]]:
+    """Return the parts of ``rows`` that one script call each adds.
 
     Under a depth limit (or ``whole``) one call adds the whole batch, or none of it under the
     limit; otherwise rows go 500 per call.
     """
     if whole or limit is not None or len(rows) <= ENQUEUE_CHUNK:
-        return [encode_rows(rows)]
-    return [encode_rows(rows[i : i + ENQUEUE_CHUNK]) for i in range(0, len(rows), ENQUEUE_CHUNK)]
+        return [rows]
+    return [rows[i : i + ENQUEUE_CHUNK] for i in range(0, len(rows), ENQUEUE_CHUNK)]
+
+
+def enqueue_call(core: QueueCore, queue: str, rows: list[list[Any]], limit: int | None) -> Call:
+    """Return the KEYS and ARGV of the enqueue script call that adds ``rows`` to ``queue``."""
+    return core.script_call(
+        "enqueue",
+        queue,
+        [encode_rows(rows), limit_arg(limit)],
+        enqueue_keys(core.keys, queue, rows),
+    )
+
+
+def enqueue_keys(keys: Keys, queue: str, rows: list[list[Any]]) -> list[str]:
+    """Return the per-job keys of enqueue.lua: job hashes, scope indexes, other streams."""
+    jobs = keys.jobs(queue, [row[0] for row in rows])
+    scopes = {keys.scope(queue, tag): None for row in rows for tag in row[7]}
+    streams = {keys.stream(queue, int(row[1])): None for row in rows if row[1] != "0"}
+    return [*jobs, *scopes, *streams]
 
 
 def limit_arg(limit: int | None) -> int:

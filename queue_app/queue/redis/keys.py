@@ -28,8 +28,26 @@ slot and every script of that queue runs on one shard.
 ¹ Deleted as soon as the job completes (its result holds what they recorded).
 
 In cluster mode the job hash is `P {q}:job:<id>` and its checkpoints `P {q}:checkpoints:<id>`
-(same slot as its queue). Consumer groups
+(same slot as its queue); the registry is `P {workers}` and `P {workers}:worker:<id>` (one slot,
+so that a registration is one MULTI). Consumer groups
 (``consumer_group``, default ``debate-workers``) exist on each stream of a queue.
+
+Keys of the Lua scripts. Each script of queue ``q`` receives in ``KEYS`` first the keys of ``q``
+listed for it in ``SCRIPT_KEYS`` (``KEYS[1]`` is always `P q:stream`), then the keys of the jobs
+its caller names (job hashes, checkpoints, scope indexes, streams of the priorities it enqueues).
+One exception, so that no hot path pays a round trip to read ahead: a key whose name depends on
+what the script itself reads may be derived inside it, and only from ``KEYS[1]``'s queue base
+(`P q:`, with cluster keys `P {q}:`, hence the same hash tag and slot). These derived keys are:
+
+- `P q:stream:p<n>`: the stream of a priority read from `P q:levels` or from a job hash;
+- `P q:m:<minute>`: the counters of the minute of the server's clock (``TIME``);
+- `P {q}:job:<id>`: the hash of a job whose id the script read from a stream entry, the delayed
+  set or a scope index (take, claim, promote, scoped, enqueue's pruning of a scope index), or of
+  the dead letter made for an entry without a job (`entry-<entry id>`). On one server (no
+  cluster keys) these are `P job:<id>`: there is no slot to share.
+
+``tests/integration/test_script_keys.py`` records every key each script touches (MONITOR) and
+holds the scripts to this.
 
 Nothing grows with traffic history: only declared queues get keys; the promote step deletes the
 stream of a priority other than 0 once it is empty (and its level); the claim step removes from
@@ -42,6 +60,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from redis.crc import key_slot
+
+from ..base import JobStatus
 
 #: Fields of a job hash returned by the scripts that start jobs, in this order.
 JOB_FIELDS = (
@@ -127,6 +149,11 @@ class Keys:
             return self._queue(queue) + "checkpoints:" + job_id
         return f"{self.prefix}checkpoints:{job_id}"
 
+    def jobs(self, queue: str, job_ids: Iterable[str], kind: str = "job") -> list[str]:
+        """Return ``job`` (or, with ``kind="checkpoints"``, ``checkpoints``) of many jobs."""
+        base = self._queue(queue) if self.cluster else self.prefix
+        return [f"{base}{kind}:{job_id}" for job_id in job_ids]
+
     def lease(self, name: str) -> str:
         """Return the key holding the holder of lease ``name``."""
         return f"{self.prefix}lease:{name}"
@@ -136,59 +163,126 @@ class Keys:
         return f"{self.prefix}queues"
 
     def workers(self) -> str:
-        """Return the sorted set of live workers."""
-        return f"{self.prefix}workers"
+        """Return the sorted set of live workers (``P {workers}`` with cluster keys)."""
+        return f"{self.prefix}{{workers}}" if self.cluster else f"{self.prefix}workers"
 
     def worker(self, worker_id: str) -> str:
-        """Return the registration hash of a worker."""
+        """Return the registration hash of a worker (on the slot of ``workers()`` in a cluster)."""
+        if self.cluster:
+            return f"{self.prefix}{{workers}}:worker:{worker_id}"
         return f"{self.prefix}worker:{worker_id}"
 
     def record(self, name: str) -> str:
         """Return the key of a ``RecordStore`` record or log (``webhook:endpoint:<id>``, ...)."""
         return f"{self.prefix}rec:{name}"
 
-    def lua_args(self) -> list[str]:
-        """Return the two leading ARGV values every script reads its key schema from."""
-        return [self.prefix, "1" if self.cluster else "0"]
+    def by_slot(self, keys: Iterable[str]) -> list[list[str]]:
+        """Group ``keys`` by hash slot with cluster keys (one command may only name one slot)."""
+        if not self.cluster:
+            return [list(keys)]
+        groups: dict[int, list[str]] = {}
+        for key in keys:
+            groups.setdefault(key_slot(key.encode()), []).append(key)
+        return list(groups.values())
+
+    def queue_key(self, queue: str, name: str) -> str:
+        """Return the key of ``queue`` named as in ``SCRIPT_KEYS`` (``levels``, ``idx:pending``)."""
+        if name == "queues":
+            return self.queues()
+        if name.startswith("idx:"):
+            return self.index(queue, name[4:])
+        return self._queue(queue) + name
+
+    def script_keys(self, script: str, queue: str) -> list[str]:
+        """Return the keys of ``queue`` that ``script`` receives first (``SCRIPT_KEYS``)."""
+        return [
+            self.queue_key(queue, name)
+            for name in SCRIPT_KEYS[script]
+            if not (self.cluster and name in SINGLE_SERVER_KEYS)
+        ]
+
+    def script_settings(self, queue: str, ttl: int, group: str, dead_max: int, ledger: int) -> str:
+        """Return ARGV[1] of every script: its settings as one string (see ``lua_prelude``)."""
+        values = ["1" if self.cluster else "0", queue, ttl, group, dead_max, ledger, self.prefix]
+        return SEPARATOR.join(str(value) for value in values)
 
 
-#: Lua twin of ``Keys``: every script starts with it and reads ARGV[1] (prefix), ARGV[2] (cluster).
-LUA_PRELUDE = (
+#: Separator of the fields of ARGV[1] (ASCII unit separator: in no name or number).
+SEPARATOR = "\x1f"
+
+_ALL_INDEXES = tuple(f"idx:{status.value}" for status in JobStatus)
+_QUEUE_CORE = ("stream", "levels", "delayed", "dead", "ledger")
+#: Keys of its queue each script receives first, in this order; per-job keys follow them. The
+#: first, the queue's priority-0 stream, gives the slot every other key of the queue hashes to.
+SCRIPT_KEYS: dict[str, tuple[str, ...]] = {
+    "enqueue": ("stream", "levels", "delayed", "ledger", "idx:pending", "idx:retrying", "queues"),
+    "take": _QUEUE_CORE + _ALL_INDEXES,
+    "start": ("stream", "dead", "ledger", "idx:pending", "idx:processing", "idx:failed"),
+    "finish": _QUEUE_CORE + _ALL_INDEXES,
+    "promote": _QUEUE_CORE + _ALL_INDEXES,
+    "cancel": ("stream", "delayed", "ledger", *_ALL_INDEXES),
+    "claim": ("stream", "levels", "idx:pending", "idx:processing"),
+    "heartbeat": ("stream",),
+    "revive": ("stream", "levels", "dead", "ledger", "idx:failed", "idx:cancelled", "idx:pending"),
+    "progress": ("stream",),
+    "checkpoint": ("stream",),
+    "scoped": ("stream",),
+}
+#: Global keys a script touches only outside cluster mode (another slot): last in their layout.
+SINGLE_SERVER_KEYS = frozenset({"queues"})
+
+
+def lua_prelude(script: str) -> str:
+    """Return the Lua twin of ``Keys`` that starts ``script``: settings, its keys, derived keys.
+
+    ``K[name]`` is the key ``name`` of ``SCRIPT_KEYS[script]`` and ``NK`` how many there are:
+    per-job keys the caller passes start at ``KEYS[NK + 1]``.
+    """
+    layout = SCRIPT_KEYS[script]
+    shared = [name for name in layout if name not in SINGLE_SERVER_KEYS]
+    table = ", ".join(f"['{name}'] = KEYS[{i}]" for i, name in enumerate(shared, start=1))
+    lines = [f"local K = {{{table}}}", f"local NK = {len(shared)}"]
+    lines += [
+        f"if not CLUSTER then NK = NK + 1; K['{name}'] = KEYS[NK] end"
+        for name in layout
+        if name in SINGLE_SERVER_KEYS
+    ]
+    return _LUA_SETTINGS + "\n".join(lines) + "\n" + _LUA_KEYS
+
+
+_LUA_SETTINGS = (
     "local JOB_FIELDS = {"
     + ", ".join(f"'{name}'" for name in JOB_FIELDS)
     + "}\n"
     + """
-local PREFIX = ARGV[1]
-local CLUSTER = ARGV[2] == '1'
-local function qbase(q)
-  if CLUSTER then return PREFIX .. '{' .. q .. '}:' end
-  return PREFIX .. q .. ':'
+-- ARGV[1]: cluster flag, queue, job TTL (s), consumer group, dead-letter cap, ledger cap, prefix.
+"""
+    + "local SETTINGS = {string.match(ARGV[1], '"
+    + "([^\\31]*)\\31" * 6
+    + "(.*)')}\n"
+    + """local CLUSTER = SETTINGS[1] == '1'
+local Q = SETTINGS[2]
+"""
+)
+
+_LUA_KEYS = """
+local function key(name) return K[name] or error('key not declared by the caller: ' .. name) end
+local function index_key(status) return key('idx:' .. status) end
+-- Derived keys (see keys.py): names that depend on what the script reads, built from the queue
+-- base of KEYS[1] ('P q:' or 'P {q}:'), so with cluster keys they share its hash tag and slot.
+local QBASE = string.sub(KEYS[1], 1, -7)
+local JOB_BASE = CLUSTER and QBASE or SETTINGS[7]
+local function stream_key(level)
+  if tonumber(level) == 0 then return KEYS[1] end
+  return QBASE .. 'stream:p' .. level
 end
-local function stream_key(q, level)
-  if tonumber(level) == 0 then return qbase(q) .. 'stream' end
-  return qbase(q) .. 'stream:p' .. level
-end
-local function levels_key(q) return qbase(q) .. 'levels' end
-local function delayed_key(q) return qbase(q) .. 'delayed' end
-local function index_key(q, status) return qbase(q) .. 'idx:' .. status end
-local function dead_key(q) return qbase(q) .. 'dead' end
-local function scope_key(q, tag) return qbase(q) .. 'by:' .. tag end
-local function ledger_key(q) return qbase(q) .. 'ledger' end
-local function minute_key(q, minute) return qbase(q) .. 'm:' .. minute end
-local function job_key(q, id)
-  if CLUSTER then return qbase(q) .. 'job:' .. id end
-  return PREFIX .. 'job:' .. id
-end
-local function checkpoints_key(q, id)
-  if CLUSTER then return qbase(q) .. 'checkpoints:' .. id end
-  return PREFIX .. 'checkpoints:' .. id
-end
+local function minute_key(minute) return QBASE .. 'm:' .. minute end
+local function job_key(id) return JOB_BASE .. 'job:' .. id end
 local function level_of(priority)
   return string.format('%d', tonumber(priority) or 0)
 end
 -- Priorities in use, highest first.
-local function levels_desc(q)
-  return redis.call('ZREVRANGEBYSCORE', levels_key(q), '+inf', '-inf')
+local function levels_desc()
+  return redis.call('ZREVRANGEBYSCORE', key('levels'), '+inf', '-inf')
 end
 """
-)

@@ -51,7 +51,9 @@ class KindSupport(QueueCore):
         data = dumps(value, "checkpoint")
         shown = "" if progress is None else dumps(progress, "progress")
         args = [job_id, delivery.token, key, data, shown]
-        return bool(await self._run("checkpoint", delivery.queue, args))
+        queue = delivery.queue
+        keys = [self.keys.job(job_id, queue), self.keys.checkpoints(job_id, queue)]
+        return bool(await self._run("checkpoint", queue, args, keys))
 
     @translate_errors
     async def get_checkpoints(self, job_id: str) -> dict[str, Any]:

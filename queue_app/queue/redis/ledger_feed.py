@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -103,24 +104,37 @@ class LedgerReader:
     async def _read(
         self, queues: list[str], count: int, start: str, block_ms: int | None
     ) -> list[tuple[str, str, dict[str, str]]]:
-        streams = {self.keys.ledger(queue): start for queue in queues}
+        """Read the ledger streams; on a cluster, one read per slot, all at once."""
+        by_stream = {self.keys.ledger(queue): queue for queue in queues}
+        groups = self.keys.by_slot(by_stream)
+        replies = await asyncio.gather(
+            *(self._read_slot(streams, count, start, block_ms) for streams in groups)
+        )
+        out = []
+        for reply in replies:
+            items = reply.items() if isinstance(reply, dict) else (reply or [])
+            for stream, messages in items:
+                for entry, fields in messages[0] if isinstance(reply, dict) else messages:
+                    decoded = {text(k): text(v) for k, v in (fields or {}).items()}
+                    out.append((by_stream[text(stream)], text(entry), decoded))
+        return out
+
+    async def _read_slot(
+        self, streams: list[str], count: int, start: str, block_ms: int | None
+    ) -> Any:
         try:
-            reply = await self._redis.xreadgroup(
-                LEDGER_GROUP, self.consumer_name, streams, count=count, block=block_ms
+            return await self._redis.xreadgroup(
+                LEDGER_GROUP,
+                self.consumer_name,
+                dict.fromkeys(streams, start),
+                count=count,
+                block=block_ms,
             )
         except ResponseError as error:
             if "NOGROUP" not in str(error):
                 raise
             self._grouped.clear()
             return []
-        by_stream = {self.keys.ledger(queue): queue for queue in queues}
-        items = reply.items() if isinstance(reply, dict) else (reply or [])
-        out = []
-        for stream, messages in items:
-            for entry, fields in messages[0] if isinstance(reply, dict) else messages:
-                decoded = {text(k): text(v) for k, v in (fields or {}).items()}
-                out.append((by_stream[text(stream)], text(entry), decoded))
-        return out
 
     async def _claim_stale(
         self, queues: list[str], count: int

@@ -12,12 +12,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ..base import JobStatus
 from ..config import QueueConfig
 from ..errors import QueueConnectionError
+from .connect import client_from_url, is_cluster_client
 from .keys import Keys
 from .outage import translate_errors
 from .registry import WorkerRegistry
@@ -56,9 +56,9 @@ class Snapshot:
 
 
 @contextlib.asynccontextmanager
-async def connect(config: QueueConfig) -> AsyncIterator[aioredis.Redis]:
+async def connect(config: QueueConfig) -> AsyncIterator[Any]:
     """Open a short-lived client with tight timeouts (probes and scrapes must not hang)."""
-    client = aioredis.from_url(
+    client = client_from_url(
         config.redis_url,
         decode_responses=True,
         socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
@@ -85,8 +85,11 @@ async def read_snapshot(client: Any, config: QueueConfig) -> Snapshot:
     queues = await JobStatusTracker(client, config).queue_names()
     streams_by_queue = await streams_of(client, keys, queues)
     statuses = [status.value for status in JobStatus]
+    # A cluster client pipelines no TIME (a keyless command): it asks one node on its own.
+    clock = await client.time() if is_cluster_client(client) else None
     async with client.pipeline(transaction=False) as pipe:
-        pipe.time()
+        if clock is None:
+            pipe.time()
         for queue in queues:
             for stream in streams_by_queue[queue]:
                 pipe.xlen(stream)
@@ -96,9 +99,11 @@ async def read_snapshot(client: Any, config: QueueConfig) -> Snapshot:
             for status in statuses:
                 pipe.zcard(keys.index(queue, status))
         replies = await pipe.execute(raise_on_error=False)
-    seconds, micros = replies[0]
+    if clock is None:
+        clock, replies = replies[0], replies[1:]
+    seconds, micros = clock
     now_ms = int(seconds) * 1000 + int(micros) // 1000
-    rows, offset = [], 1
+    rows, offset = [], 0
     for queue in queues:
         size = 2 * len(streams_by_queue[queue]) + 2 + len(statuses)
         rows.append(replies[offset : offset + size])

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.client import Pipeline as SyncPipeline
+from redis.cluster import RedisCluster as SyncCluster
 from redis.exceptions import NoScriptError
 
-from .keys import LUA_PRELUDE
+from .connect import is_cluster_client
+from .keys import lua_prelude
 
 _LUA_DIR = Path(__file__).with_name("lua")
+#: The KEYS (str or bytes) and ARGV of one script call.
+type Call = tuple[list[Any], list[Any]]
 NAMES = (
     "enqueue",
     "take",
@@ -33,7 +38,7 @@ NAMES = (
 
 def _source(name: str) -> str:
     lib = (_LUA_DIR / "lib.lua").read_text()
-    return LUA_PRELUDE + lib + (_LUA_DIR / f"{name}.lua").read_text()
+    return lua_prelude(name) + lib + (_LUA_DIR / f"{name}.lua").read_text()
 
 
 class Script:
@@ -44,7 +49,7 @@ class Script:
         self.source = _source(name)
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
 
-    async def __call__(self, client: Redis, keys: list[str], args: list[Any]) -> Any:
+    async def __call__(self, client: Redis, keys: list[Any], args: list[Any]) -> Any:
         """Run the script; load it first when the server does not know it."""
         try:
             return await client.evalsha(self.sha, len(keys), *keys, *args)
@@ -52,7 +57,7 @@ class Script:
             await client.script_load(self.source)
             return await client.evalsha(self.sha, len(keys), *keys, *args)
 
-    def run_sync(self, client: SyncRedis, keys: list[str], args: list[Any]) -> Any:
+    def run_sync(self, client: SyncRedis | SyncCluster, keys: list[Any], args: list[Any]) -> Any:
         """Run the script on a sync client; load it first when the server does not know it."""
         try:
             return client.evalsha(self.sha, len(keys), *keys, *args)
@@ -60,9 +65,26 @@ class Script:
             client.script_load(self.source)
             return client.evalsha(self.sha, len(keys), *keys, *args)
 
-    def queue(self, pipe: Pipeline | SyncPipeline, keys: list[str], args: list[Any]) -> None:
+    def queue(self, pipe: SyncPipeline, keys: list[Any], args: list[Any]) -> None:
         """Add a call to a pipeline (the caller reloads on NoScriptError)."""
         pipe.evalsha(self.sha, len(keys), *keys, *args)
+
+    async def run_many(
+        self, client: Any, calls: Sequence[tuple[list[str], list[Any]]]
+    ) -> list[Any]:
+        """Run the script once per ``(keys, args)``, all at once; return replies or errors in order.
+
+        One pipeline on a single server; a cluster client cannot pipeline EVALSHA, so there the
+        calls go concurrently, each to the node of its slot. The caller reloads the script on a
+        NoScriptError reply.
+        """
+        if is_cluster_client(client):
+            runs = (client.evalsha(self.sha, len(keys), *keys, *args) for keys, args in calls)
+            return list(await asyncio.gather(*runs, return_exceptions=True))
+        async with client.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                pipe.evalsha(self.sha, len(keys), *keys, *args)
+            return list(await pipe.execute(raise_on_error=False))
 
     async def load(self, client: Redis) -> None:
         """Load the script into the server's script cache."""

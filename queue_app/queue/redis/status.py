@@ -105,16 +105,30 @@ class JobStatusTracker:
 
     @translate_errors
     async def get_job(self, job_id: str) -> Job | None:
-        """Return the job with ``job_id``, or None when unknown or expired."""
+        """Return the job with ``job_id``, or None when unknown or expired.
+
+        With cluster keys a job hash is on its queue's slot: one pipelined pass reads it in
+        every declared queue (each shard answers for its queues) and the names in ``P queues``;
+        only a job of a queue no longer declared costs a second pass.
+        """
         if not self.keys.cluster:
             data = await self._redis.hgetall(self.keys.job(job_id))
             return job_from_hash(pairs_to_dict(_flatten(data))) if data else None
+        declared = sorted(self.config.queues or {self.config.default_queue})
         async with self._redis.pipeline(transaction=False) as pipe:
-            for queue in await self.queue_names():
+            pipe.smembers(self.keys.queues())
+            for queue in declared:
                 pipe.hgetall(self.keys.job(job_id, queue))
-            for data in await pipe.execute():
-                if data:
-                    return job_from_hash(pairs_to_dict(_flatten(data)))
+            names, *found = await pipe.execute()
+        others = sorted({text(name) for name in names} - set(declared))
+        if others and not any(found):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for queue in others:
+                    pipe.hgetall(self.keys.job(job_id, queue))
+                found = await pipe.execute()
+        for data in found:
+            if data:
+                return job_from_hash(pairs_to_dict(_flatten(data)))
         return None
 
     @translate_errors
@@ -168,7 +182,7 @@ class JobStatusTracker:
         queues = [queue_name] if queue_name else await self.queue_names()
         state = JobStatus(status).value if status else ""
         want = offset + limit + 1
-        replies = await self._scoped(queues, [state, want, SCOPED_WALK_LIMIT, *tags])
+        replies = await self._scoped(queues, state, [state, want, SCOPED_WALK_LIMIT], tags)
         found = heapq.merge(
             *(
                 [(-float(score), text(job_id), queue) for job_id, score in _pairs(matches)]
@@ -180,26 +194,29 @@ class JobStatusTracker:
         exhausted = all(int(done) for _, done in replies)
         return ScopedPage(jobs, len(ranked) if exhausted else None, len(ranked) > offset + limit)
 
-    async def _scoped(self, queues: list[str], args: list[Any]) -> list[Any]:
-        replies = await self._run_scoped(queues, args)
+    async def _scoped(
+        self, queues: list[str], state: str, args: list[Any], tags: Sequence[str]
+    ) -> list[Any]:
+        replies = await self._run_scoped(queues, state, args, tags)
         if any(isinstance(reply, NoScriptError) for reply in replies):
             await SCRIPTS["scoped"].load(self._redis)
-            replies = await self._run_scoped(queues, args)
+            replies = await self._run_scoped(queues, state, args, tags)
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
         return replies
 
-    async def _run_scoped(self, queues: list[str], args: list[Any]) -> list[Any]:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for queue in queues:
-                keys = [self.keys.stream(queue)]
-                SCRIPTS["scoped"].queue(pipe, keys, [*self._args(queue), *args])
-            return list(await pipe.execute(raise_on_error=False))
-
-    def _args(self, queue: str) -> list[Any]:
-        """Return the common ARGV of the scripts (a read-only script uses the first four)."""
-        return [*self.keys.lua_args(), queue, self.config.job_ttl_seconds, "", 0, 0]
+    async def _run_scoped(
+        self, queues: list[str], state: str, args: list[Any], tags: Sequence[str]
+    ) -> list[Any]:
+        calls = []
+        for queue in queues:
+            keys = self.keys.script_keys("scoped", queue)
+            keys += [self.keys.index(queue, state)] if state else []
+            keys += [self.keys.scope(queue, tag) for tag in tags]
+            settings = self.keys.script_settings(queue, self.config.job_ttl_seconds, "", 0, 0)
+            calls.append((keys, [settings, *args]))
+        return await SCRIPTS["scoped"].run_many(self._redis, calls)
 
     @translate_errors
     async def list_dead_letters(self, queue_name: str | None = None, limit: int = 50) -> list[Job]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -15,6 +14,7 @@ from ..config import QueueConfig, get_queue_config
 from ..errors import InvalidJob, QueueConnectionError
 from ..records import RecordStore
 from ..tracing import producer_span, tracing_enabled
+from .connect import client_from_url
 from .consumer import QueueConsumer
 from .core import (
     Delivery,
@@ -23,7 +23,7 @@ from .core import (
     dumps,
     to_delay_ms,
 )
-from .enqueue import batches, encode_rows, job_rows, limit_arg, refusal
+from .enqueue import batches, encode_rows, enqueue_call, job_rows, refusal
 from .kind_support import KindSupport
 from .outage import translate_errors
 from .records import RedisRecordStore
@@ -77,8 +77,7 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
         await self.ensure_queue(queue)
         rows = job_rows([job], queue, priority, delay_seconds, self.config, trace_job)
         limit = self.config.depth_limit(queue)
-        [batch] = batches(rows, limit)
-        [added] = await self._enqueue_batch(queue, batch, limit)
+        [added] = await self._enqueue_batch(queue, rows, limit)
         return bool(added)
 
     @translate_errors
@@ -110,10 +109,12 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
             return await self.enqueue_many(jobs, queue, priority, delay_seconds, False)
         return [job.id for job in jobs]
 
-    async def _enqueue_batch(self, queue: str, batch: str, limit: int | None) -> list[int]:
-        """Add a batch with one script call; return per row 1 (added) or 0 (id already known)."""
+    async def _enqueue_batch(
+        self, queue: str, rows: list[list[Any]], limit: int | None
+    ) -> list[int]:
+        """Add rows with one script call; return per row 1 (added) or 0 (id already known)."""
         try:
-            replies = await self._run("enqueue", queue, [batch, limit_arg(limit)])
+            replies = await SCRIPTS["enqueue"](self._redis, *enqueue_call(self, queue, rows, limit))
         except ResponseError as error:
             full = refusal(queue, error)
             if full is None:
@@ -121,12 +122,10 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
             raise full from None
         return [int(added) for added in replies]
 
-    async def _enqueue_chunks(self, queue: str, parts: list[str]) -> bool:
-        """Add batches with one script call each, pipelined; True when the scripts were lost."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for part in parts:
-                SCRIPTS["enqueue"].queue(pipe, *self.script_call(queue, [part, -1]))
-            replies = await pipe.execute(raise_on_error=False)
+    async def _enqueue_chunks(self, queue: str, parts: list[list[list[Any]]]) -> bool:
+        """Add batches with one script call each, all at once; True when the scripts were lost."""
+        calls = [enqueue_call(self, queue, part, None) for part in parts]
+        replies = await SCRIPTS["enqueue"].run_many(self._redis, calls)
         if any(isinstance(reply, NoScriptError) for reply in replies):
             await load_all(self._redis)
             return True
@@ -155,7 +154,10 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
             row = (job_id, token or delivery.token, outcome, data, delay_ms)
             by_queue.setdefault(delivery.queue, []).append((index, row))
         for queue, rows in by_queue.items():
-            replies = await self._run("finish", queue, [encode_rows([row for _, row in rows])])
+            ids = [row[0] for _, row in rows]
+            keys = [*self.keys.jobs(queue, ids), *self.keys.jobs(queue, ids, "checkpoints")]
+            args = [encode_rows([row for _, row in rows])]
+            replies = await self._run("finish", queue, args, keys)
             for (index, row), reply in zip(rows, replies, strict=True):
                 results[index] = FINISH_REPLIES[int(reply)]
                 self._forget_delivery(row[0], row[1])
@@ -213,7 +215,8 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
         if delivery is None:
             return False
         data = dumps(progress, "progress")
-        reply = await self._run("progress", delivery.queue, [job_id, delivery.token, data])
+        keys = [self.keys.job(job_id, delivery.queue)]
+        reply = await self._run("progress", delivery.queue, [job_id, delivery.token, data], keys)
         return bool(reply)
 
     # -- status, cancel, stats ----------------------------------------------------------------
@@ -252,7 +255,8 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
         job = await self.tracker.get_job(job_id)
         if job is None or job.queue is None:
             return False
-        return bool(await self._run(script, job.queue, [job_id]))
+        keys = [self.keys.job(job_id, job.queue)]
+        return bool(await self._run(script, job.queue, [job_id], keys))
 
     @translate_errors
     async def get_queue_stats(self, queue_name: str | None = None) -> dict[str, int]:
@@ -324,12 +328,15 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
     @translate_errors
     async def heartbeat(self) -> list[str]:
         """Reset the idle time of running deliveries; return the ids no longer ours."""
-        by_queue: dict[str, list[str]] = {}
+        by_queue: dict[str, list[Delivery]] = {}
         for delivery in list(self._running.values()):
-            by_queue.setdefault(delivery.queue, []).extend((delivery.job_id, delivery.token))
+            by_queue.setdefault(delivery.queue, []).append(delivery)
         lost: list[str] = []
-        for queue, flat in by_queue.items():
-            reply = await self._run("heartbeat", queue, [self.consumer_name, len(flat) // 2, *flat])
+        for queue, deliveries in by_queue.items():
+            flat = [item for d in deliveries for item in (d.job_id, d.token)]
+            keys = self.keys.jobs(queue, [d.job_id for d in deliveries])
+            args = [self.consumer_name, len(deliveries), *flat]
+            reply = await self._run("heartbeat", queue, args, keys)
             lost.extend(text(job_id) for job_id in reply)
         for job_id in lost:
             self._running.pop(job_id, None)
@@ -347,6 +354,7 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
     @translate_errors
     async def close(self) -> None:
         """Close the Redis client when this queue created it."""
+        await self.stop_reads()
         if self.owns_client:
             await self._redis.aclose()
 
@@ -359,7 +367,7 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
     ) -> RedisStreamsQueue:
         """Return a queue on its own client, not connected yet (its first command connects)."""
         config = config or get_queue_config()
-        client = aioredis.from_url(redis_url or config.redis_url, **client_options(config))
+        client = client_from_url(redis_url or config.redis_url, **client_options(config))
         queue = cls(client, consumer_name or default_consumer_name(), config)
         queue.owns_client = True
         return queue

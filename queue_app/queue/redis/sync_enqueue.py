@@ -13,21 +13,23 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis
+from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError, ResponseError
 
 from ..base import Job
 from ..tracing import producer_span, tracing_enabled
+from .connect import is_cluster_client, sync_client_from_url
 from .core import QueueCore, check_declared, check_setup
-from .enqueue import batches, job_rows, limit_arg, refusal
+from .enqueue import batches, enqueue_call, job_rows, refusal
 from .outage import translate_errors_sync
-from .scripts import SCRIPTS
+from .scripts import SCRIPTS, Call
 from .streams import client_options
 
 
 class SyncEnqueuer:
     """Enqueue on ``queue``'s Redis, queues and config from sync code (any thread)."""
 
-    def __init__(self, queue: QueueCore, client: redis.Redis) -> None:
+    def __init__(self, queue: QueueCore, client: redis.Redis | RedisCluster) -> None:
         #: The async queue whose key schema, config and script arguments this shares.
         self.queue = queue
         self._redis = client
@@ -37,7 +39,7 @@ class SyncEnqueuer:
     def beside(cls, queue: QueueCore, redis_url: str | None = None) -> SyncEnqueuer:
         """Return an enqueuer on a sync client of ``queue``'s Redis, with the same options."""
         config = queue.config
-        client = redis.Redis.from_url(redis_url or config.redis_url, **client_options(config))
+        client = sync_client_from_url(redis_url or config.redis_url, **client_options(config))
         return cls(queue, client)
 
     @translate_errors_sync
@@ -105,10 +107,10 @@ class SyncEnqueuer:
             return self._add_batch(queue, parts[0], limit)
         return self._add_chunks(queue, parts)
 
-    def _add_batch(self, queue: str, batch: str, limit: int | None) -> list[int]:
+    def _add_batch(self, queue: str, rows: list[list[Any]], limit: int | None) -> list[int]:
         try:
-            args = self.queue.script_call(queue, [batch, limit_arg(limit)])
-            replies = SCRIPTS["enqueue"].run_sync(self._redis, *args)
+            call = enqueue_call(self.queue, queue, rows, limit)
+            replies = SCRIPTS["enqueue"].run_sync(self._redis, *call)
         except ResponseError as error:
             full = refusal(queue, error)
             if full is None:
@@ -116,7 +118,7 @@ class SyncEnqueuer:
             raise full from None
         return [int(added) for added in replies]
 
-    def _add_chunks(self, queue: str, parts: list[str]) -> list[int]:
+    def _add_chunks(self, queue: str, parts: list[list[list[Any]]]) -> list[int]:
         """Add batches with one script call each, pipelined (again once if the script was lost)."""
         replies = self._pipelined(queue, parts)
         if any(isinstance(reply, NoScriptError) for reply in replies):
@@ -127,11 +129,20 @@ class SyncEnqueuer:
                 raise reply
         return [int(added) for reply in replies for added in reply]
 
-    def _pipelined(self, queue: str, parts: list[str]) -> list[Any]:
+    def _pipelined(self, queue: str, parts: list[list[list[Any]]]) -> list[Any]:
+        calls = [enqueue_call(self.queue, queue, part, None) for part in parts]
+        if is_cluster_client(self._redis):  # a cluster client cannot pipeline EVALSHA
+            return [self._run_or_error(call) for call in calls]
         with self._redis.pipeline(transaction=False) as pipe:
-            for part in parts:
-                SCRIPTS["enqueue"].queue(pipe, *self.queue.script_call(queue, [part, -1]))
+            for call in calls:
+                SCRIPTS["enqueue"].queue(pipe, *call)
             return list(pipe.execute(raise_on_error=False))
+
+    def _run_or_error(self, call: Call) -> Any:
+        try:
+            return self._redis.evalsha(SCRIPTS["enqueue"].sha, len(call[0]), *call[0], *call[1])
+        except ResponseError as error:
+            return error
 
     def _ensure_queue(self, queue: str) -> None:
         if queue in self._known_queues:

@@ -1,11 +1,10 @@
--- Record one checkpoint of a running job and, optionally, its progress. ARGV 8: job id,
--- 9: delivery token, 10: checkpoint key, 11: value JSON, 12: progress JSON ('' to leave it).
+-- Record one checkpoint of a running job and, optionally, its progress. ARGV 2: job id,
+-- 3: delivery token, 4: checkpoint key, 5: value JSON, 6: progress JSON ('' to leave it).
+-- KEYS[NK + 1]: the job hash, KEYS[NK + 2]: its checkpoints.
 -- Returns 1, or 0 when the token is not the current delivery's.
-local id = ARGV[8]
-local jk = job_key(Q, id)
-if redis.call('HGET', jk, 'token') ~= ARGV[9] then return 0 end
-local ck = checkpoints_key(Q, id)
-redis.call('HSET', ck, ARGV[10], ARGV[11])
+local jk, ck = KEYS[NK + 1], KEYS[NK + 2]
+if redis.call('HGET', jk, 'token') ~= ARGV[3] then return 0 end
+redis.call('HSET', ck, ARGV[4], ARGV[5])
 redis.call('EXPIRE', ck, TTL)
-if ARGV[12] ~= '' then redis.call('HSET', jk, 'progress', ARGV[12], 'updated_at', NOW_S) end
+if ARGV[6] ~= '' then redis.call('HSET', jk, 'progress', ARGV[6], 'updated_at', NOW_S) end
 return 1

@@ -1,8 +1,9 @@
--- Take over deliveries idle longer than ARGV 9 ms for consumer ARGV 8, at most ARGV 10 of them.
+-- Take over deliveries idle longer than ARGV 3 ms for consumer ARGV 2, at most ARGV 4 of them.
 -- A taken-over running job goes back to pending (its old token is void). Returns a flat list
 -- level, entry id, job id for each delivery the caller must start. Consumers left with nothing
--- pending and idle past ARGV 9 ms are removed from the group.
-local consumer, min_idle, limit = ARGV[8], ARGV[9], tonumber(ARGV[10])
+-- pending and idle past ARGV 3 ms are removed from the group.
+-- Derived (keys.py): the streams of the levels in use and the job hashes of the entries claimed.
+local consumer, min_idle, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local out = {}
 local taken = 0
 
@@ -12,7 +13,7 @@ local function field(kv, name)
 end
 
 local function take(level, entry, id)
-  local jk = job_key(Q, id)
+  local jk = job_key(id)
   local h = redis.call('HMGET', jk, 'status', 'entry')
   if id ~= '' and h[1] and h[2] ~= entry then
     drop_entry(level, entry)
@@ -32,10 +33,10 @@ local function take(level, entry, id)
   taken = taken + 1
 end
 
-for _, level in ipairs(levels_desc(Q)) do
+for _, level in ipairs(levels_desc()) do
   local cursor = '0-0'
   repeat
-    local r = redis.pcall('XAUTOCLAIM', stream_key(Q, level), GROUP, consumer, min_idle, cursor,
+    local r = redis.pcall('XAUTOCLAIM', stream_key(level), GROUP, consumer, min_idle, cursor,
       'COUNT', limit - taken)
     if type(r) ~= 'table' or r.err then break end
     cursor = r[1]
@@ -49,8 +50,8 @@ end
 -- Forget the consumers of dead workers once their deliveries are taken over: nothing pending
 -- and idle past the takeover threshold (a live worker reads every second or less; one that was
 -- forgotten is created again by its next read).
-for _, level in ipairs(levels_desc(Q)) do
-  local sk = stream_key(Q, level)
+for _, level in ipairs(levels_desc()) do
+  local sk = stream_key(level)
   local consumers = redis.pcall('XINFO', 'CONSUMERS', sk, GROUP)
   if type(consumers) == 'table' and not consumers.err then
     for _, info in ipairs(consumers) do

@@ -1,21 +1,24 @@
--- Add jobs. ARGV 8: JSON array of [id, priority, delay_ms, max_attempts, created_at, payload JSON,
+-- Add jobs. ARGV 2: JSON array of [id, priority, delay_ms, max_attempts, created_at, payload JSON,
 -- metadata JSON, scope tags], priority and max_attempts as strings (written as they are: Lua
--- would format numbers); ARGV 9: most waiting jobs the queue may hold, or -1 (no limit).
+-- would format numbers); ARGV 3: most waiting jobs the queue may hold, or -1 (no limit).
+-- KEYS after the queue's: the job hash of each row, then the scope indexes of the rows' tags and
+-- the streams of their priorities other than 0 (declared; the script names them as keys.py does).
+-- Derived (keys.py): job hashes of ids read from a scope index.
 -- Returns per job 1 (added) or 0 (id already known); the error QUEUEFULL <waiting> <limit> when
 -- the new jobs would take the waiting ones (pending, delayed, retrying) past the limit: then
 -- none is added. A waiting job has no TTL: retention starts when it is terminal.
 -- A scope index drops the ids of jobs gone from Redis: its two oldest at each enqueue, any that a
 -- listing walks over (scoped.lua); it expires 2 x TTL after its last enqueue.
-local rows = cjson.decode(ARGV[8])
-local limit = tonumber(ARGV[9])
+local rows = cjson.decode(ARGV[2])
+local limit = tonumber(ARGV[3])
 if limit >= 0 then
   local new, seen = 0, {}
-  for _, row in ipairs(rows) do
-    if not seen[row[1]] and redis.call('EXISTS', job_key(Q, row[1])) == 0 then new = new + 1 end
+  for i, row in ipairs(rows) do
+    if not seen[row[1]] and redis.call('EXISTS', KEYS[NK + i]) == 0 then new = new + 1 end
     seen[row[1]] = true
   end
-  local waiting = redis.call('ZCARD', index_key(Q, 'pending'))
-    + redis.call('ZCARD', index_key(Q, 'retrying'))
+  local waiting = redis.call('ZCARD', index_key('pending'))
+    + redis.call('ZCARD', index_key('retrying'))
   if new > 0 and waiting + new > limit then
     return redis.error_reply('QUEUEFULL ' .. waiting .. ' ' .. limit)
   end
@@ -23,9 +26,9 @@ end
 -- Numbers passed to redis.call are formatted on every call: format these once.
 local now_ms, scope_ttl = tostring(NOW_MS), tostring(2 * TTL)
 local out = {}
-for _, row in ipairs(rows) do
+for i, row in ipairs(rows) do
   local id = row[1]
-  local jk = job_key(Q, id)
+  local jk = KEYS[NK + i]
   if redis.call('EXISTS', jk) == 1 then
     out[#out + 1] = 0
   else
@@ -34,15 +37,15 @@ for _, row in ipairs(rows) do
       'attempts', '0', 'max_attempts', row[4], 'created_at', row[5],
       'updated_at', NOW_S, 'payload', row[6], 'metadata', row[7])
     if delay > 0 then
-      redis.call('ZADD', delayed_key(Q), NOW_MS + delay, id)
+      redis.call('ZADD', key('delayed'), NOW_MS + delay, id)
     else
       enter_stream(jk, id, row[2])
     end
     move_index(id, nil, 'pending')
     for _, tag in ipairs(row[8] or {}) do
-      local sk = scope_key(Q, tag)
+      local sk = QBASE .. 'by:' .. tag
       for _, old in ipairs(redis.call('ZRANGE', sk, 0, 1)) do
-        if redis.call('EXISTS', job_key(Q, old)) == 0 then redis.call('ZREM', sk, old) end
+        if redis.call('EXISTS', job_key(old)) == 0 then redis.call('ZREM', sk, old) end
       end
       redis.call('ZADD', sk, now_ms, id)
       redis.call('EXPIRE', sk, scope_ttl)
@@ -51,6 +54,6 @@ for _, row in ipairs(rows) do
     out[#out + 1] = 1
   end
 end
--- The queue registry is a global key: one slot, so only outside cluster mode.
-if not CLUSTER then redis.call('SADD', PREFIX .. 'queues', Q) end
+-- The queue registry is a global key (another slot): declared, and written, only on one server.
+if K.queues then redis.call('SADD', K.queues, Q) end
 return out

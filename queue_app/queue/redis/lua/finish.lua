@@ -1,14 +1,17 @@
--- Record outcomes of running deliveries. ARGV 8: JSON array of [id, token, outcome, data,
--- delay_ms]. Outcomes: completed (data = result JSON), failed (data = error), cancelled,
--- retry (data = error; due after delay_ms), defer (pending again after delay_ms, the attempt not
--- counted), requeue (back to pending now).
+-- Record outcomes of running deliveries. ARGV 2: JSON array of [id, token, outcome, data,
+-- delay_ms]; KEYS[NK + i], KEYS[NK + n + i]: the hash and the checkpoints of row i's job (n rows).
+-- Derived (keys.py): the stream each job hash names, and this minute's counters.
+-- Outcomes: completed (data = result JSON), failed (data = error), cancelled, retry (data =
+-- error; due after delay_ms), defer (pending again after delay_ms, the attempt not counted),
+-- requeue (back to pending now).
 -- Returns per job 1 (written), 2 (written before under this token: a retried call whose reply
 -- was lost) or 0 (fenced off: the token is not the current delivery's).
 -- Retention: only terminal jobs get the TTL; a job waiting again (retry, defer, requeue) has none.
 local out = {}
-for _, row in ipairs(cjson.decode(ARGV[8])) do
+local rows = cjson.decode(ARGV[2])
+for i, row in ipairs(rows) do
   local id, token, outcome, data = row[1], row[2], row[3], row[4]
-  local jk = job_key(Q, id)
+  local jk = KEYS[NK + i]
   local h = redis.call('HMGET', jk, 'token', 'status', 'stream', 'entry', 'priority', 'done_token')
   if h[1] ~= token then
     out[#out + 1] = (h[6] == token) and 2 or 0
@@ -17,6 +20,7 @@ for _, row in ipairs(cjson.decode(ARGV[8])) do
     redis.call('HSET', jk, 'done_token', token)
     if outcome == 'completed' then
       finish(jk, id, h[2], 'completed', 'result', data)
+      redis.call('DEL', KEYS[NK + #rows + i])  -- the result holds what the checkpoints recorded
     elseif outcome == 'failed' then
       dead_letter(jk, id, h[2], data)
     elseif outcome == 'cancelled' then
@@ -24,7 +28,7 @@ for _, row in ipairs(cjson.decode(ARGV[8])) do
     elseif outcome == 'retry' then
       redis.call('HSET', jk, 'status', 'retrying', 'error', data, 'updated_at', NOW_S)
       redis.call('HDEL', jk, 'token', 'entry')
-      redis.call('ZADD', delayed_key(Q), NOW_MS + tonumber(row[5]), id)
+      redis.call('ZADD', key('delayed'), NOW_MS + tonumber(row[5]), id)
       move_index(id, h[2], 'retrying')
       ledger(id, 'retrying')
       count_minute('retrying')
@@ -32,7 +36,7 @@ for _, row in ipairs(cjson.decode(ARGV[8])) do
       redis.call('HSET', jk, 'status', 'pending', 'updated_at', NOW_S)
       redis.call('HINCRBY', jk, 'attempts', -1)
       redis.call('HDEL', jk, 'token', 'entry')
-      redis.call('ZADD', delayed_key(Q), NOW_MS + tonumber(row[5]), id)
+      redis.call('ZADD', key('delayed'), NOW_MS + tonumber(row[5]), id)
       move_index(id, h[2], 'pending')
       ledger(id, 'pending')
     else

@@ -1,11 +1,10 @@
--- Shared helpers, appended after keys.LUA_PRELUDE and before each script.
--- Common ARGV: 1 prefix, 2 cluster flag, 3 queue, 4 job TTL (s), 5 consumer group, 6 dead-letter cap,
--- 7 ledger stream cap (0: no ledger events).
-local Q = ARGV[3]
-local TTL = tonumber(ARGV[4])
-local GROUP = ARGV[5]
-local DEAD_MAX = tonumber(ARGV[6])
-local LEDGER_MAX = tonumber(ARGV[7])
+-- Shared helpers, appended after keys.lua_prelude() and before each script. ARGV[1] holds the
+-- settings (keys.lua_prelude); a script's own arguments start at ARGV[2]. Keys: K[name] (the
+-- queue's, SCRIPT_KEYS in keys.py), KEYS[NK + 1]... (per job), or derived (see keys.py).
+local TTL = tonumber(SETTINGS[3])
+local GROUP = SETTINGS[4]
+local DEAD_MAX = tonumber(SETTINGS[5])
+local LEDGER_MAX = tonumber(SETTINGS[6]) -- 0: no ledger events
 local TERMINAL = {completed = true, failed = true, cancelled = true}
 
 local function clock()
@@ -16,26 +15,26 @@ end
 local NOW_MS, NOW_S = clock()
 
 local function move_index(id, old, new)
-  if old and old ~= new then redis.call('ZREM', index_key(Q, old), id) end
-  redis.call('ZADD', index_key(Q, new), NOW_MS, id)
+  if old and old ~= new then redis.call('ZREM', index_key(old), id) end
+  redis.call('ZADD', index_key(new), NOW_MS, id)
 end
 
 -- Feed the database ledger: one event per enqueue, retry and terminal transition.
 local function ledger(id, status)
   if LEDGER_MAX <= 0 then return end
-  redis.call('XADD', ledger_key(Q), 'MAXLEN', '~', LEDGER_MAX, '*', 'job_id', id, 'status', status)
+  redis.call('XADD', key('ledger'), 'MAXLEN', '~', LEDGER_MAX, '*', 'job_id', id, 'status', status)
 end
 
 local function drop_entry(level, entry)
   if level and entry then
-    local sk = stream_key(Q, level)
+    local sk = stream_key(level)
     redis.call('XACK', sk, GROUP, entry)
     redis.call('XDEL', sk, entry)
   end
 end
 
 local function count_minute(status)
-  local mk = minute_key(Q, math.floor(NOW_MS / 60000))
+  local mk = minute_key(math.floor(NOW_MS / 60000))
   if redis.call('HINCRBY', mk, status, 1) == 1 then redis.call('EXPIRE', mk, 7200) end
 end
 
@@ -43,7 +42,6 @@ local function finish(jk, id, old, status, ...)
   redis.call('HSET', jk, 'status', status, 'completed_at', NOW_S, 'updated_at', NOW_S, ...)
   if status == 'completed' then
     redis.call('HDEL', jk, 'token', 'entry', 'error')
-    redis.call('DEL', checkpoints_key(Q, id))  -- the result now holds what they recorded
   else
     redis.call('HDEL', jk, 'token', 'entry')
   end
@@ -55,15 +53,15 @@ end
 
 local function dead_letter(jk, id, old, reason)
   finish(jk, id, old, 'failed', 'error', reason)
-  local dk = dead_key(Q)
+  local dk = key('dead')
   redis.call('ZADD', dk, NOW_MS, id)
   if DEAD_MAX > 0 then redis.call('ZREMRANGEBYRANK', dk, 0, -(DEAD_MAX + 1)) end
 end
 
 local function enter_stream(jk, id, priority)
   local level = level_of(priority)
-  local sk = stream_key(Q, level)
-  if redis.call('ZADD', levels_key(Q), 'NX', level, level) == 1 then
+  local sk = stream_key(level)
+  if redis.call('ZADD', key('levels'), 'NX', level, level) == 1 then
     redis.pcall('XGROUP', 'CREATE', sk, GROUP, '0', 'MKSTREAM')
   end
   local entry = redis.call('XADD', sk, '*', 'job_id', id)
@@ -76,11 +74,11 @@ local WORKER = ''
 local OUT = {0}
 
 local function dead_entry(level, entry, id)
-  local sk = stream_key(Q, level)
+  local sk = stream_key(level)
   local raw = redis.call('XRANGE', sk, entry, entry)
   drop_entry(level, entry)
   local dead_id = (id ~= '' and id) or ('entry-' .. entry)
-  local jk = job_key(Q, dead_id)
+  local jk = job_key(dead_id)  -- derived: no job hash to pass for an entry read in the script
   local fields = {}
   if raw[1] then
     local kv = raw[1][2]
@@ -102,11 +100,13 @@ local function start(jk, id, entry, attempts)
 end
 
 
--- Start one delivery read from a stream or taken over, appending to OUT (see start.lua).
-local function deliver(level, entry, id)
-  local jk = job_key(Q, id)
+-- Start one delivery read from a stream or taken over, appending to OUT (see start.lua); jk is
+-- the job hash when the caller passed it, else derived from the id read in the script.
+local function deliver(level, entry, id, jk)
+  if id == '' then return dead_entry(level, entry, id) end
+  jk = jk or job_key(id)
   local h = redis.call('HMGET', jk, 'status', 'entry', 'attempts', 'max_attempts')
-  if id == '' or not h[1] then
+  if not h[1] then
     dead_entry(level, entry, id)
   elseif h[1] == 'processing' and h[2] == entry then
     -- running under another consumer since a takeover: not ours to touch
@@ -123,11 +123,11 @@ end
 
 -- Promote up to `limit` due jobs and prune expired index members; return ms to next due or -1.
 local function promote_due(limit)
-  local dk = delayed_key(Q)
+  local dk = key('delayed')
   local promoted = 0
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', dk, '-inf', NOW_MS, 'LIMIT', 0, limit)) do
     redis.call('ZREM', dk, id)
-    local jk = job_key(Q, id)
+    local jk = job_key(id)  -- derived: an id read from the delayed set
     local h = redis.call('HMGET', jk, 'status', 'priority')
     if h[1] == 'pending' or h[1] == 'retrying' then
       redis.call('HSET', jk, 'status', 'pending', 'updated_at', NOW_S)
@@ -139,9 +139,9 @@ local function promote_due(limit)
   -- Finished jobs expire TTL after they finished: drop them from their index sets too.
   local cutoff = NOW_MS - TTL * 1000
   for status in pairs(TERMINAL) do
-    redis.call('ZREMRANGEBYSCORE', index_key(Q, status), '-inf', cutoff)
+    redis.call('ZREMRANGEBYSCORE', index_key(status), '-inf', cutoff)
   end
-  redis.call('ZREMRANGEBYSCORE', dead_key(Q), '-inf', cutoff)
+  redis.call('ZREMRANGEBYSCORE', key('dead'), '-inf', cutoff)
   local nxt = redis.call('ZRANGE', dk, 0, 0, 'WITHSCORES')
   if nxt[2] then return math.max(tonumber(nxt[2]) - NOW_MS, 0), promoted end
   return -1, promoted

@@ -2,15 +2,16 @@
 -- the streams of priorities other than 0 that hold no entry (none waiting, none delivered) and
 -- forget those levels: each priority in use costs a stream only while it is in use. A worker
 -- blocked reading a deleted stream wakes up with an UNBLOCKED error, which it ignores.
--- ARGV 8: max jobs to promote. Returns {promoted, ms until the next due job or -1}.
-local next_due, promoted = promote_due(tonumber(ARGV[8]))
-for _, level in ipairs(levels_desc(Q)) do
-  local sk = stream_key(Q, level)
+-- Derived (keys.py): the job hashes of due ids and the streams of the levels in use (read here).
+-- ARGV 2: max jobs to promote. Returns {promoted, ms until the next due job or -1}.
+local next_due, promoted = promote_due(tonumber(ARGV[2]))
+for _, level in ipairs(levels_desc()) do
+  local sk = stream_key(level)
   if level ~= '0' and redis.call('XLEN', sk) == 0 then
     local pending = redis.pcall('XPENDING', sk, GROUP)
     if type(pending) ~= 'table' or pending.err or tonumber(pending[1]) == 0 then
       redis.call('DEL', sk)
-      redis.call('ZREM', levels_key(Q), level)
+      redis.call('ZREM', key('levels'), level)
     end
   end
 end

@@ -1,14 +1,17 @@
--- Walk the scope indexes of queue Q (ARGV 11...: tags), newest enqueue first, each id
--- once, and return {matches, exhausted}: matches = up to ARGV 9 pairs {id, enqueue ms} of jobs
--- that exist and, when ARGV 8 is not '', are in that status; exhausted = 1 when every index was
--- walked to its end (so the matches are all there are), 0 when the walk stopped early (enough
--- matches, or ARGV 10 entries walked). Ids of jobs gone from Redis are removed on the way.
-local STATUS, WANT, BUDGET = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
+-- Walk the scope indexes of queue Q, newest enqueue first, each id once, and return
+-- {matches, exhausted}: matches = up to ARGV 3 pairs {id, enqueue ms} of jobs that exist and, when
+-- ARGV 2 is not '', are in that status; exhausted = 1 when every index was walked to its end (so
+-- the matches are all there are), 0 when the walk stopped early (enough matches, or ARGV 4
+-- entries walked). Ids of jobs gone from Redis are removed on the way.
+-- KEYS[NK + 1]: the index of status ARGV 2 when one is given; the scope indexes follow.
+-- Derived (keys.py): the job hashes of the ids read from the scope indexes.
+local STATUS, WANT, BUDGET = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local CHUNK = 200
+local STATUS_INDEX = STATUS ~= '' and KEYS[NK + 1] or nil
 
 local cursors = {}
-for i = 11, #ARGV do
-  cursors[#cursors + 1] = {key = scope_key(Q, ARGV[i]), pos = 0, buf = {}, at = 1}
+for i = NK + (STATUS_INDEX and 2 or 1), #KEYS do
+  cursors[#cursors + 1] = {key = KEYS[i], pos = 0, buf = {}, at = 1}
 end
 
 -- The next (id, score) of a cursor, read by chunks of CHUNK; nil at its end.
@@ -32,8 +35,8 @@ local function newest()
 end
 
 local function wanted(c, id)
-  if STATUS ~= '' and redis.call('ZSCORE', index_key(Q, STATUS), id) ~= false then return true end
-  if redis.call('EXISTS', job_key(Q, id)) == 1 then return STATUS == '' end
+  if STATUS_INDEX and redis.call('ZSCORE', STATUS_INDEX, id) ~= false then return true end
+  if redis.call('EXISTS', job_key(id)) == 1 then return STATUS == '' end
   redis.call('ZREM', c.key, id)
   c.pos = c.pos - 1 -- the entries after it moved up one rank
   return false

@@ -1,0 +1,91 @@
+"""Redis clients from a URL: the one place that builds them (library, workers, web, metrics).
+
+| URL                                                    | client                           |
+|--------------------------------------------------------|----------------------------------|
+| ``redis://[user:password@]host:port[/db]``, ``rediss://``, ``unix://`` | one server (``Redis``) |
+| ``redis+cluster://[user:password@]host:port[,host:port...]``          | Redis Cluster    |
+| ``rediss+cluster://...``                               | Redis Cluster over TLS           |
+
+A cluster URL lists one or more nodes to start from; the client discovers the others and
+follows the slots as they move. It implies the hash-tagged key schema (``cluster_keys``), so
+that every key of a queue is on one slot. Timeouts and keepalive come from the options (see
+``streams.client_options``), not from the URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import redis
+import redis.asyncio as aioredis
+import redis.cluster
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+from ..config import is_cluster_url
+from ..errors import ConfigError
+
+#: Options of a single-server client that a cluster client does not take.
+SINGLE_SERVER_ONLY = frozenset({"retry_on_timeout"})
+
+__all__ = ["client_from_url", "is_cluster_client", "is_cluster_url", "sync_client_from_url"]
+
+
+def is_cluster_client(client: object) -> bool:
+    """Tell whether ``client`` is a cluster client (cached per class: the hot paths ask)."""
+    cls = type(client)
+    known = _CLUSTER_CLASSES.get(cls)
+    if known is None:
+        # RedisCluster derives from a typing Protocol: isinstance() on it is slow, so ask once.
+        known = _CLUSTER_CLASSES[cls] = issubclass(cls, RedisCluster | redis.cluster.RedisCluster)
+    return known
+
+
+#: Whether each client class seen is a cluster client.
+_CLUSTER_CLASSES: dict[type, bool] = {}
+
+
+def client_from_url(url: str, **options: Any) -> aioredis.Redis | RedisCluster:
+    """Return an asyncio client for ``url``: a ``RedisCluster`` for a cluster URL, else ``Redis``.
+
+    Raises:
+        ConfigError: a cluster URL without any ``host:port``.
+    """
+    if not is_cluster_url(url):
+        return aioredis.from_url(url, **options)
+    return RedisCluster(**_cluster_options(url, options))
+
+
+def sync_client_from_url(url: str, **options: Any) -> redis.Redis | redis.cluster.RedisCluster:
+    """Return a sync client for ``url``, as ``client_from_url`` does an asyncio one."""
+    if not is_cluster_url(url):
+        return redis.Redis.from_url(url, **options)
+    options = _cluster_options(url, options)
+    nodes = [redis.cluster.ClusterNode(node.host, node.port) for node in options["startup_nodes"]]  # type: ignore[no-untyped-call]
+    return redis.cluster.RedisCluster(**{**options, "startup_nodes": nodes})
+
+
+def _cluster_options(url: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Return a cluster client's options: startup nodes and login from ``url``, then ``options``."""
+    parts = urlsplit(url)
+    kept = {name: value for name, value in options.items() if name not in SINGLE_SERVER_ONLY}
+    return {
+        "startup_nodes": _nodes(parts.netloc.rpartition("@")[2]),
+        "username": unquote(parts.username) if parts.username else None,
+        "password": unquote(parts.password) if parts.password else None,
+        "ssl": parts.scheme.startswith("rediss"),
+        **kept,
+    }
+
+
+def _nodes(hosts: str) -> list[ClusterNode]:
+    """Parse ``host:port[,host:port...]`` (``[v6]:port`` too) into startup nodes."""
+    nodes = []
+    for item in filter(None, (part.strip() for part in hosts.split(","))):
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError("a redis+cluster:// URL lists nodes as host:port[,host:port...]")
+        nodes.append(ClusterNode(host.strip("[]"), int(port)))
+    if not nodes:
+        raise ConfigError("a redis+cluster:// URL names no node")
+    return nodes
