@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from ..base import JobStatus
 from ..config import QueueConfig
 from ..errors import QueueConnectionError
+from .connect import client_from_url
 from .keys import Keys
 from .outage import translate_errors
 from .registry import WorkerRegistry
@@ -58,7 +59,7 @@ class Snapshot:
 @contextlib.asynccontextmanager
 async def connect(config: QueueConfig) -> AsyncIterator[aioredis.Redis]:
     """Open a short-lived client with tight timeouts (probes and scrapes must not hang)."""
-    client = aioredis.from_url(
+    client = client_from_url(
         config.redis_url,
         decode_responses=True,
         socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,

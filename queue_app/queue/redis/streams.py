@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..base import FinishResult, Job, JobQueue, JobStatus, OutcomeRow
@@ -15,6 +14,7 @@ from ..config import QueueConfig, get_queue_config
 from ..errors import InvalidJob, QueueConnectionError
 from ..records import RecordStore
 from ..tracing import producer_span, tracing_enabled
+from .connect import client_from_url
 from .consumer import QueueConsumer
 from .core import (
     Delivery,
@@ -27,7 +27,7 @@ from .enqueue import batches, encode_rows, job_rows, limit_arg, refusal
 from .kind_support import KindSupport
 from .outage import translate_errors
 from .records import RedisRecordStore
-from .scripts import SCRIPTS, load_all
+from .replication import run_enqueue
 from .status import text
 
 __all__ = ["Delivery", "RedisStreamsQueue", "create_redis_queue"]
@@ -77,8 +77,7 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
         await self.ensure_queue(queue)
         rows = job_rows([job], queue, priority, delay_seconds, self.config, trace_job)
         limit = self.config.depth_limit(queue)
-        [batch] = batches(rows, limit)
-        [added] = await self._enqueue_batch(queue, batch, limit)
+        [added] = await self._enqueue_parts(queue, batches(rows, limit), limit)
         return bool(added)
 
     @translate_errors
@@ -103,37 +102,24 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
         await self.ensure_queue(queue)
         rows = job_rows(jobs, queue, priority, delay_seconds, self.config, trace_jobs)
         limit = self.config.depth_limit(queue)
-        parts = batches(rows, limit)
-        if len(parts) == 1:
-            await self._enqueue_batch(queue, parts[0], limit)
-        elif await self._enqueue_chunks(queue, parts):
-            return await self.enqueue_many(jobs, queue, priority, delay_seconds, False)
+        await self._enqueue_parts(queue, batches(rows, limit), limit)
         return [job.id for job in jobs]
 
-    async def _enqueue_batch(self, queue: str, batch: str, limit: int | None) -> list[int]:
-        """Add a batch with one script call; return per row 1 (added) or 0 (id already known)."""
+    async def _enqueue_parts(self, queue: str, parts: list[str], limit: int | None) -> list[int]:
+        """Add batches, one script call each, pipelined; return per row 1 (added) or 0.
+
+        0 means the id was already known. With ``QueueConfig.enqueue_replicas`` the calls are
+        confirmed by replicas (``replication.run_enqueue``).
+        """
+        calls = [self.script_call(queue, [part, limit_arg(limit)]) for part in parts]
         try:
-            replies = await self._run("enqueue", queue, [batch, limit_arg(limit)])
+            replies = await run_enqueue(self._redis, calls, self.config)
         except ResponseError as error:
             full = refusal(queue, error)
             if full is None:
                 raise
             raise full from None
-        return [int(added) for added in replies]
-
-    async def _enqueue_chunks(self, queue: str, parts: list[str]) -> bool:
-        """Add batches with one script call each, pipelined; True when the scripts were lost."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for part in parts:
-                SCRIPTS["enqueue"].queue(pipe, *self.script_call(queue, [part, -1]))
-            replies = await pipe.execute(raise_on_error=False)
-        if any(isinstance(reply, NoScriptError) for reply in replies):
-            await load_all(self._redis)
-            return True
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
-        return False
+        return [int(added) for reply in replies for added in reply]
 
     # -- outcomes ---------------------------------------------------------------------------
 
@@ -359,7 +345,7 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
     ) -> RedisStreamsQueue:
         """Return a queue on its own client, not connected yet (its first command connects)."""
         config = config or get_queue_config()
-        client = aioredis.from_url(redis_url or config.redis_url, **client_options(config))
+        client = client_from_url(redis_url or config.redis_url, **client_options(config))
         queue = cls(client, consumer_name or default_consumer_name(), config)
         queue.owns_client = True
         return queue

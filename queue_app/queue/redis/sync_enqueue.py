@@ -10,17 +10,17 @@ idempotent ids, depth limits, declared queues, the PRODUCER span and trace conte
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import redis
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 
 from ..base import Job
 from ..tracing import producer_span, tracing_enabled
+from .connect import sync_client_from_url
 from .core import QueueCore, check_declared, check_setup
 from .enqueue import batches, job_rows, limit_arg, refusal
 from .outage import translate_errors_sync
-from .scripts import SCRIPTS
+from .replication import run_enqueue_sync
 from .streams import client_options
 
 
@@ -37,7 +37,7 @@ class SyncEnqueuer:
     def beside(cls, queue: QueueCore, redis_url: str | None = None) -> SyncEnqueuer:
         """Return an enqueuer on a sync client of ``queue``'s Redis, with the same options."""
         config = queue.config
-        client = redis.Redis.from_url(redis_url or config.redis_url, **client_options(config))
+        client = sync_client_from_url(redis_url or config.redis_url, **client_options(config))
         return cls(queue, client)
 
     @translate_errors_sync
@@ -100,38 +100,18 @@ class SyncEnqueuer:
         self._ensure_queue(queue)
         rows = job_rows(jobs, queue, priority, delay, self.queue.config, trace)
         limit = self.queue.config.depth_limit(queue)
-        parts = batches(rows, limit, whole)
-        if len(parts) == 1:
-            return self._add_batch(queue, parts[0], limit)
-        return self._add_chunks(queue, parts)
-
-    def _add_batch(self, queue: str, batch: str, limit: int | None) -> list[int]:
+        calls = [
+            self.queue.script_call(queue, [part, limit_arg(limit)])
+            for part in batches(rows, limit, whole)
+        ]
         try:
-            args = self.queue.script_call(queue, [batch, limit_arg(limit)])
-            replies = SCRIPTS["enqueue"].run_sync(self._redis, *args)
+            replies = run_enqueue_sync(self._redis, calls, self.queue.config)
         except ResponseError as error:
             full = refusal(queue, error)
             if full is None:
                 raise
             raise full from None
-        return [int(added) for added in replies]
-
-    def _add_chunks(self, queue: str, parts: list[str]) -> list[int]:
-        """Add batches with one script call each, pipelined (again once if the script was lost)."""
-        replies = self._pipelined(queue, parts)
-        if any(isinstance(reply, NoScriptError) for reply in replies):
-            self._redis.script_load(SCRIPTS["enqueue"].source)
-            replies = self._pipelined(queue, parts)
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
         return [int(added) for reply in replies for added in reply]
-
-    def _pipelined(self, queue: str, parts: list[str]) -> list[Any]:
-        with self._redis.pipeline(transaction=False) as pipe:
-            for part in parts:
-                SCRIPTS["enqueue"].queue(pipe, *self.queue.script_call(queue, [part, -1]))
-            return list(pipe.execute(raise_on_error=False))
 
     def _ensure_queue(self, queue: str) -> None:
         if queue in self._known_queues:
