@@ -138,9 +138,7 @@ class SentinelSet:
 
     def restart_old_master_as_replica(self) -> None:
         """Bring the killed master back, empty, as a replica of the promoted one."""
-        self._server(
-            "master", "--replicaof", "127.0.0.1", self.replica_port, port=self.master_port
-        )
+        self._server("master", "--replicaof", "127.0.0.1", self.replica_port, port=self.master_port)
         wait_for(
             lambda: ask(self.master_port, "INFO", "replication")["master_link_status"] == "up",
             20,

@@ -15,6 +15,7 @@ import asyncio
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import redis
@@ -27,7 +28,12 @@ from queue_app.queue import (
     RedisStreamsQueue,
 )
 from tests.acceptance.test_worker_process import Workers
+from tests.api_support import JOBS, debate, make_user, token_client
 from tests.sentinel_support import SentinelSet, wait_for
+
+if TYPE_CHECKING:
+    from django.test import Client
+    from pytest_django.fixtures import SettingsWrapper
 
 #: Pause between two enqueues (the worker must keep up on a shared 2-core machine).
 PACE_SECONDS = 0.002
@@ -154,3 +160,33 @@ def test_failover_loses_no_acknowledged_enqueue_with_wait(
         )
     if replicas:
         assert lost == 0
+
+
+def web_sees_queue(client: Client, pending: int) -> None:
+    """Check that /readyz answers 200 and /metrics counts ``pending`` debate jobs."""
+    ready = client.get("/readyz")
+    assert (ready.status_code, ready.json()["checks"]["redis"]) == (200, "ok")
+    metrics = client.get("/metrics").content.decode()
+    assert "aragora_queue_redis_up 1.0" in metrics
+    assert f'aragora_queue_jobs{{queue="debates",status="pending"}} {pending}.0' in metrics
+
+
+@pytest.mark.django_db
+def test_web_enqueues_probes_and_scrapes_through_sentinel(
+    client: Client, settings: SettingsWrapper, tmp_path: Path
+) -> None:
+    cluster = SentinelSet(tmp_path)
+    try:
+        settings.REDIS_URL = cluster.url
+        api = token_client(make_user("alice", "acme"))
+        assert api.post(JOBS, debate(), format="json").status_code == 201
+        web_sees_queue(client, 1)
+        cluster.wait_until_monitored()
+        cluster.kill_master()
+        cluster.wait_for_failover()
+        wait_for(lambda: client.get("/readyz").status_code == 200, 10, "ready again")
+        # The first job was copied to the promoted replica; the API enqueues on it.
+        wait_for(lambda: api.post(JOBS, debate(), format="json").status_code == 201, 10, "201")
+        web_sees_queue(client, 2)
+    finally:
+        cluster.stop()
