@@ -6,8 +6,8 @@ URL forms:
   server, as redis-py reads them.
 - ``redis+sentinel://[[user]:password@]host:port[,host:port...]/<master-name>[/db]``: the master
   that the Sentinels at ``host:port,...`` (port 26379 when left out) name ``<master-name>``,
-  database ``db`` (0 when left out). The user and password log in to the master and its
-  replicas; the Sentinels are asked without them. Each new connection asks the Sentinels where
+  database ``db`` (0 when left out). The user and password log in to the master; the
+  Sentinels are asked without them. Each new connection asks the Sentinels where
   the master is, so a client follows a failover: commands in flight when the master dies fail
   (``QueueConnectionError`` at the queue's API) and the next ones reach the promoted replica.
 """
