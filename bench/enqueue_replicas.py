@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 
@@ -30,9 +32,9 @@ def replica_of(master_url: str) -> Iterator[None]:
     """Run a replica of the master at ``master_url`` until the block ends."""
     master_port = int(master_url.rsplit(":", 1)[1].split("/")[0])
     redis.Redis(port=master_port).config_set("repl-diskless-sync-delay", 0)
-    port = _free_port()
+    port, workdir = _free_port(), tempfile.mkdtemp(prefix="bench-replica-")
     args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    args += ["--replicaof", "127.0.0.1", str(master_port)]
+    args += ["--replicaof", "127.0.0.1", str(master_port), "--dir", workdir]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL)
     try:
         with redis.Redis(port=master_port) as client:
@@ -43,6 +45,7 @@ def replica_of(master_url: str) -> Iterator[None]:
     finally:
         process.terminate()
         process.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 async def rates(url: str, replicas: int) -> tuple[float, float]:
