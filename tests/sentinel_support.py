@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import signal
 import socket
 import subprocess
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import redis
 
-from tests.conftest import free_port
+from tests.process_support import RedisServer, free_port, wait_for
 
 #: The master's name in ``sentinel monitor`` (and in the ``redis+sentinel://`` URL).
 MASTER = "aragora"
@@ -25,24 +22,26 @@ DOWN_AFTER_MS = 1000
 FAILOVER_TIMEOUT_MS = 3000
 
 
-def wait_for(check: Callable[[], Any], seconds: float, what: str) -> Any:
-    """Poll ``check`` every 50 ms until it returns something true; fail after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-        except redis.ConnectionError:
-            result = None
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def ask(port: int, *command: object) -> Any:
     """Send one command to the server or Sentinel on ``port``; return its (decoded) reply."""
     with redis.Redis(port=port, decode_responses=True, socket_timeout=2) as client:
         return client.execute_command(*command)
+
+
+def serve(directory: Path, *, replica_of: int = 0) -> RedisServer:
+    """Start a data server (a replica of the server on port ``replica_of`` when given)."""
+    directory.mkdir(exist_ok=True)
+    server = RedisServer(directory)
+    become_replica(server, replica_of)
+    return server
+
+
+def become_replica(server: RedisServer, master_port: int) -> None:
+    """Make ``server`` (as restarted: empty) a replica of ``master_port``; 0: stay a master."""
+    ask(server.port, "CONFIG", "SET", "repl-diskless-sync-delay", "0")
+    ask(server.port, "CONFIG", "SET", "replica-announce-ip", "127.0.0.1")
+    if master_port:
+        ask(server.port, "REPLICAOF", "127.0.0.1", master_port)
 
 
 class SentinelSet:
@@ -50,33 +49,15 @@ class SentinelSet:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.processes: dict[int, subprocess.Popen[bytes]] = {}
-        self.master_port = self._server("master")
+        self.sentinels: list[subprocess.Popen[bytes]] = []
+        self.master = serve(directory / "master")
         #: The replica reaches the master through this link, which a test can cut.
-        self.link = Link(self.master_port)
-        self.replica_port = self._server("replica", "--replicaof", "127.0.0.1", self.link.port)
+        self.link = Link(self.master.port)
+        self.replica = serve(directory / "replica", replica_of=self.link.port)
         self.sentinel_ports = [self._sentinel(number) for number in range(3)]
         hosts = ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
         #: The queue's ``REDIS_URL``.
         self.url = f"redis+sentinel://{hosts}/{MASTER}/0"
-
-    def _start(self, name: str, args: list[str], port: int) -> int:
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server is not installed"
-        with (self.directory / f"{name}.log").open("ab") as log:
-            process = subprocess.Popen([binary, *args], stdout=log, stderr=subprocess.STDOUT)
-        self.processes[port] = process
-        wait_for(lambda: ask(port, "PING"), 10, f"{name} to start")
-        return port
-
-    def _server(self, name: str, *more: object, port: int | None = None) -> int:
-        port = port or free_port()
-        folder = self.directory / name
-        folder.mkdir(exist_ok=True)
-        args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        args += ["--dir", str(folder), "--replica-announce-ip", "127.0.0.1"]
-        args += ["--repl-diskless-sync-delay", "0"]
-        return self._start(name, [*args, *(str(arg) for arg in more)], port)
 
     def _sentinel(self, number: int) -> int:
         port = free_port()
@@ -84,11 +65,17 @@ class SentinelSet:
         config.write_text(
             f"port {port}\nbind 127.0.0.1\ndir {self.directory}\n"
             "sentinel announce-ip 127.0.0.1\n"
-            f"sentinel monitor {MASTER} 127.0.0.1 {self.master_port} {QUORUM}\n"
+            f"sentinel monitor {MASTER} 127.0.0.1 {self.master.port} {QUORUM}\n"
             f"sentinel down-after-milliseconds {MASTER} {DOWN_AFTER_MS}\n"
             f"sentinel failover-timeout {MASTER} {FAILOVER_TIMEOUT_MS}\n"
         )
-        return self._start(f"sentinel-{number}", [str(config), "--sentinel"], port)
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server is not installed"
+        with (self.directory / f"sentinel-{number}.log").open("ab") as log:
+            args = [binary, str(config), "--sentinel"]
+            self.sentinels.append(subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT))
+        wait_for(lambda: _answers(port), 10, f"sentinel {number} to start")
+        return port
 
     def wait_until_monitored(self) -> None:
         """Wait until every Sentinel knows the replica and the two other Sentinels."""
@@ -102,26 +89,18 @@ class SentinelSet:
 
         wait_for(ready, 20, "the Sentinels to see the replica and each other")
 
-    def master_address(self) -> int:
-        """Return the port of the master as the first Sentinel names it."""
-        host, port = ask(self.sentinel_ports[0], "SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER)
-        assert host == "127.0.0.1"
-        return int(port)
-
     def cut_replication(self) -> None:
         """Partition the replica from the master: the link drops and cannot come back."""
         self.link.cut()
         wait_for(
-            lambda: ask(self.replica_port, "INFO", "replication")["master_link_status"] == "down",
+            lambda: ask(self.replica.port, "INFO", "replication")["master_link_status"] == "down",
             10,
             "the replica to lose its master",
         )
 
     def kill_master(self) -> None:
         """Kill the master with SIGKILL, as a crash would."""
-        process = self.processes.pop(self.master_port)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        self.master.kill()
 
     def wait_for_failover(self, seconds: float = 30) -> int:
         """Wait until every Sentinel names the replica as master and it acts as one; its port."""
@@ -129,30 +108,40 @@ class SentinelSet:
         def promoted() -> bool:
             for port in self.sentinel_ports:
                 address = ask(port, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER)
-                if int(address[1]) != self.replica_port:
+                if int(address[1]) != self.replica.port:
                     return False
-            return bool(ask(self.replica_port, "ROLE")[0] == "master")
+            return bool(ask(self.replica.port, "ROLE")[0] == "master")
 
         wait_for(promoted, seconds, "the Sentinels to promote the replica")
-        return self.replica_port
+        return self.replica.port
 
     def restart_old_master_as_replica(self) -> None:
         """Bring the killed master back, empty, as a replica of the promoted one."""
-        self._server("master", "--replicaof", "127.0.0.1", self.replica_port, port=self.master_port)
+        self.master.restart()
+        become_replica(self.master, self.replica.port)
         wait_for(
-            lambda: ask(self.master_port, "INFO", "replication")["master_link_status"] == "up",
+            lambda: ask(self.master.port, "INFO", "replication")["master_link_status"] == "up",
             20,
             "the new replica to sync",
         )
 
     def stop(self) -> None:
         """Kill every process still running and reap it."""
-        for process in self.processes.values():
+        for server in (self.master, self.replica):
+            if server.process.poll() is None:
+                server.kill()
+        for process in self.sentinels:
             if process.poll() is None:
                 process.kill()
             process.wait()
-        self.processes.clear()
         self.link.close()
+
+
+def _answers(port: int) -> bool:
+    try:
+        return bool(ask(port, "PING"))
+    except redis.ConnectionError:
+        return False
 
 
 class Link:

@@ -24,7 +24,8 @@ from queue_app.queue import (
     RedisStreamsQueue,
 )
 from tests.api_support import JOBS, debate, make_user, token_client
-from tests.sentinel_support import ask, wait_for
+from tests.process_support import wait_for
+from tests.sentinel_support import ask
 
 if TYPE_CHECKING:
     from pytest_django.fixtures import SettingsWrapper

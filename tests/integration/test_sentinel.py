@@ -27,9 +27,9 @@ from queue_app.queue import (
     QueueConnectionError,
     RedisStreamsQueue,
 )
-from tests.acceptance.test_worker_process import Workers
 from tests.api_support import JOBS, debate, make_user, token_client
-from tests.sentinel_support import SentinelSet, wait_for
+from tests.process_support import WorkerProcesses, wait_for
+from tests.sentinel_support import SentinelSet
 
 if TYPE_CHECKING:
     from django.test import Client
@@ -95,7 +95,7 @@ def statuses(port: int, ids: list[str]) -> list[str]:
 
 
 def fail_over_under_load(
-    cluster: SentinelSet, workers: Workers, enqueuer: Enqueuer, link_lost: bool
+    cluster: SentinelSet, workers: WorkerProcesses, enqueuer: Enqueuer, link_lost: bool
 ) -> int:
     """Kill the master mid-load; return how many acknowledged enqueues the new master lacks.
 
@@ -139,7 +139,7 @@ def test_failover_loses_no_acknowledged_enqueue_with_wait(
     replicas: int, link_lost: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cluster = SentinelSet(tmp_path)
-    workers = Workers(cluster.url, tmp_path)
+    workers = WorkerProcesses(cluster.url, tmp_path)
     config = QueueConfig(
         redis_url=cluster.url, default_queue="diagnostics", enqueue_replicas=replicas
     )
