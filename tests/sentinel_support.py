@@ -20,6 +20,8 @@ MASTER = "aragora"
 QUORUM = 2
 DOWN_AFTER_MS = 1000
 FAILOVER_TIMEOUT_MS = 3000
+#: Source address of the replicas' connections (any 127.0.0.0/8 address is local).
+REPLICA_SOURCE = "127.0.0.3"
 
 
 def ask(port: int, *command: object) -> Any:
@@ -40,6 +42,10 @@ def become_replica(server: RedisServer, master_port: int) -> None:
     """Make ``server`` (as restarted: empty) a replica of ``master_port``; 0: stay a master."""
     ask(server.port, "CONFIG", "SET", "repl-diskless-sync-delay", "0")
     ask(server.port, "CONFIG", "SET", "replica-announce-ip", "127.0.0.1")
+    # Its connections to the master come from their own address, which a Link can cut; a
+    # protected server would refuse them (only 127.0.0.1 counts as loopback; all bind 127.0.0.1).
+    ask(server.port, "CONFIG", "SET", "bind-source-addr", REPLICA_SOURCE)
+    ask(server.port, "CONFIG", "SET", "protected-mode", "no")
     if master_port:
         ask(server.port, "REPLICAOF", "127.0.0.1", master_port)
 
@@ -51,7 +57,8 @@ class SentinelSet:
         self.directory = directory
         self.sentinels: list[subprocess.Popen[bytes]] = []
         self.master = serve(directory / "master")
-        #: The replica reaches the master through this link, which a test can cut.
+        #: Everyone reaches the master through this link (its port is the master's address for
+        #: the Sentinels, so the replica's matches theirs); a test can cut the replica off it.
         self.link = Link(self.master.port)
         self.replica = serve(directory / "replica", replica_of=self.link.port)
         self.sentinel_ports = [self._sentinel(number) for number in range(3)]
@@ -65,7 +72,7 @@ class SentinelSet:
         config.write_text(
             f"port {port}\nbind 127.0.0.1\ndir {self.directory}\n"
             "sentinel announce-ip 127.0.0.1\n"
-            f"sentinel monitor {MASTER} 127.0.0.1 {self.master.port} {QUORUM}\n"
+            f"sentinel monitor {MASTER} 127.0.0.1 {self.link.port} {QUORUM}\n"
             f"sentinel down-after-milliseconds {MASTER} {DOWN_AFTER_MS}\n"
             f"sentinel failover-timeout {MASTER} {FAILOVER_TIMEOUT_MS}\n"
         )
@@ -90,8 +97,8 @@ class SentinelSet:
         wait_for(ready, 20, "the Sentinels to see the replica and each other")
 
     def cut_replication(self) -> None:
-        """Partition the replica from the master: the link drops and cannot come back."""
-        self.link.cut()
+        """Partition the replica from the master (the master still reaches everyone else)."""
+        self.link.cut(REPLICA_SOURCE)
         wait_for(
             lambda: ask(self.replica.port, "INFO", "replication")["master_link_status"] == "down",
             10,
@@ -145,33 +152,34 @@ def _answers(port: int) -> bool:
 
 
 class Link:
-    """A TCP relay to ``target`` on a loopback port; ``cut()`` drops it for good (a partition).
+    """A TCP relay to ``target`` on a loopback port; ``cut()`` partitions one peer address.
 
-    What is in flight when it is cut is dropped with it, as on a broken network.
+    Connections from the cut address are dropped with what is in flight, and refused from then
+    on, as on a broken network; other peers go on.
     """
 
     def __init__(self, target: int) -> None:
         self.target = target
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
-        self._sockets: list[socket.socket] = []
-        self._cut = False
+        self._sockets: list[tuple[str, socket.socket, socket.socket]] = []
+        self._cut = ""
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
         while True:
             try:
-                inbound, _ = self._listener.accept()
+                inbound, (peer, _) = self._listener.accept()
             except OSError:  # closed
                 return
             try:
-                if self._cut:
+                if peer == self._cut:
                     raise ConnectionRefusedError
                 outbound = socket.create_connection(("127.0.0.1", self.target))
             except OSError:  # cut, or the target is down
                 inbound.close()
                 continue
-            self._sockets += [inbound, outbound]
+            self._sockets.append((peer, inbound, outbound))
             for source, sink in ((inbound, outbound), (outbound, inbound)):
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
 
@@ -181,19 +189,26 @@ class Link:
                 sink.sendall(data)
         except OSError:
             pass
+        # shutdown, not just close: the other pump may be blocked reading one of these sockets,
+        # and only shutdown wakes it and tells the far end at once.
         for end in (source, sink):
-            end.close()
-
-    def cut(self) -> None:
-        """Drop every connection and refuse new ones."""
-        self._cut = True
-        for end in self._sockets:
             with contextlib.suppress(OSError):
                 end.shutdown(socket.SHUT_RDWR)
+            end.close()
+
+    def cut(self, peer: str) -> None:
+        """Drop the connections from ``peer`` and refuse its new ones."""
+        self._cut = peer
+        for ends in [ends for source, *ends in self._sockets if source == peer]:
+            for end in ends:
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
-        """Cut the link, stop listening and close every socket."""
-        self.cut()
+        """Stop listening and close every socket."""
         self._listener.close()
-        for end in self._sockets:
-            end.close()
+        for _, *ends in self._sockets:
+            for end in ends:
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+                end.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -104,30 +105,32 @@ def fail_over_under_load(
     cluster.wait_until_monitored()
     workers.start("survivor", "--concurrency", "20")
     enqueuer.start()
-    wait_for(lambda: len(enqueuer.acked) >= 300, 20, "300 acknowledged enqueues")
+    wait_for(lambda: len(enqueuer.acked) >= 150, 20, "150 acknowledged enqueues")
     if link_lost:
         cluster.cut_replication()
         calls = enqueuer.calls()
         wait_for(lambda: enqueuer.calls() >= calls + 20, 10, "20 enqueues while the link is down")
-    killed_at = time.monotonic()
     cluster.kill_master()
     new_master = cluster.wait_for_failover()
+    # Later acknowledgements came from the new master (the old one acknowledged none after its
+    # death, but one it sent just before may be recorded a moment later by a slow thread).
+    promoted_at = time.monotonic()
     if enqueuer.config.enqueue_replicas:
         # The promoted replica has no replica of its own: nothing can be acknowledged.
         wait_for(lambda: enqueuer.unreplicated, 10, "an enqueue refused for want of a replica")
         cluster.restart_old_master_as_replica()
     acked = len(enqueuer.acked)
-    wait_for(lambda: len(enqueuer.acked) >= acked + 200, 20, "enqueues after the failover")
+    wait_for(lambda: len(enqueuer.acked) >= acked + 100, 20, "enqueues after the failover")
     enqueuer.stop()
     assert enqueuer.crash is None, enqueuer.crash
     ids = [job_id for _, job_id in enqueuer.acked]
-    after = [job_id for at, job_id in enqueuer.acked if at > killed_at]
+    after = [job_id for at, job_id in enqueuer.acked if at > promoted_at]
     lost = statuses(new_master, ids).count("")
-    wait_for(
-        lambda: set(statuses(new_master, after)) == {"completed"},
-        30,
-        "the jobs enqueued after the failover to complete",
-    )
+    try:
+        wait_for(lambda: set(statuses(new_master, after)) == {"completed"}, 30, "completions")
+    except AssertionError:
+        counts = Counter(statuses(new_master, after))
+        raise AssertionError(f"jobs enqueued after the failover, by status: {counts}") from None
     assert workers.processes[0].poll() is None, "the worker survived the failover"
     return lost
 
