@@ -36,6 +36,8 @@ def translate_errors_sync[**P, R](method: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return method(*args, **kwargs)
+        except QueueError:  # already translated (a QueueConnectionError is an OSError too)
+            raise
         except (RedisConnectionError, RedisTimeoutError, OSError) as error:
             raise QueueConnectionError(f"Redis unreachable: {error}") from error
 
