@@ -189,6 +189,8 @@ ARAGORA_QUEUE = {
     "debate_max_question_chars": os.environ.get("ARAGORA_DEBATE_MAX_QUESTION_CHARS"),
     "debate_timeout_seconds": os.environ.get("ARAGORA_DEBATE_TIMEOUT_SECONDS"),
     "max_depth": os.environ.get("ARAGORA_QUEUE_MAX_DEPTH"),
+    "enqueue_replicas": os.environ.get("ARAGORA_QUEUE_ENQUEUE_REPLICAS"),
+    "enqueue_wait_ms": os.environ.get("ARAGORA_QUEUE_ENQUEUE_WAIT_MS"),
 }
 #: Queues that may hold jobs besides those of the worker kinds and of TASKS, which are always
 #: declared (queue_app.conf); enqueueing to any other queue is refused.

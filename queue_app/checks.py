@@ -1,7 +1,8 @@
 """System checks of the queue settings (``manage.py check``; run before every command).
 
 Ids: ``aragora.E001`` queue settings (``REDIS_URL``, ``ARAGORA_QUEUE_*``) invalid,
-``E002`` ``REDIS_URL`` not a redis URL, ``E003`` ledger retention, ``E004`` REST body limit,
+``E002`` ``REDIS_URL`` not a redis URL (or a malformed ``redis+sentinel://`` one),
+``E003`` ledger retention, ``E004`` REST body limit,
 ``E005`` debate executor path, ``E006`` agent variables, ``E007`` explain generator path,
 ``E008`` consensus healing variables, ``E009`` enqueue rate,
 ``W001`` no ``TASKS`` backend on this queue, ``W002`` (``check --deploy``) webhook secrets
@@ -24,30 +25,40 @@ from django.utils.module_loading import import_string
 from queue_app.api.throttles import EnqueueThrottle
 from queue_app.conf import build_config
 from queue_app.queue import ConfigError
+from queue_app.queue.redis.sentinel import SENTINEL_SCHEME, parse_sentinel_url
 from workers import AgentSettings, HealingConfig
 
-#: URL schemes redis-py connects with.
-REDIS_SCHEMES = frozenset({"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"})
+#: URL schemes the queue connects with (``queue_app.queue.redis.connect``).
+REDIS_SCHEMES = frozenset(
+    {"redis", "rediss", "unix", "redis+cluster", "rediss+cluster", SENTINEL_SCHEME}
+)
 BACKEND = "queue_app.tasks.backend.RedisStreamsTaskBackend"
 
 
 @checks.register(checks.Tags.compatibility)
 def check_queue_settings(**kwargs: Any) -> list[checks.CheckMessage]:
     """Check ``REDIS_URL`` and the ``ARAGORA_QUEUE_*`` values as the library reads them."""
-    errors: list[checks.CheckMessage] = []
-    scheme = urlsplit(str(settings.REDIS_URL)).scheme
-    if scheme not in REDIS_SCHEMES:
-        # The URL is not echoed: it may carry a password.
-        msg = (
-            "REDIS_URL must start with redis://, rediss://, unix:// or redis+cluster://,"
-            f" not {scheme or '?'}://"
-        )
-        errors.append(checks.Error(msg, id="aragora.E002"))
+    errors = _check_redis_url(str(settings.REDIS_URL))
     try:
         build_config()
     except ImproperlyConfigured as error:
         errors.append(checks.Error(str(error), id="aragora.E001"))
     return errors
+
+
+def _check_redis_url(url: str) -> list[checks.CheckMessage]:
+    # The URL is never echoed: it may carry a password.
+    scheme = urlsplit(url).scheme
+    if scheme not in REDIS_SCHEMES:
+        schemes = ", ".join(f"{name}://" for name in sorted(REDIS_SCHEMES))
+        msg = f"REDIS_URL must start with one of {schemes}, not {scheme or '?'}://"
+        return [checks.Error(msg, id="aragora.E002")]
+    if scheme == SENTINEL_SCHEME:
+        try:
+            parse_sentinel_url(url)
+        except ConfigError as error:
+            return [checks.Error(f"REDIS_URL: {error}", id="aragora.E002")]
+    return []
 
 
 @checks.register(checks.Tags.compatibility)

@@ -6,6 +6,7 @@ from .base import FinishResult, Job, JobQueue, JobStatus, OutcomeRow, scope_tags
 from .config import QueueConfig, get_queue_config, reset_queue_config, set_queue_config
 from .errors import (
     ConfigError,
+    EnqueueNotReplicated,
     InvalidJob,
     JobNotFound,
     QueueConnectionError,
@@ -25,6 +26,7 @@ __all__ = [
     "DebateJobPayload",
     "DebateOrigin",
     "DebateResult",
+    "EnqueueNotReplicated",
     "FinishResult",
     "InvalidJob",
     "Job",

@@ -28,6 +28,8 @@ RANGES: dict[str, tuple[float, float]] = {
     "debate_max_agents": (1, 100),
     "debate_max_question_chars": (1, 1_000_000),
     "debate_timeout_seconds": (1, 86_400),
+    "enqueue_replicas": (0, 100),
+    "enqueue_wait_ms": (1, 60_000),
 }
 
 #: Environment variable for each field.
@@ -51,6 +53,8 @@ ENV_VARS: dict[str, str] = {
     "debate_max_question_chars": "ARAGORA_DEBATE_MAX_QUESTION_CHARS",
     "debate_timeout_seconds": "ARAGORA_DEBATE_TIMEOUT_SECONDS",
     "max_depth": "ARAGORA_QUEUE_MAX_DEPTH",
+    "enqueue_replicas": "ARAGORA_QUEUE_ENQUEUE_REPLICAS",
+    "enqueue_wait_ms": "ARAGORA_QUEUE_ENQUEUE_WAIT_MS",
     "webhook_secret_keys": "ARAGORA_WEBHOOK_SECRET_KEYS",
     "webhook_allow_private": "ARAGORA_WEBHOOK_ALLOW_PRIVATE",
 }
@@ -111,6 +115,11 @@ class QueueConfig:
     webhook_secret_keys: tuple[str, ...] = field(default=(), repr=False)
     #: Let webhooks go to private, loopback and link-local addresses (development, tests).
     webhook_allow_private: bool = False
+    #: Replicas that must confirm an enqueue (``WAIT``) before it is acknowledged; 0: none.
+    enqueue_replicas: int = 0
+    #: Longest wait for those confirmations, ms (below ``socket_timeout``); then
+    #: ``EnqueueNotReplicated``.
+    enqueue_wait_ms: int = 100
 
     def __post_init__(self) -> None:
         for name, (low, high) in RANGES.items():
@@ -129,6 +138,7 @@ class QueueConfig:
         if is_cluster_url(self.redis_url):
             object.__setattr__(self, "cluster_keys", True)
         _check_queues_and_limits(self)
+        _check_enqueue_wait(self)
         _check_fernet_keys(self.webhook_secret_keys)
 
     @property
@@ -183,6 +193,22 @@ class QueueConfig:
         except ConfigError as error:  # name the variable, not the field
             name, _, rest = str(error).partition(" ")
             raise ConfigError(f"{ENV_VARS.get(name, name)} {rest}") from None
+
+
+def _check_enqueue_wait(config: QueueConfig) -> None:
+    """Refuse a fractional replica count, or a WAIT the client would time out before."""
+    for name in ("enqueue_replicas", "enqueue_wait_ms"):
+        if not isinstance(getattr(config, name), int):
+            raise ConfigError(f"{name} must be an integer, got {getattr(config, name)!r}")
+    if config.enqueue_replicas and is_cluster_url(config.redis_url):
+        raise ConfigError(
+            "enqueue_replicas needs one server's connection for WAIT: not with a cluster URL"
+        )
+    if config.enqueue_wait_ms >= config.socket_timeout * 1000:
+        raise ConfigError(
+            f"enqueue_wait_ms must be shorter than socket_timeout ({config.socket_timeout} s), "
+            f"got {config.enqueue_wait_ms}"
+        )
 
 
 def _check_fernet_keys(keys: object) -> None:
@@ -284,6 +310,8 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "debate_max_question_chars": _to_int,
     "debate_timeout_seconds": _to_int,
     "max_depth": _to_int,
+    "enqueue_replicas": _to_int,
+    "enqueue_wait_ms": _to_int,
     "webhook_secret_keys": _key_list,
     "webhook_allow_private": _to_bool,
 }

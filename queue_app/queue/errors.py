@@ -41,3 +41,23 @@ class QueueFull(QueueError):
         self.waiting = waiting
         #: Its depth limit.
         self.limit = limit
+
+
+class EnqueueNotReplicated(QueueConnectionError):
+    """Too few replicas confirmed the enqueue in time: it is not acknowledged.
+
+    The jobs are written on the master and may still run, or be lost if the master fails
+    before its replicas copy them; enqueueing them again with the same ids is safe (known ids
+    are skipped). A subclass of ``QueueConnectionError``, so callers that wait out an outage
+    wait this out too (REST: 503).
+    """
+
+    def __init__(self, acknowledged: int, wanted: int, wait_ms: int) -> None:
+        super().__init__(
+            f"enqueue not acknowledged: {acknowledged} of {wanted} replicas confirmed it "
+            f"within {wait_ms} ms"
+        )
+        #: Replicas that confirmed the write (WAIT's reply).
+        self.acknowledged = acknowledged
+        #: Replicas the config asks for (``QueueConfig.enqueue_replicas``).
+        self.wanted = wanted

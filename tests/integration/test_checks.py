@@ -20,10 +20,20 @@ def test_default_settings_pass_every_check() -> None:
     assert ids() == []
 
 
+def test_sentinel_url_and_replica_confirmations_pass_the_checks(settings: SettingsWrapper) -> None:
+    settings.REDIS_URL = "redis+sentinel://:secret@127.0.0.1:26379,[::1]:26380,sentinel/aragora/2"
+    settings.ARAGORA_QUEUE = {**settings.ARAGORA_QUEUE, "enqueue_replicas": "1"}
+    assert ids() == []
+
+
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
     [
         ("REDIS_URL", "http://127.0.0.1:6379", "aragora.E002"),
+        ("REDIS_URL", "redis+sentinel://127.0.0.1:26379", "aragora.E002"),
+        ("REDIS_URL", "redis+sentinel://127.0.0.1:x/aragora", "aragora.E002"),
+        ("ARAGORA_QUEUE", {"enqueue_replicas": "-1"}, "aragora.E001"),
+        ("ARAGORA_QUEUE", {"enqueue_wait_ms": "10000"}, "aragora.E001"),
         ("ARAGORA_QUEUE", {"claim_idle_ms": "5"}, "aragora.E001"),
         ("ARAGORA_QUEUE", {"no_such_key": "1"}, "aragora.E001"),
         ("ARAGORA_LEDGER_RETENTION_DAYS", 0, "aragora.E003"),

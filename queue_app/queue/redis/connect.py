@@ -1,10 +1,10 @@
 """Redis clients from a URL: the one place that builds them (library, workers, web, metrics).
 
-| URL                                                    | client                           |
-|--------------------------------------------------------|----------------------------------|
-| ``redis://[user:password@]host:port[/db]``, ``rediss://``, ``unix://`` | one server (``Redis``) |
-| ``redis+cluster://[user:password@]host:port[,host:port...]``          | Redis Cluster    |
-| ``rediss+cluster://...``                               | Redis Cluster over TLS           |
+- ``redis://[user:password@]host:port[/db]``, ``rediss://``, ``unix://``: one server (``Redis``).
+- ``redis+cluster://[user:password@]host:port[,host:port...]`` (``rediss+cluster://`` over TLS):
+  Redis Cluster.
+- ``redis+sentinel://[[user]:password@]host:port[,host:port...]/<master-name>[/db]``: the master
+  that the Sentinels name, followed across failovers (``sentinel.py``).
 
 A cluster URL lists one or more nodes to start from; the client discovers the others and
 follows the slots as they move. It implies the hash-tagged key schema (``cluster_keys``), so
@@ -24,6 +24,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 from ..config import is_cluster_url
 from ..errors import ConfigError
+from .sentinel import SENTINEL_SCHEME, sentinel_client, sync_sentinel_client
 
 #: Options of a single-server client that a cluster client does not take.
 SINGLE_SERVER_ONLY = frozenset({"retry_on_timeout"})
@@ -51,6 +52,8 @@ def client_from_url(url: str, **options: Any) -> aioredis.Redis | RedisCluster:
     Raises:
         ConfigError: a cluster URL without any ``host:port``.
     """
+    if url.startswith(f"{SENTINEL_SCHEME}:"):
+        return sentinel_client(url, options)
     if not is_cluster_url(url):
         return aioredis.from_url(url, **options)
     return RedisCluster(**_cluster_options(url, options))
@@ -58,6 +61,8 @@ def client_from_url(url: str, **options: Any) -> aioredis.Redis | RedisCluster:
 
 def sync_client_from_url(url: str, **options: Any) -> redis.Redis | redis.cluster.RedisCluster:
     """Return a sync client for ``url``, as ``client_from_url`` does an asyncio one."""
+    if url.startswith(f"{SENTINEL_SCHEME}:"):
+        return sync_sentinel_client(url, options)
     if not is_cluster_url(url):
         return redis.Redis.from_url(url, **options)
     options = _cluster_options(url, options)

@@ -9,7 +9,7 @@ from typing import Any
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ..errors import QueueConnectionError
+from ..errors import QueueConnectionError, QueueError
 
 
 def translate_errors[**P, R](
@@ -21,6 +21,8 @@ def translate_errors[**P, R](
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return await method(*args, **kwargs)
+        except QueueError:  # already translated (a QueueConnectionError is an OSError too)
+            raise
         except (RedisConnectionError, RedisTimeoutError, OSError) as error:
             raise QueueConnectionError(f"Redis unreachable: {error}") from error
 
@@ -34,6 +36,8 @@ def translate_errors_sync[**P, R](method: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return method(*args, **kwargs)
+        except QueueError:  # already translated (a QueueConnectionError is an OSError too)
+            raise
         except (RedisConnectionError, RedisTimeoutError, OSError) as error:
             raise QueueConnectionError(f"Redis unreachable: {error}") from error
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..base import FinishResult, Job, JobQueue, JobStatus, OutcomeRow
@@ -27,7 +27,7 @@ from .enqueue import batches, encode_rows, enqueue_call, job_rows, refusal
 from .kind_support import KindSupport
 from .outage import translate_errors
 from .records import RedisRecordStore
-from .scripts import SCRIPTS, load_all
+from .replication import run_enqueue
 from .status import text
 
 __all__ = ["Delivery", "RedisStreamsQueue", "create_redis_queue"]
@@ -77,7 +77,7 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
         await self.ensure_queue(queue)
         rows = job_rows([job], queue, priority, delay_seconds, self.config, trace_job)
         limit = self.config.depth_limit(queue)
-        [added] = await self._enqueue_batch(queue, rows, limit)
+        [added] = await self._enqueue_parts(queue, batches(rows, limit), limit)
         return bool(added)
 
     @translate_errors
@@ -102,37 +102,26 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
         await self.ensure_queue(queue)
         rows = job_rows(jobs, queue, priority, delay_seconds, self.config, trace_jobs)
         limit = self.config.depth_limit(queue)
-        parts = batches(rows, limit)
-        if len(parts) == 1:
-            await self._enqueue_batch(queue, parts[0], limit)
-        elif await self._enqueue_chunks(queue, parts):
-            return await self.enqueue_many(jobs, queue, priority, delay_seconds, False)
+        await self._enqueue_parts(queue, batches(rows, limit), limit)
         return [job.id for job in jobs]
 
-    async def _enqueue_batch(
-        self, queue: str, rows: list[list[Any]], limit: int | None
+    async def _enqueue_parts(
+        self, queue: str, parts: list[list[list[Any]]], limit: int | None
     ) -> list[int]:
-        """Add rows with one script call; return per row 1 (added) or 0 (id already known)."""
+        """Add batches, one script call each, all at once; return per row 1 (added) or 0.
+
+        0 means the id was already known. With ``QueueConfig.enqueue_replicas`` the calls are
+        confirmed by replicas (``replication.run_enqueue``).
+        """
+        calls = [enqueue_call(self, queue, part, limit) for part in parts]
         try:
-            replies = await SCRIPTS["enqueue"](self._redis, *enqueue_call(self, queue, rows, limit))
+            replies = await run_enqueue(self._redis, calls, self.config)
         except ResponseError as error:
             full = refusal(queue, error)
             if full is None:
                 raise
             raise full from None
-        return [int(added) for added in replies]
-
-    async def _enqueue_chunks(self, queue: str, parts: list[list[list[Any]]]) -> bool:
-        """Add batches with one script call each, all at once; True when the scripts were lost."""
-        calls = [enqueue_call(self, queue, part, None) for part in parts]
-        replies = await SCRIPTS["enqueue"].run_many(self._redis, calls)
-        if any(isinstance(reply, NoScriptError) for reply in replies):
-            await load_all(self._redis)
-            return True
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
-        return False
+        return [int(added) for reply in replies for added in reply]
 
     # -- outcomes ---------------------------------------------------------------------------
 

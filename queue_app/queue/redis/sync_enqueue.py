@@ -10,19 +10,18 @@ idempotent ids, depth limits, declared queues, the PRODUCER span and trace conte
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import redis
 from redis.cluster import RedisCluster
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 
 from ..base import Job
 from ..tracing import producer_span, tracing_enabled
-from .connect import is_cluster_client, sync_client_from_url
+from .connect import sync_client_from_url
 from .core import QueueCore, check_declared, check_setup
 from .enqueue import batches, enqueue_call, job_rows, refusal
 from .outage import translate_errors_sync
-from .scripts import SCRIPTS, Call
+from .replication import run_enqueue_sync
 from .streams import client_options
 
 
@@ -102,47 +101,17 @@ class SyncEnqueuer:
         self._ensure_queue(queue)
         rows = job_rows(jobs, queue, priority, delay, self.queue.config, trace)
         limit = self.queue.config.depth_limit(queue)
-        parts = batches(rows, limit, whole)
-        if len(parts) == 1:
-            return self._add_batch(queue, parts[0], limit)
-        return self._add_chunks(queue, parts)
-
-    def _add_batch(self, queue: str, rows: list[list[Any]], limit: int | None) -> list[int]:
+        calls = [
+            enqueue_call(self.queue, queue, part, limit) for part in batches(rows, limit, whole)
+        ]
         try:
-            call = enqueue_call(self.queue, queue, rows, limit)
-            replies = SCRIPTS["enqueue"].run_sync(self._redis, *call)
+            replies = run_enqueue_sync(self._redis, calls, self.queue.config)
         except ResponseError as error:
             full = refusal(queue, error)
             if full is None:
                 raise
             raise full from None
-        return [int(added) for added in replies]
-
-    def _add_chunks(self, queue: str, parts: list[list[list[Any]]]) -> list[int]:
-        """Add batches with one script call each, pipelined (again once if the script was lost)."""
-        replies = self._pipelined(queue, parts)
-        if any(isinstance(reply, NoScriptError) for reply in replies):
-            self._redis.script_load(SCRIPTS["enqueue"].source)
-            replies = self._pipelined(queue, parts)
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
         return [int(added) for reply in replies for added in reply]
-
-    def _pipelined(self, queue: str, parts: list[list[list[Any]]]) -> list[Any]:
-        calls = [enqueue_call(self.queue, queue, part, None) for part in parts]
-        if is_cluster_client(self._redis):  # a cluster client cannot pipeline EVALSHA
-            return [self._run_or_error(call) for call in calls]
-        with self._redis.pipeline(transaction=False) as pipe:
-            for call in calls:
-                SCRIPTS["enqueue"].queue(pipe, *call)
-            return list(pipe.execute(raise_on_error=False))
-
-    def _run_or_error(self, call: Call) -> Any:
-        try:
-            return self._redis.evalsha(SCRIPTS["enqueue"].sha, len(call[0]), *call[0], *call[1])
-        except ResponseError as error:
-            return error
 
     def _ensure_queue(self, queue: str) -> None:
         if queue in self._known_queues:

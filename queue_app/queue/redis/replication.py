@@ -1,0 +1,87 @@
+"""Enqueue script calls, confirmed by replicas (``WAIT``) when the config asks; async and sync.
+
+With ``QueueConfig.enqueue_replicas`` = n > 0, ``WAIT n enqueue_wait_ms`` follows the script
+calls in the same pipeline (one round trip, one connection, so it waits for exactly these
+writes). Fewer than n confirmations raise ``EnqueueNotReplicated``: the caller is not told the
+jobs are safe, since a failover to a replica that lacks them would lose them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from redis.exceptions import NoScriptError
+
+from ..config import QueueConfig
+from ..errors import EnqueueNotReplicated
+from .connect import is_cluster_client
+from .scripts import SCRIPTS, Call
+
+
+async def run_enqueue(client: Any, calls: Sequence[Call], config: QueueConfig) -> list[Any]:
+    """Run the enqueue script once per call, in one pipeline; return its replies.
+
+    Raises:
+        ResponseError: a script call failed (``QUEUEFULL ...`` when refused by a depth limit).
+        EnqueueNotReplicated: fewer than ``config.enqueue_replicas`` replicas confirmed.
+    """
+    if len(calls) == 1 and not config.enqueue_replicas:
+        return [await SCRIPTS["enqueue"](client, *calls[0])]
+    if is_cluster_client(client):  # no EVALSHA in a cluster pipeline (and no WAIT: see config)
+        return checked([await SCRIPTS["enqueue"](client, *call) for call in calls], config)
+    replies = await _pipeline(client, calls, config)
+    if _lost_script(replies):  # nothing was written: load it and run the calls again
+        await SCRIPTS["enqueue"].load(client)
+        replies = await _pipeline(client, calls, config)
+    return checked(replies, config)
+
+
+def run_enqueue_sync(client: Any, calls: Sequence[Call], config: QueueConfig) -> list[Any]:
+    """``run_enqueue`` on a sync client."""
+    if len(calls) == 1 and not config.enqueue_replicas:
+        return [SCRIPTS["enqueue"].run_sync(client, *calls[0])]
+    if is_cluster_client(client):
+        return checked([SCRIPTS["enqueue"].run_sync(client, *call) for call in calls], config)
+    replies = _pipeline_sync(client, calls, config)
+    if _lost_script(replies):
+        client.script_load(SCRIPTS["enqueue"].source)
+        replies = _pipeline_sync(client, calls, config)
+    return checked(replies, config)
+
+
+def checked(replies: list[Any], config: QueueConfig) -> list[Any]:
+    """Raise the first error among ``replies``, then check WAIT's count; return the scripts'."""
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    if config.enqueue_replicas:
+        acknowledged = int(replies.pop())
+        if acknowledged < config.enqueue_replicas:
+            raise EnqueueNotReplicated(
+                acknowledged, config.enqueue_replicas, config.enqueue_wait_ms
+            )
+    return replies
+
+
+def _lost_script(replies: list[Any]) -> bool:
+    return any(isinstance(reply, NoScriptError) for reply in replies)
+
+
+def _fill(pipe: Any, calls: Sequence[Call], config: QueueConfig) -> None:
+    for keys, args in calls:
+        SCRIPTS["enqueue"].queue(pipe, keys, args)
+    if config.enqueue_replicas:
+        pipe.wait(config.enqueue_replicas, config.enqueue_wait_ms)
+
+
+async def _pipeline(client: Any, calls: Sequence[Call], config: QueueConfig) -> list[Any]:
+    async with client.pipeline(transaction=False) as pipe:
+        _fill(pipe, calls, config)
+        return list(await pipe.execute(raise_on_error=False))
+
+
+def _pipeline_sync(client: Any, calls: Sequence[Call], config: QueueConfig) -> list[Any]:
+    with client.pipeline(transaction=False) as pipe:
+        _fill(pipe, calls, config)
+        return list(pipe.execute(raise_on_error=False))
