@@ -299,6 +299,9 @@ class JobRecord(models.Model):
     #: Last ledger write, and the event stream entry it came from (older entries never win).
     recorded_at = models.DateTimeField(default=timezone.now, db_index=True)
     ledger_entry = models.CharField(max_length=64, blank=True)
+    #: ``ledger_entry`` (``<ms>-<seq>``) as numbers, which the ledger's upsert compares in SQL.
+    ledger_ms = models.BigIntegerField(default=-1)
+    ledger_seq = models.BigIntegerField(default=-1)
     #: Retries asked for by people (admin or API), each one a new run from attempt 0.
     manual_retries = models.PositiveIntegerField(default=0)
     last_retried_at = models.DateTimeField(null=True, blank=True)

@@ -41,13 +41,12 @@ from queue_app.queue import (
 )
 from queue_app.queue.redis import LedgerEvent, LedgerReader
 from queue_app.stores.db_thread import in_db_thread
+from queue_app.stores.ledger_upsert import upsert_records
 from queue_app.stores.transition_events import webhook_jobs
 from workers.webhooks import WEBHOOKS_QUEUE
 
 logger = logging.getLogger(__name__)
 
-#: Columns a newer event overwrites on an existing row.
-UPDATE_FIELDS = [*job_record_fields(Job(payload={})), "recorded_at", "ledger_entry"]
 #: Seconds between retention sweeps of a running writer.
 PRUNE_EVERY_SECONDS = 3600.0
 #: Rows deleted per statement by a sweep.
@@ -74,41 +73,38 @@ def _latest_per_job(events: Sequence[LedgerEvent]) -> list[LedgerEvent]:
     return list(latest.values())
 
 
-def _row(event: LedgerEvent, now: datetime) -> JobRecord:
+def _row(event: LedgerEvent, now: datetime) -> dict[str, Any]:
     if event.job is None:  # the job's hash expired: only what the event says is known
         fields: dict[str, Any] = {"queue": event.queue, "status": event.status}
     else:
         fields = job_record_fields(event.job)
-    return JobRecord(job_id=event.job_id, recorded_at=now, ledger_entry=event.entry, **fields)
+    ms, seq = _entry_key(event.entry)
+    return {
+        **fields,
+        "job_id": event.job_id,
+        "recorded_at": now,
+        "ledger_entry": event.entry,
+        "ledger_ms": ms,
+        "ledger_seq": seq,
+    }
 
 
 def store_events(events: Sequence[LedgerEvent]) -> int:
     """Upsert one ledger row per job in one transaction; return how many jobs the batch had.
 
-    Missing rows are inserted; existing rows are then locked and overwritten only from a newer
-    event, so that concurrent writers (one beside each worker) never put an older state back.
-    Events of expired jobs only create missing rows.
+    Missing rows are inserted; an existing row is overwritten only from a newer event, so
+    that concurrent writers (one beside each worker) never put an older state back. Events of
+    expired jobs only create missing rows. Rows go in job id order, so that two writers lock
+    shared rows in the same order.
     """
     now = timezone.now()
-    latest = _latest_per_job(events)
-    rows = [_row(event, now) for event in latest]
-    known = [row for row, event in zip(rows, latest, strict=True) if event.job is not None]
+    latest = sorted(_latest_per_job(events), key=lambda event: event.job_id)
+    known = [_row(event, now) for event in latest if event.job is not None]
+    expired = [_row(event, now) for event in latest if event.job is None]
     with transaction.atomic():
-        JobRecord.objects.bulk_create(rows, ignore_conflicts=True)
-        stored = dict(
-            JobRecord.objects.select_for_update()
-            .filter(job_id__in=[row.job_id for row in known])
-            .values_list("job_id", "ledger_entry")
-        )
-        newer = [
-            row
-            for row in known
-            if _entry_key(row.ledger_entry) > _entry_key(stored.get(row.job_id, ""))
-        ]
-        JobRecord.objects.bulk_create(
-            newer, update_conflicts=True, unique_fields=["job_id"], update_fields=UPDATE_FIELDS
-        )
-    return len(rows)
+        upsert_records(known, overwrite=True)
+        upsert_records(expired, overwrite=False)
+    return len(latest)
 
 
 def store_batch(events: Sequence[LedgerEvent]) -> list[Job]:

@@ -1,0 +1,91 @@
+"""The ledger's upsert: a batch of ``JobRecord`` rows in one ``INSERT ... ON CONFLICT`` statement.
+
+The ORM compiles its SQL anew for every ``bulk_create``, which made the ledger cost about
+150-200 µs of CPU per event in the worker process. This statement is built once per row count
+from ``JobRecord._meta`` (table, columns, quoted by the connection) and cached; each batch then
+only adapts its values (``get_db_prep_save``, as the ORM does) and runs it.
+
+The SQL is the subset SQLite (3.24+) and PostgreSQL share: ``INSERT INTO t (...) VALUES (...),
+... ON CONFLICT (job_id) DO UPDATE SET c = excluded.c, ... WHERE <the row's event is older>``,
+or ``DO NOTHING``. "Older" compares the stream entry ids as numbers (``ledger_ms``,
+``ledger_seq``), so concurrent writers never put an older state back; on PostgreSQL the row
+is locked while the condition is checked.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from django.db import connection
+from django.db.models import Field
+
+from queue_app.models import JobRecord, job_record_fields
+from queue_app.queue import Job
+
+#: Fields a newer event overwrites on an existing row; people's marks (retries, archive) stay.
+EVENT_FIELDS = (
+    *job_record_fields(Job(payload={})),
+    "recorded_at",
+    "ledger_entry",
+    "ledger_ms",
+    "ledger_seq",
+)
+#: Most rows in one statement (PostgreSQL takes at most 65,535 parameters a statement).
+MAX_ROWS = 500
+MAX_PARAMS = 65_535
+
+
+def _fields() -> list[Field[Any, Any]]:
+    """Return the fields an insert writes: every concrete one but the generated primary key."""
+    meta = JobRecord._meta
+    return [field for field in meta.concrete_fields if field is not meta.auto_field]
+
+
+@functools.lru_cache(maxsize=64)
+def _statement(quote: Callable[[str], str], rows: int, overwrite: bool) -> str:
+    """Return the upsert of ``rows`` rows, with names quoted by ``quote``."""
+    meta = JobRecord._meta
+    fields, table = _fields(), quote(meta.db_table)
+    columns = [quote(field.column) for field in fields]
+    group = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([group] * rows)}"
+    target = quote(meta.get_field("job_id").column)
+    if not overwrite:
+        return f"{insert} ON CONFLICT ({target}) DO NOTHING"
+    updated = [quote(meta.get_field(name).column) for name in EVENT_FIELDS]
+    assignments = ", ".join(f"{column} = excluded.{column}" for column in updated)
+    ms, seq = (
+        quote(JobRecord._meta.get_field(name).column) for name in ("ledger_ms", "ledger_seq")
+    )
+    newer = (
+        f"excluded.{ms} > {table}.{ms}"
+        f" OR (excluded.{ms} = {table}.{ms} AND excluded.{seq} > {table}.{seq})"
+    )
+    return f"{insert} ON CONFLICT ({target}) DO UPDATE SET {assignments} WHERE {newer}"
+
+
+def upsert_records(rows: Sequence[Mapping[str, Any]], *, overwrite: bool) -> None:
+    """Insert ledger rows (field name -> value; missing fields take their defaults).
+
+    With ``overwrite``, a row already stored takes the event fields of the new one when the new
+    row's entry (``ledger_ms``, ``ledger_seq``) is newer; without, stored rows stay as they are.
+    Call it inside a transaction: a batch larger than one statement takes several.
+    """
+    fields = _fields()
+    defaults = {field.attname: field.get_default() for field in fields}
+    adapt = [(field.attname, field.get_db_prep_save) for field in fields]
+    per_statement = min(
+        MAX_ROWS, (connection.features.max_query_params or MAX_PARAMS) // len(fields)
+    )
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            params = [
+                prep(row[name] if name in row else defaults[name], connection)
+                for row in chunk
+                for name, prep in adapt
+            ]
+            cursor.execute(_statement(quote, len(chunk), overwrite), params)
