@@ -18,7 +18,7 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Field
 
 from queue_app.models import JobRecord, job_record_fields
@@ -35,6 +35,10 @@ EVENT_FIELDS = (
 #: Most rows in one statement (PostgreSQL takes at most 65,535 parameters a statement).
 MAX_ROWS = 500
 MAX_PARAMS = 65_535
+#: Field types whose Python values (str, int) every driver takes as they are.
+PLAIN_TYPES = frozenset(
+    {"CharField", "TextField", "IntegerField", "PositiveIntegerField", "BigIntegerField"}
+)
 
 
 def _fields() -> list[Field[Any, Any]]:
@@ -66,26 +70,54 @@ def _statement(quote: Callable[[str], str], rows: int, overwrite: bool) -> str:
     return f"{insert} ON CONFLICT ({target}) DO UPDATE SET {assignments} WHERE {newer}"
 
 
-def upsert_records(rows: Sequence[Mapping[str, Any]], *, overwrite: bool) -> None:
-    """Insert ledger rows (field name -> value; missing fields take their defaults).
+def _adapter(field: Field[Any, Any], db: Any) -> Callable[[Any], Any] | None:
+    """Return how a value of ``field`` goes to the driver, as the ORM sends it (None: as is).
+
+    Values come from ``job_record_fields`` with their Python types already, so the common types
+    skip the ORM's conversions and go straight to the backend's adapters.
+    """
+    kind = field.get_internal_type()
+    if kind in PLAIN_TYPES:
+        return None
+    if kind == "DateTimeField":
+        return db.ops.adapt_datetimefield_value  # type: ignore[no-any-return]
+    if kind == "JSONField":
+        encoder = getattr(field, "encoder", None)
+        return lambda value: None if value is None else db.ops.adapt_json_value(value, encoder)
+    return functools.partial(field.get_db_prep_save, connection=db)
+
+
+def _fixed_values(
+    adapters: list[tuple[str, Callable[[Any], Any] | None]], common: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Return each field's value for rows without one (``common``, else its default), adapted."""
+    defaults = {field.attname: field.get_default() for field in _fields()}
+    fixed = {}
+    for name, adapt in adapters:
+        value = common[name] if name in common else defaults[name]
+        fixed[name] = value if adapt is None else adapt(value)
+    return fixed
+
+
+def upsert_records(
+    rows: Sequence[Mapping[str, Any]], *, overwrite: bool, common: Mapping[str, Any]
+) -> None:
+    """Insert ledger rows (field name -> value; ``common`` values, then defaults, fill the rest).
 
     With ``overwrite``, a row already stored takes the event fields of the new one when the new
     row's entry (``ledger_ms``, ``ledger_seq``) is newer; without, stored rows stay as they are.
     Call it inside a transaction: a batch larger than one statement takes several.
     """
-    fields = _fields()
-    defaults = {field.attname: field.get_default() for field in fields}
-    adapt = [(field.attname, field.get_db_prep_save) for field in fields]
-    per_statement = min(
-        MAX_ROWS, (connection.features.max_query_params or MAX_PARAMS) // len(fields)
-    )
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
+    db = connections[DEFAULT_DB_ALIAS]
+    adapters = [(field.attname, _adapter(field, db)) for field in _fields()]
+    fixed = _fixed_values(adapters, common)
+    per_statement = min(MAX_ROWS, (db.features.max_query_params or MAX_PARAMS) // len(adapters))
+    with db.cursor() as cursor:
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
             params = [
-                prep(row[name] if name in row else defaults[name], connection)
+                fixed[name] if name not in row else row[name] if adapt is None else adapt(row[name])
                 for row in chunk
-                for name, prep in adapt
+                for name, adapt in adapters
             ]
-            cursor.execute(_statement(quote, len(chunk), overwrite), params)
+            cursor.execute(_statement(db.ops.quote_name, len(chunk), overwrite), params)

@@ -18,7 +18,7 @@ import random
 import socket
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -73,7 +73,7 @@ def _latest_per_job(events: Sequence[LedgerEvent]) -> list[LedgerEvent]:
     return list(latest.values())
 
 
-def _row(event: LedgerEvent, now: datetime) -> dict[str, Any]:
+def _row(event: LedgerEvent) -> dict[str, Any]:
     if event.job is None:  # the job's hash expired: only what the event says is known
         fields: dict[str, Any] = {"queue": event.queue, "status": event.status}
     else:
@@ -82,7 +82,6 @@ def _row(event: LedgerEvent, now: datetime) -> dict[str, Any]:
     return {
         **fields,
         "job_id": event.job_id,
-        "recorded_at": now,
         "ledger_entry": event.entry,
         "ledger_ms": ms,
         "ledger_seq": seq,
@@ -97,13 +96,13 @@ def store_events(events: Sequence[LedgerEvent]) -> int:
     expired jobs only create missing rows. Rows go in job id order, so that two writers lock
     shared rows in the same order.
     """
-    now = timezone.now()
+    written = {"recorded_at": timezone.now()}
     latest = sorted(_latest_per_job(events), key=lambda event: event.job_id)
-    known = [_row(event, now) for event in latest if event.job is not None]
-    expired = [_row(event, now) for event in latest if event.job is None]
+    known = [_row(event) for event in latest if event.job is not None]
+    expired = [_row(event) for event in latest if event.job is None]
     with transaction.atomic():
-        upsert_records(known, overwrite=True)
-        upsert_records(expired, overwrite=False)
+        upsert_records(known, overwrite=True, common=written)
+        upsert_records(expired, overwrite=False, common=written)
     return len(latest)
 
 

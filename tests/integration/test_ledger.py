@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import signal
@@ -17,12 +18,14 @@ from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.apps import apps as django_apps
 from django.db import connection
 from django.utils import timezone
 
 from queue_app.models import HealingRecord, JobRecord, WebhookDelivery, WebhookEndpoint
 from queue_app.queue import Job, JobStatus, QueueConfig, RedisStreamsQueue, create_redis_queue
 from queue_app.queue.redis import LedgerEvent, LedgerReader
+from queue_app.stores import ledger_upsert
 from queue_app.stores.ledger_writer import LedgerWriter, prune, store_events
 from tests.queue_ops import take
 
@@ -270,3 +273,47 @@ def test_queue_ledger_command_drains_and_stops_on_sigterm(redis_url: str, tmp_pa
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_ledger_compares_stream_entries_as_numbers() -> None:
+    store_events([_event("j-1", "1000-10", JobStatus.COMPLETED), _event("j-2", "1000-0", None)])
+    # As text "999-0" > "1000-10" and "1000-9" > "1000-10": both are older events.
+    store_events([_event("j-1", "999-0", JobStatus.PENDING)])
+    store_events([_event("j-1", "1000-9", JobStatus.PROCESSING)])
+    record = JobRecord.objects.get(job_id="j-1")
+    assert (record.status, record.ledger_ms, record.ledger_seq) == ("completed", 1000, 10)
+    store_events([_event("j-1", "1000-11", JobStatus.FAILED)])
+    assert JobRecord.objects.get(job_id="j-1").ledger_entry == "1000-11"
+
+
+def test_ledger_update_keeps_what_people_set() -> None:
+    store_events([_event("j-1", "5-0", JobStatus.PENDING)])
+    retried = timezone.now()
+    JobRecord.objects.filter(job_id="j-1").update(
+        manual_retries=2, last_retried_at=retried, archived_at=retried
+    )
+    store_events([_event("j-1", "6-0", JobStatus.COMPLETED)])
+    record = JobRecord.objects.get(job_id="j-1")
+    assert record.status == "completed" and record.manual_retries == 2
+    assert record.last_retried_at == retried and record.archived_at == retried
+
+
+def test_ledger_batch_larger_than_one_statement(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ledger_upsert, "MAX_ROWS", 3)
+    store_events([_event(f"j-{n}", f"{n}-0", JobStatus.PENDING) for n in range(7)])
+    later = [_event(f"j-{n}", f"{n}-1", JobStatus.COMPLETED) for n in range(7)]
+    store_events([*later, _event("bare", "9-0", None)])
+    statuses = dict(JobRecord.objects.values_list("job_id", "status"))
+    assert statuses == {**{f"j-{n}": "completed" for n in range(7)}, "bare": "completed"}
+
+
+def test_ledger_migration_fills_entry_numbers() -> None:
+    migration = importlib.import_module("queue_app.migrations.0007_jobrecord_ledger_order")
+    for job_id, entry in (("a", "1700000000123-45"), ("b", "7"), ("c", "")):
+        JobRecord.objects.create(
+            job_id=job_id, queue="debates", status="completed", ledger_entry=entry
+        )
+    with connection.schema_editor() as editor:
+        migration.fill_ledger_order(django_apps, editor)
+    numbers = {r.job_id: (r.ledger_ms, r.ledger_seq) for r in JobRecord.objects.all()}
+    assert numbers == {"a": (1700000000123, 45), "b": (7, 0), "c": (-1, -1)}
