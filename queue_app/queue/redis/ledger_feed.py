@@ -13,7 +13,7 @@ from ..base import Job
 from ..config import QueueConfig
 from .keys import Keys
 from .outage import translate_errors
-from .status import JobStatusTracker, job_from_hash, pairs_to_dict, text
+from .status import JobStatusTracker, job_from_hash, text
 
 #: Consumer group of ledger readers on every ``P q:ledger`` stream.
 LEDGER_GROUP = "ledger-writers"
@@ -69,14 +69,16 @@ class LedgerReader:
 
     @translate_errors
     async def ack(self, events: Sequence[LedgerEvent]) -> None:
-        """Acknowledge and delete stored events."""
+        """Acknowledge and delete stored events: one XACK and one XDEL per stream."""
         if not events:
             return
+        entries: dict[str, list[str]] = {}
+        for event in events:
+            entries.setdefault(self.keys.ledger(event.queue), []).append(event.entry)
         async with self._redis.pipeline(transaction=False) as pipe:
-            for event in events:
-                stream = self.keys.ledger(event.queue)
-                pipe.xack(stream, LEDGER_GROUP, event.entry)
-                pipe.xdel(stream, event.entry)
+            for stream, ids in entries.items():
+                pipe.xack(stream, LEDGER_GROUP, *ids)
+                pipe.xdel(stream, *ids)
             await pipe.execute()
 
     @translate_errors
@@ -166,12 +168,8 @@ class LedgerReader:
             hashes = await pipe.execute()
         events = []
         for (queue, entry, fields), data in zip(raw, hashes, strict=True):
-            job = job_from_hash(pairs_to_dict(_flat(data))) if data else None
+            job = job_from_hash({text(k): text(v) for k, v in data.items()}) if data else None
             events.append(
                 LedgerEvent(queue, entry, fields.get("job_id", ""), fields.get("status", ""), job)
             )
         return events
-
-
-def _flat(data: dict[Any, Any]) -> list[Any]:
-    return [item for pair in data.items() for item in pair]
