@@ -14,7 +14,13 @@ production (INFO logs, metrics, tracing and ledger middleware, the ledger draine
 The Django tree measured is the one this interpreter imports ``queue_app`` from, so that
 ``PYTHONPATH=/tmp/main-tree .venv/bin/python bench/task_worker.py`` measures another checkout.
 
-Usage: ``.venv/bin/python bench/task_worker.py [--jobs N] [--concurrency N] [--samples N]``
+- ``--sweep 1,10,100``: instead, jobs/s and CPU per job of one worker at each concurrency (0: the
+  kind's default), in interleaved rounds. CPU per job is the worker process's CPU time (rusage)
+  less that of a worker that starts, finds no job and exits: unlike jobs/s, it holds on a
+  loaded machine.
+
+Usage: ``.venv/bin/python bench/task_worker.py [--jobs N] [--concurrency N] [--samples N]
+[--extra=--no-ledger] [--sweep 1,10,100 [--rounds N]]``
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -68,17 +75,30 @@ def task_job(key: str) -> Job:
 
 #: More ``queue_worker`` flags (``--extra=--no-ledger``).
 EXTRA: list[str] = []
+#: CPU seconds of the last runs' worker processes.
+CPU: list[float] = []
 
 
 def worker(env: dict[str, str], concurrency: int, *flags: str) -> subprocess.Popen[bytes]:
-    """Start ``queue_worker --queues tasks`` of the measured tree."""
-    args = ["--queues", "tasks", "--concurrency", str(concurrency), *flags, *EXTRA]
+    """Start ``queue_worker --queues tasks`` of the measured tree (0: its default concurrency)."""
+    args = ["--queues", "tasks", *flags, *EXTRA]
+    if concurrency:
+        args += ["--concurrency", str(concurrency)]
     command = [sys.executable, str(TREE / "manage.py"), "queue_worker", *args]
     return subprocess.Popen(command, env=env, cwd=TREE, stderr=subprocess.DEVNULL)
 
 
+def _children_cpu() -> float:
+    """Return the CPU seconds of the waited-for child processes so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 async def throughput(url: str, env: dict[str, str], jobs: int, processes: int, conc: int) -> float:
-    """Return jobs/s of ``processes`` burst workers over ``jobs`` pre-enqueued task jobs."""
+    """Return jobs/s of ``processes`` burst workers over ``jobs`` pre-enqueued task jobs.
+
+    ``CPU[-1]`` is then the workers' CPU seconds (start-up and exit included).
+    """
     queue = await create_redis_queue(consumer_name="bench", config=QueueConfig(redis_url=url))
     await queue.redis.flushall()
     queue._known_queues.clear()
@@ -86,9 +106,14 @@ async def throughput(url: str, env: dict[str, str], jobs: int, processes: int, c
         await queue.enqueue_many(
             [task_job(SEEN) for _ in range(start, min(jobs, start + 1000))], "tasks"
         )
+    cpu = _children_cpu()
     running = [worker(env, conc, "--burst") for _ in range(processes)]
     for process in running:
         process.wait()
+    CPU.append(_children_cpu() - cpu)
+    if not jobs:
+        await queue.close()
+        return 0.0
     completed = (await queue.get_queue_stats("tasks"))["completed"]
     starts = sorted(float(raw) for raw in await queue.redis.lrange(SEEN, 0, -1))
     await queue.close()
@@ -142,11 +167,34 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[max(0, int(len(ordered) * fraction) - 1)]
 
 
+async def sweep(url: str, env: dict[str, str], args: Any) -> None:
+    """Print jobs/s and CPU per job of one worker at each concurrency, rounds interleaved."""
+    levels = [int(level) for level in args.sweep.split(",")]
+    rates: dict[int, list[float]] = {level: [] for level in levels}
+    cpus: dict[int, list[float]] = {level: [] for level in levels}
+    for _ in range(args.rounds):
+        await throughput(url, env, 0, 1, levels[0])
+        idle = CPU[-1]  # start-up and exit of a worker that finds no job
+        for level in levels:
+            rates[level].append(await throughput(url, env, args.jobs, 1, level))
+            cpus[level].append((CPU[-1] - idle) / args.jobs * 1e6)
+    for level in levels:
+        rate, cpu = statistics.median(rates[level]), statistics.median(cpus[level])
+        spread = ", ".join(f"{value:,.0f}" for value in rates[level])
+        print(
+            f"@task 1 queue_worker, concurrency {level or 'default'}: {rate:8,.0f} jobs/s"
+            f" ({spread}), {cpu:6.0f} µs CPU/job"
+        )
+
+
 async def main(args: Any) -> None:
     with private_redis() as url, tempfile.TemporaryDirectory(prefix="bench-tasks-") as run_dir:
         env = environment(url, run_dir)
         migrate(env)
-        print(f"tree {TREE}")
+        print(f"tree {TREE} {' '.join(EXTRA)}")
+        if args.sweep:
+            await sweep(url, env, args)
+            return
         one = await throughput(url, env, args.jobs, 1, args.concurrency)
         print(f"@task jobs/s, 1 queue_worker, concurrency {args.concurrency}: {one:8,.0f}")
         two = await throughput(url, env, args.jobs, 2, args.concurrency)
@@ -166,6 +214,10 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--extra", action="append", default=[], help="a queue_worker flag")
+    parser.add_argument(
+        "--sweep", default="", help="concurrencies to compare (1,10,100; 0: the default) instead"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --sweep")
     arguments = parser.parse_args()
     EXTRA.extend(arguments.extra)
     asyncio.run(main(arguments))

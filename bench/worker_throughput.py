@@ -4,6 +4,9 @@ Each job makes one Redis round trip (a PING on its own client), as the task benc
 does. "production middleware" is the chain ``queue_worker`` builds (``wiring.worker_middleware``:
 tracing, logging at INFO, metrics, origin routing). Pickup latency: jobs enqueued one at a time
 at 100 jobs/s into an idle worker; the time from before ``enqueue`` to the handler's start.
+Jobs that wait 20 ms after their PING stand for I/O-bound kinds (webhook deliveries, agent
+calls): jobs/s and CPU time per job (``time.process_time``, worker and Redis client) by
+concurrency show where a kind's default concurrency stops paying.
 
 Usage: ``.venv/bin/python bench/worker_throughput.py [redis-url]``; with
 ``PYTHONPATH=<other checkout>`` it measures that checkout's library.
@@ -46,30 +49,57 @@ PROBE: list[Any] = []
 
 async def noop(job: Job) -> None:
     await PROBE[0].ping()
+    if WAIT[0]:
+        await asyncio.sleep(WAIT[0])
 
 
-async def throughput(url: str, concurrency: int, chain: MiddlewareChain) -> float:
+#: Seconds each job waits after its PING (an HTTP call, an agent's answer); 0: none.
+WAIT = [0.0]
+#: CPU µs per job of the last ``throughput`` run (this process: worker and Redis client).
+CPU_PER_JOB = [0.0]
+
+
+async def throughput(
+    url: str, concurrency: int, chain: MiddlewareChain, jobs: int = JOBS, quiet: bool = False
+) -> float:
     config = QueueConfig(redis_url=url)
     producer = await create_redis_queue(consumer_name="producer", config=config)
     await producer.redis.flushall()
     producer._known_queues.clear()
     await producer.enqueue_many(
-        [Job(payload={"i": i}, metadata={"job_type": "noop"}) for i in range(JOBS)]
+        [Job(payload={"i": i}, metadata={"job_type": "noop"}) for i in range(jobs)]
     )
     queue = await create_redis_queue(consumer_name=f"bench-{concurrency}", config=config)
     PROBE[:] = [producer.redis]
     options = WorkerOptions(worker_id="bench", max_concurrent=concurrency, burst=True)
     worker = BaseWorker(queue, {"noop": noop}, options, middleware=chain)
     SENT.clear()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await worker.start()
     elapsed = time.perf_counter() - started
-    assert worker.counters["completed"] == JOBS, worker.counters
-    trips = sum(SENT.values()) / JOBS
-    print(f"  concurrency {concurrency}: {trips:.2f} Redis round trips per job (worker side)")
+    CPU_PER_JOB[0] = (time.process_time() - cpu) / jobs * 1e6
+    assert worker.counters["completed"] == jobs, worker.counters
+    if not quiet:
+        trips = sum(SENT.values()) / jobs
+        print(f"  concurrency {concurrency}: {trips:.2f} Redis round trips per job (worker side)")
     await queue.close()
     await producer.close()
-    return JOBS / elapsed
+    return jobs / elapsed
+
+
+async def waiting_jobs(url: str, chain: MiddlewareChain) -> None:
+    """Print jobs/s and CPU per job of jobs that wait 20 ms, by concurrency (I/O-bound kinds)."""
+    WAIT[0] = 0.02
+    try:
+        for concurrency in (1, 3, 10, 30, 100, 300):
+            jobs = max(100, concurrency * 20)
+            rate = await throughput(url, concurrency, chain, jobs, quiet=True)
+            print(
+                f"jobs waiting 20 ms, production middleware, concurrency {concurrency:3d}:"
+                f" {rate:8,.0f} jobs/s, {CPU_PER_JOB[0]:5.0f} µs CPU/job"
+            )
+    finally:
+        WAIT[0] = 0.0
 
 
 async def pickup_latency(url: str, samples: int = 500) -> list[float]:
@@ -114,8 +144,10 @@ async def main(url: str) -> None:
     for concurrency in (3, 100):
         rate = await throughput(url, concurrency, bare)
         print(f"jobs/s, 1 process, concurrency {concurrency:3d}: {rate:10,.0f}")
-    rate = await throughput(url, 100, production_chain())
+    chain = production_chain()
+    rate = await throughput(url, 100, chain)
     print(f"jobs/s, concurrency 100, production middleware: {rate:10,.0f}")
+    await waiting_jobs(url, chain)
     latencies = sorted(await pickup_latency(url))
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000

@@ -141,7 +141,7 @@ class BatchExplainabilityWorker(BaseWorker):
             queue,
             options.worker_id,
             generator,
-            max_concurrent_batches=options.max_concurrent,
+            max_concurrent_batches=cls.concurrency(options),
             closers=(pool.aclose,),
             **context.runtime_arguments(options),
         )

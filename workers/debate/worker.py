@@ -64,7 +64,7 @@ class DebateWorker(BaseWorker):
             queue,
             options.worker_id,
             executor,
-            options.max_concurrent,
+            cls.concurrency(options),
             queues=options.queues,
             middleware=context.middleware,
             registry=context.registry,

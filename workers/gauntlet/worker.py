@@ -180,7 +180,7 @@ class GauntletWorker(BaseWorker):
         return cls(
             queue,
             options.worker_id,
-            options.max_concurrent,
+            cls.concurrency(options),
             agents=AgentPool(AgentSettings.from_env(context.agent_env)),
             **context.runtime_arguments(options),
         )

@@ -108,7 +108,7 @@ class ConsensusHealingWorker(BaseWorker):
             config,
             queue=queue,
             store=store,
-            max_concurrent=options.max_concurrent,
+            max_concurrent=cls.concurrency(options),
             **context.runtime_arguments(options),
         )
 

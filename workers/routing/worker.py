@@ -112,7 +112,7 @@ class RoutingWorker(BaseWorker):
         return cls(
             queue,
             options.worker_id,
-            options.max_concurrent,
+            cls.concurrency(options),
             store=context.route_store,
             config=context.routing,
             queues=options.queues,

@@ -56,7 +56,8 @@ class WorkerOptions:
     worker_id: str
     #: Queues read by this worker, in the order their jobs are preferred.
     queues: tuple[str, ...] = ("debates",)
-    max_concurrent: int = 3
+    #: Jobs run at once; None: the worker kind's ``DEFAULT_CONCURRENCY``.
+    max_concurrent: int | None = None
     #: Seconds SIGTERM/stop() waits for in-flight jobs before leaving them for takeover.
     shutdown_timeout: float = 30.0
     #: Exit once the queues are empty (tests, cron-style runs).
@@ -68,6 +69,9 @@ class BaseWorker:
 
     #: The queue a worker kind reads by default (subclasses set it).
     QUEUE_NAME: ClassVar[str] = "debates"
+    #: Jobs run at once when the options name no number (``queue_worker`` without
+    #: ``--concurrency``); each kind sets its own (README, "Concurrency of each kind").
+    DEFAULT_CONCURRENCY: ClassVar[int] = 3
 
     def __init__(
         self,
@@ -80,10 +84,12 @@ class BaseWorker:
         registry: Registry | None = None,
         closers: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
-        if options.max_concurrent < 1:
+        #: Jobs run at once.
+        self.max_concurrent = self.concurrency(options)
+        if self.max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
         self.queue = queue
-        self.options = options
+        self.options = replace(options, max_concurrent=self.max_concurrent)
         self.retry_policy = retry_policy or queue.retry_policy
         self.chain = middleware or MiddlewareChain()
         self.registry = registry
@@ -101,6 +107,13 @@ class BaseWorker:
         self._dead_letters_seen: Counter[str] = Counter(queue.dead_lettered)
 
     # -- public API ---------------------------------------------------------------------------
+
+    @classmethod
+    def concurrency(cls, options: WorkerOptions) -> int:
+        """Return the jobs run at once under ``options``: theirs, else the kind's default."""
+        if options.max_concurrent is None:
+            return cls.DEFAULT_CONCURRENCY
+        return options.max_concurrent
 
     @property
     def worker_id(self) -> str:
@@ -135,7 +148,7 @@ class BaseWorker:
             "jobs_cancelled": self.counters["cancelled"],
             "uptime_seconds": round(uptime, 3),
             "queues": list(self.options.queues),
-            "max_concurrent": self.options.max_concurrent,
+            "max_concurrent": self.max_concurrent,
         }
 
     def info(self) -> dict[str, Any]:
@@ -196,11 +209,11 @@ class BaseWorker:
     # -- reading ------------------------------------------------------------------------------
 
     def _free_slots(self) -> int:
-        return self.options.max_concurrent - len(self._tasks)
+        return self.max_concurrent - len(self._tasks)
 
     async def _read_loop(self) -> None:
         while not self._stop_requested:
-            free = self.options.max_concurrent - len(self._tasks)
+            free = self.max_concurrent - len(self._tasks)
             if free <= 0:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()

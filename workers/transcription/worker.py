@@ -104,7 +104,7 @@ class TranscriptionWorker(BaseWorker):
         return cls(
             queue,
             options.worker_id,
-            options.max_concurrent,
+            cls.concurrency(options),
             config=context.transcription,
             event_emitter=context.event_sink,
             queues=options.queues,

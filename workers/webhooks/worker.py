@@ -105,7 +105,7 @@ class WebhookDeliveryWorker(BaseWorker):
         return cls(
             queue,
             options.worker_id,
-            options.max_concurrent,
+            cls.concurrency(options),
             store=context.endpoint_store,
             options=cls.default_options(allow_private=context.webhook_allow_private),
             queues=options.queues,

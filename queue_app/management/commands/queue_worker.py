@@ -64,7 +64,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         """Declare the worker flags."""
         parser.add_argument("--worker-id", default=None, help="worker id (default: host-pid)")
-        parser.add_argument("--concurrency", type=_positive_int, default=3)
+        parser.add_argument(
+            "--concurrency",
+            type=_positive_int,
+            default=None,
+            help="jobs run at once by each kind (default: each kind's own, see the README)",
+        )
         parser.add_argument("--queues", type=_queue_list, default=["debates"])
         parser.add_argument("--shutdown-timeout", type=_non_negative_float, default=30.0)
         parser.add_argument("--metrics-port", type=_port, default=None)
@@ -151,10 +156,10 @@ async def _serve(serve: _Serve) -> None:
     if serve.metrics_port is not None:
         _serve_metrics(workers, serve.metrics_port)
     logger.info(
-        "worker %s reading %s with concurrency %d",
+        "worker %s reading %s with concurrency %s",
         options.worker_id,
         ",".join(options.queues),
-        options.max_concurrent,
+        ", ".join(f"{'+'.join(w.options.queues)} {w.max_concurrent}" for w in workers.workers),
     )
     stop = asyncio.Event()
     ledger = asyncio.create_task(_run_ledger(stop, config)) if serve.with_ledger else None
