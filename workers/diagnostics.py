@@ -45,6 +45,8 @@ class DiagnosticsWorker(BaseWorker):
     """Worker for the ``diagnostics`` queue: ``noop``, ``sleep`` and ``fail`` jobs."""
 
     QUEUE_NAME: ClassVar[str] = DIAGNOSTICS_QUEUE
+    #: Jobs at once without ``--concurrency`` (README): no-op and sleep jobs.
+    DEFAULT_CONCURRENCY: ClassVar[int] = 10
 
     @classmethod
     async def build(

@@ -52,6 +52,8 @@ class TaskWorker(BaseWorker):
     """Worker for the queues of ``RedisStreamsTaskBackend``: each job runs one ``@task`` call."""
 
     QUEUE_NAME: ClassVar[str] = "tasks"
+    #: Jobs at once without ``--concurrency`` (README): tasks mostly wait on I/O.
+    DEFAULT_CONCURRENCY: ClassVar[int] = 100
 
     @classmethod
     async def build(

@@ -18,6 +18,8 @@ from django.db import connection
 from pytest_httpserver import HTTPServer
 
 from queue_app import wiring
+from queue_app.management.commands.queue_worker import Command as QueueWorkerCommand
+from queue_app.management.commands.queue_worker import options_of
 from queue_app.models import CircuitBreakerState, WebhookEndpoint, from_timestamp
 from queue_app.queue import Job, JobStatus, QueueConfig, RedisStreamsQueue, create_debate_job
 from queue_app.tasks.examples import add
@@ -136,3 +138,34 @@ async def test_webhook_kind_delivers_and_defers_on_an_open_circuit(
     assert worker.counters["deferred"] == (1 if open_circuit else 0)
     deferred = JOB_STATS.of(WEBHOOKS_QUEUE, WEBHOOK_JOB_TYPE).outcomes["deferred"]
     assert deferred >= (1 if open_circuit else 0)
+
+
+async def _built_concurrency(queue_config: QueueConfig, *flags: str) -> dict[str, int]:
+    """Build what ``queue_worker --queues <every queue> <flags>`` runs; return each concurrency."""
+    kinds = wiring.worker_kinds()
+    parser = QueueWorkerCommand().create_parser("manage.py", "queue_worker")
+    parsed = vars(parser.parse_args(["--queues", ",".join(kinds), "--burst", *flags]))
+    group = await wiring.build_workers(options_of(parsed), queue_config)
+    try:
+        return {queues: w.max_concurrent for w in group.workers for queues in w.options.queues}
+    finally:
+        await group.close()
+
+
+async def test_queue_worker_runs_each_kind_at_its_default_concurrency(
+    queue_config: QueueConfig,
+) -> None:
+    built = await _built_concurrency(queue_config)
+    kinds = wiring.worker_kinds()
+    defaults = {
+        name: getattr(kind, "kind", kind).DEFAULT_CONCURRENCY for name, kind in kinds.items()
+    }
+    assert built == defaults
+    assert built[WEBHOOKS_QUEUE] > built["transcriptions"] and built["tasks"] > built["debates"]
+
+
+async def test_queue_worker_concurrency_flag_overrides_every_kind(
+    queue_config: QueueConfig,
+) -> None:
+    built = await _built_concurrency(queue_config, "--concurrency", "7")
+    assert set(built) == set(wiring.worker_kinds()) and set(built.values()) == {7}

@@ -83,6 +83,8 @@ class BatchExplainabilityWorker(BaseWorker):
     """Worker for the ``batch_explainability`` queue: each job explains a list of debates."""
 
     QUEUE_NAME: ClassVar[str] = BATCH_QUEUE
+    #: Jobs at once without ``--concurrency`` (README): batches, each of several debates.
+    DEFAULT_CONCURRENCY: ClassVar[int] = 2
 
     def __init__(
         self,

@@ -18,6 +18,8 @@ class DebateWorker(BaseWorker):
     """Worker for the ``debates`` queue: each job runs ``executor(job)``."""
 
     QUEUE_NAME: ClassVar[str] = "debates"
+    #: Jobs at once without ``--concurrency`` (README): debates wait on agents, not on the CPU.
+    DEFAULT_CONCURRENCY: ClassVar[int] = 10
 
     def __init__(
         self,

@@ -136,6 +136,8 @@ class GauntletWorker(BaseWorker):
     """Worker for the ``gauntlet`` queue: each job stress-tests one piece of content."""
 
     QUEUE_NAME: ClassVar[str] = GAUNTLET_QUEUE
+    #: Jobs at once without ``--concurrency`` (README): each asks many agents at once.
+    DEFAULT_CONCURRENCY: ClassVar[int] = 3
 
     def __init__(
         self,

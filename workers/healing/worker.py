@@ -50,6 +50,8 @@ class ConsensusHealingWorker(BaseWorker):
     """Worker for the ``consensus_healing`` queue; it also scans for debates to heal."""
 
     QUEUE_NAME: ClassVar[str] = HEALING_QUEUE
+    #: Jobs at once without ``--concurrency`` (README): heal jobs are few and light.
+    DEFAULT_CONCURRENCY: ClassVar[int] = 2
 
     def __init__(
         self,

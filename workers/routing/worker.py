@@ -62,6 +62,8 @@ class RoutingWorker(BaseWorker):
     """Worker for the ``routing`` queue: each job sends one debate result to its origin."""
 
     QUEUE_NAME: ClassVar[str] = ROUTING_QUEUE
+    #: Jobs at once without ``--concurrency`` (README): deliveries wait on platforms.
+    DEFAULT_CONCURRENCY: ClassVar[int] = 20
 
     def __init__(
         self,

@@ -60,6 +60,8 @@ class TranscriptionWorker(BaseWorker):
     """Worker for the ``transcriptions`` queue: each job transcribes one audio or video."""
 
     QUEUE_NAME: ClassVar[str] = TRANSCRIPTION_QUEUE
+    #: Jobs at once without ``--concurrency`` (README): local transcription and ffmpeg use the CPU.
+    DEFAULT_CONCURRENCY: ClassVar[int] = 2
 
     def __init__(
         self,

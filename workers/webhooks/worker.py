@@ -24,6 +24,8 @@ class WebhookDeliveryWorker(BaseWorker):
     """
 
     QUEUE_NAME: ClassVar[str] = WEBHOOKS_QUEUE
+    #: Jobs at once without ``--concurrency`` (README): deliveries wait on the endpoints' replies.
+    DEFAULT_CONCURRENCY: ClassVar[int] = 50
     #: Attempts of a delivery (the job's ``max_attempts`` unless it sets another).
     MAX_RETRIES: ClassVar[int] = 5
     INITIAL_BACKOFF_SECONDS: ClassVar[float] = 1.0

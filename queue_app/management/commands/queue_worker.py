@@ -85,13 +85,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Build the worker and run it."""
-        worker_options = WorkerOptions(
-            worker_id=options["worker_id"] or default_consumer_name(),
-            queues=tuple(options["queues"]),
-            max_concurrent=options["concurrency"],
-            shutdown_timeout=options["shutdown_timeout"],
-            burst=options["burst"],
-        )
+        worker_options = options_of(options)
         setup_telemetry("aragora-worker")
         config = get_queue_config()
         serve = _Serve(
@@ -102,6 +96,17 @@ class Command(BaseCommand):
             wait_for_redis=not options["exit_if_unreachable"],
         )
         asyncio.run(_serve(serve))
+
+
+def options_of(options: dict[str, Any]) -> WorkerOptions:
+    """Return the worker options of the parsed flags (no ``--concurrency``: each kind's own)."""
+    return WorkerOptions(
+        worker_id=options["worker_id"] or default_consumer_name(),
+        queues=tuple(options["queues"]),
+        max_concurrent=options["concurrency"],
+        shutdown_timeout=options["shutdown_timeout"],
+        burst=options["burst"],
+    )
 
 
 @dataclass(frozen=True, slots=True)
