@@ -114,10 +114,11 @@ async def throughput(url: str, env: dict[str, str], jobs: int, processes: int, c
     if not jobs:
         await queue.close()
         return 0.0
-    completed = (await queue.get_queue_stats("tasks"))["completed"]
+    stats = await queue.get_queue_stats("tasks")
+    completed = stats["completed"]
     starts = sorted(float(raw) for raw in await queue.redis.lrange(SEEN, 0, -1))
     await queue.close()
-    assert completed == jobs == len(starts), (completed, len(starts))
+    assert completed == jobs == len(starts), (stats, len(starts))
     return (jobs - 1) / (starts[-1] - starts[0])
 
 

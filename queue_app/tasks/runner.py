@@ -53,7 +53,7 @@ class TaskWorker(BaseWorker):
 
     QUEUE_NAME: ClassVar[str] = "tasks"
     #: Jobs at once without ``--concurrency`` (README): tasks mostly wait on I/O.
-    DEFAULT_CONCURRENCY: ClassVar[int] = 100
+    DEFAULT_CONCURRENCY: ClassVar[int] = 50
 
     @classmethod
     async def build(

@@ -28,13 +28,17 @@ async def test_ledger_carries_enqueue_and_terminal_events_until_acked(
     ]
     assert events[2].job is not None and events[2].job.result == {"ok": True}
     assert events[3].job is not None and events[3].job.status is JobStatus.FAILED
+    # Both events of a job carry its data as stored now.
+    assert events[0].job is not None and events[0].job.result == {"ok": True}
     assert await reader.read(count=10, block_ms=10) == []
 
     reader.rewind()
     assert len(await reader.read(count=10, block_ms=10)) == 4
     restarted = LedgerReader(queue.redis, "ledger-1", queue.config)
     assert len(await restarted.read(count=10, block_ms=10)) == 4
-    await restarted.ack(events)
+    await restarted.ack(events[1:3])
+    assert await restarted.backlog() == 2
+    await restarted.ack([events[0], events[3]])
     assert await restarted.backlog() == 0
     assert await LedgerReader(queue.redis, "ledger-1", queue.config).read(block_ms=10) == []
 

@@ -160,16 +160,25 @@ class LedgerReader:
         return out
 
     async def _with_jobs(self, raw: list[tuple[str, str, dict[str, str]]]) -> list[LedgerEvent]:
+        """Attach each job's current data, read once per job however many events it has."""
         if not raw:
             return []
+        keys = list(dict.fromkeys(self.keys.job(f.get("job_id", ""), q) for q, _, f in raw))
         async with self._redis.pipeline(transaction=False) as pipe:
-            for queue, _, fields in raw:
-                pipe.hgetall(self.keys.job(fields.get("job_id", ""), queue))
+            for key in keys:
+                pipe.hgetall(key)
             hashes = await pipe.execute()
-        events = []
-        for (queue, entry, fields), data in zip(raw, hashes, strict=True):
-            job = job_from_hash({text(k): text(v) for k, v in data.items()}) if data else None
-            events.append(
-                LedgerEvent(queue, entry, fields.get("job_id", ""), fields.get("status", ""), job)
+        jobs = {
+            key: job_from_hash({text(k): text(v) for k, v in data.items()}) if data else None
+            for key, data in zip(keys, hashes, strict=True)
+        }
+        return [
+            LedgerEvent(
+                queue,
+                entry,
+                fields.get("job_id", ""),
+                fields.get("status", ""),
+                jobs[self.keys.job(fields.get("job_id", ""), queue)],
             )
-        return events
+            for queue, entry, fields in raw
+        ]
