@@ -108,6 +108,8 @@ def upsert_records(
     row's entry (``ledger_ms``, ``ledger_seq``) is newer; without, stored rows stay as they are.
     Call it inside a transaction: a batch larger than one statement takes several.
     """
+    if not rows:
+        return
     db = connections[DEFAULT_DB_ALIAS]
     adapters = [(field.attname, _adapter(field, db)) for field in _fields()]
     fixed = _fixed_values(adapters, common)
