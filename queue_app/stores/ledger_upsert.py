@@ -3,7 +3,7 @@
 The ORM compiles its SQL anew for every ``bulk_create``, which made the ledger cost about
 150-200 µs of CPU per event in the worker process. This statement is built once per row count
 from ``JobRecord._meta`` (table, columns, quoted by the connection) and cached; each batch then
-only adapts its values (``get_db_prep_save``, as the ORM does) and runs it.
+only adapts its values (with the backend's adapters, as the ORM does) and runs it.
 
 The SQL is the subset SQLite (3.24+) and PostgreSQL share: ``INSERT INTO t (...) VALUES (...),
 ... ON CONFLICT (job_id) DO UPDATE SET c = excluded.c, ... WHERE <the row's event is older>``,
