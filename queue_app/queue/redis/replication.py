@@ -28,12 +28,10 @@ async def run_enqueue(client: Any, calls: Sequence[Call], config: QueueConfig) -
     """
     if len(calls) == 1 and not config.enqueue_replicas:
         return [await SCRIPTS["enqueue"](client, *calls[0])]
-    if is_cluster_client(client):  # no EVALSHA in a cluster pipeline (and no WAIT: see config)
-        return checked([await SCRIPTS["enqueue"](client, *call) for call in calls], config)
-    replies = await _pipeline(client, calls, config)
+    replies = await _run_all(client, calls, config)
     if _lost_script(replies):  # nothing was written: load it and run the calls again
         await SCRIPTS["enqueue"].load(client)
-        replies = await _pipeline(client, calls, config)
+        replies = await _run_all(client, calls, config)
     return checked(replies, config)
 
 
@@ -73,6 +71,12 @@ def _fill(pipe: Any, calls: Sequence[Call], config: QueueConfig) -> None:
         SCRIPTS["enqueue"].queue(pipe, keys, args)
     if config.enqueue_replicas:
         pipe.wait(config.enqueue_replicas, config.enqueue_wait_ms)
+
+
+async def _run_all(client: Any, calls: Sequence[Call], config: QueueConfig) -> list[Any]:
+    if is_cluster_client(client):  # no EVALSHA in a cluster pipeline (and no WAIT: see config)
+        return await SCRIPTS["enqueue"].run_many(client, calls)
+    return await _pipeline(client, calls, config)
 
 
 async def _pipeline(client: Any, calls: Sequence[Call], config: QueueConfig) -> list[Any]:
