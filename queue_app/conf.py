@@ -13,7 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from queue_app.queue.config import ENV_VARS, QueueConfig, valid_queue_name
 from queue_app.queue.errors import ConfigError
 from queue_app.tasks.backend import task_queue_names
-from workers import WORKER_KINDS
+from workers import WORKER_KIND_CLASSES
 
 
 def build_config() -> QueueConfig:
@@ -54,7 +54,7 @@ def declared_queues() -> frozenset[str]:
     queues and ``settings.ARAGORA_QUEUES``."""
     # A TASKS queue name Redis cannot hold is the backend's system check error, not this one's.
     tasks = [name for name in task_queue_names() if valid_queue_name(name)]
-    return frozenset({*WORKER_KINDS, *tasks, *settings.ARAGORA_QUEUES})
+    return frozenset({*WORKER_KIND_CLASSES, *tasks, *settings.ARAGORA_QUEUES})
 
 
 def webhook_secret_keys() -> tuple[str, ...]:

@@ -18,10 +18,8 @@ from queue_app.stores.routes import DjangoRouteStore
 from queue_app.tasks.backend import task_queue_names
 from queue_app.tasks.runner import TaskWorker
 from workers import (
-    WORKER_KINDS,
+    WORKER_KIND_CLASSES,
     BaseWorker,
-    BatchExplainabilityWorker,
-    ConsensusHealingWorker,
     HealingConfig,
     KindContext,
     LoggingMiddleware,
@@ -31,6 +29,7 @@ from workers import (
     WorkerGroup,
     WorkerKind,
     WorkerOptions,
+    worker_kind,
 )
 from workers.healing import configure_consensus_healing
 from workers.metrics import MetricsMiddleware
@@ -103,20 +102,35 @@ def install_healing_defaults() -> None:
     configure_consensus_healing(**healing_collaborators())
 
 
-def worker_kinds() -> dict[str, WorkerKind]:
-    """Return the worker kind of each queue: ``WORKER_KINDS`` and the django.tasks queues.
+#: The kinds that also receive Django-side collaborators, by queue.
+COLLABORATORS: dict[str, Callable[[], dict[str, Any]]] = {
+    "batch_explainability": batch_collaborators,
+    "consensus_healing": healing_collaborators,
+}
 
-    Kinds that need Django-side collaborators are wrapped in ``WithCollaborators``.
+
+def kind_of(queue: str) -> WorkerKind:
+    """Return the worker kind serving ``queue``, importing that kind only.
+
+    A worker kind's queue is served by it (wrapped in ``WithCollaborators`` when it needs
+    Django-side collaborators), a django.tasks queue by ``TaskWorker``.
+
+    Raises:
+        UnknownQueue: no worker kind serves ``queue``.
     """
-    bound = [
-        WithCollaborators(BatchExplainabilityWorker, batch_collaborators),
-        WithCollaborators(ConsensusHealingWorker, healing_collaborators),
-    ]
-    return {
-        **dict.fromkeys(task_queue_names(), TaskWorker),
-        **WORKER_KINDS,
-        **{kind.QUEUE_NAME: kind for kind in bound},
-    }
+    if queue in WORKER_KIND_CLASSES:
+        kind = worker_kind(queue)
+        collaborators = COLLABORATORS.get(queue)
+        return kind if collaborators is None else WithCollaborators(kind, collaborators)
+    if queue in task_queue_names():
+        return TaskWorker
+    known = ", ".join(sorted({*WORKER_KIND_CLASSES, *task_queue_names()}))
+    raise UnknownQueue(f"no worker kind serves queue {queue!r} (known: {known})")
+
+
+def worker_kinds() -> dict[str, WorkerKind]:
+    """Return the worker kind of every queue (importing every kind): kinds and tasks queues."""
+    return {queue: kind_of(queue) for queue in sorted({*WORKER_KIND_CLASSES, *task_queue_names()})}
 
 
 def kinds_of(queues: Sequence[str]) -> list[tuple[WorkerKind, tuple[str, ...]]]:
@@ -125,14 +139,9 @@ def kinds_of(queues: Sequence[str]) -> list[tuple[WorkerKind, tuple[str, ...]]]:
     Raises:
         UnknownQueue: a queue no worker kind serves.
     """
-    kinds = worker_kinds()
     grouped: dict[WorkerKind, list[str]] = {}
     for name in queues:
-        kind = kinds.get(name)
-        if kind is None:
-            known = ", ".join(sorted(kinds))
-            raise UnknownQueue(f"no worker kind serves queue {name!r} (known: {known})")
-        grouped.setdefault(kind, []).append(name)
+        grouped.setdefault(kind_of(name), []).append(name)
     return [(kind, tuple(names)) for kind, names in grouped.items()]
 
 

@@ -326,7 +326,7 @@ class RedisStreamsTaskBackend(BaseTaskBackend):
         return errors
 
     def _check_queues(self) -> list[checks.CheckMessage]:
-        from workers import WORKER_KINDS  # the worker kinds only matter to this check
+        from workers import WORKER_KIND_CLASSES  # the worker kinds only matter to this check
 
         errors: list[checks.CheckMessage] = []
         for name in sorted(self.queues):
@@ -335,7 +335,7 @@ class RedisStreamsTaskBackend(BaseTaskBackend):
                 check_queue_name(queue)
             except InvalidJob as error:
                 errors.append(checks.Error(str(error), id="queue_app.tasks.E003"))
-            if queue in WORKER_KINDS:
+            if queue in WORKER_KIND_CLASSES:
                 msg = f"task queue {name!r} runs on {queue!r}, a queue of another worker kind"
                 errors.append(checks.Error(msg, id="queue_app.tasks.E004"))
         return errors

@@ -16,14 +16,15 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol
 
 from queue_app.queue import QueueError
 
 from .asking import Answer, Question, ReplyLine, read_answer
 from .consensus import Vote, majority, normalise_answer
+
+if TYPE_CHECKING:
+    import httpx
 
 ANTHROPIC_VERSION = "2023-06-01"
 #: Confidence of a reply that states none.
@@ -198,6 +199,8 @@ class HttpAgent(ABC):
 
     async def complete(self, system: str, prompt: str) -> tuple[str, int, int]:
         """POST one prompt; return the reply text, input tokens and output tokens."""
+        import httpx  # imported by the first call: processes that ask no agent never load it
+
         path, headers, body = self.request(system, prompt)
         try:
             response = await self.client.post(f"{self.base_url}{path}", headers=headers, json=body)

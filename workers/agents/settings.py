@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from queue_app.queue import ConfigError
 
-from .adapters import Agent, ProviderSettings, resolve_agent
+from .adapters import ProviderSettings, resolve_agent
+
+if TYPE_CHECKING:
+    from .adapters import Agent
 
 ANTHROPIC_DEFAULTS = ProviderSettings(
     key_variable="ANTHROPIC_API_KEY",
@@ -101,6 +103,8 @@ class AgentPool:
     """Resolve agents by adapter name on one shared HTTP client; close it when done."""
 
     def __init__(self, settings: AgentSettings | None = None) -> None:
+        import httpx  # imported by the first pool: processes that ask no agent never load it
+
         self.settings = settings or AgentSettings()
         timeout = httpx.Timeout(
             self.settings.read_timeout_seconds, connect=self.settings.connect_timeout_seconds

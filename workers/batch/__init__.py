@@ -3,23 +3,52 @@
 
 from __future__ import annotations
 
-from .explainer import (
-    DebateHistory,
-    DebateNotReady,
-    DefaultExplainGenerator,
-    ExplainGenerator,
-    load_explain_generator,
-)
-from .progress import BatchJobProgress, load_batch_progress
-from .worker import (
-    BATCH_JOB_TYPE,
-    BATCH_QUEUE,
-    MAX_BATCH_ITEMS,
-    BatchExplainabilityWorker,
-    BatchFailed,
-    BatchRejected,
-    batch_job,
-    create_batch_job,
+from typing import TYPE_CHECKING
+
+from workers.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .explainer import (
+        DebateHistory,
+        DebateNotReady,
+        DefaultExplainGenerator,
+        ExplainGenerator,
+        load_explain_generator,
+    )
+    from .progress import BatchJobProgress, load_batch_progress
+    from .worker import (
+        BATCH_JOB_TYPE,
+        BATCH_QUEUE,
+        MAX_BATCH_ITEMS,
+        BatchExplainabilityWorker,
+        BatchFailed,
+        BatchRejected,
+        batch_job,
+        create_batch_job,
+    )
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        ".explainer": (
+            "DebateHistory",
+            "DebateNotReady",
+            "DefaultExplainGenerator",
+            "ExplainGenerator",
+            "load_explain_generator",
+        ),
+        ".progress": ("BatchJobProgress", "load_batch_progress"),
+        ".worker": (
+            "BATCH_JOB_TYPE",
+            "BATCH_QUEUE",
+            "MAX_BATCH_ITEMS",
+            "BatchExplainabilityWorker",
+            "BatchFailed",
+            "BatchRejected",
+            "batch_job",
+            "create_batch_job",
+        ),
+    },
 )
 
 __all__ = [

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
-from .probes import INPUT_TYPES, PROBES, PROFILES
-from .worker import (
-    GAUNTLET_QUEUE,
-    JOB_TYPE_GAUNTLET,
-    GauntletWorker,
-    enqueue_gauntlet_job,
-    gauntlet_job,
-    recover_interrupted_gauntlets,
+from typing import TYPE_CHECKING
+
+from workers.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .probes import INPUT_TYPES, PROBES, PROFILES
+    from .worker import (
+        GAUNTLET_QUEUE,
+        JOB_TYPE_GAUNTLET,
+        GauntletWorker,
+        enqueue_gauntlet_job,
+        gauntlet_job,
+        recover_interrupted_gauntlets,
+    )
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        ".probes": ("INPUT_TYPES", "PROBES", "PROFILES"),
+        ".worker": (
+            "GAUNTLET_QUEUE",
+            "JOB_TYPE_GAUNTLET",
+            "GauntletWorker",
+            "enqueue_gauntlet_job",
+            "gauntlet_job",
+            "recover_interrupted_gauntlets",
+        ),
+    },
 )
 
 __all__ = [

@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 EVENT_STARTED = "transcription.started"
 EVENT_COMPLETED = "transcription.completed"
 EVENT_FAILED = "transcription.failed"
+#: Webhook event types of the transcription kind.
+TRANSCRIPTION_EVENTS = (EVENT_STARTED, EVENT_COMPLETED, EVENT_FAILED)
 
 
 class EventSink(Protocol):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from collections.abc import Callable, Sequence
 
 from queue_app.queue import ConfigError
 
@@ -23,6 +21,9 @@ class SecretCipher:
     """Encrypt with the first key, decrypt with any (``ARAGORA_WEBHOOK_SECRET_KEYS``)."""
 
     def __init__(self, keys: Sequence[str]) -> None:
+        # Imported by the first cipher: processes that read no secret never load cryptography.
+        from cryptography.fernet import Fernet, MultiFernet
+
         if not keys:
             raise ConfigError(
                 "webhook signing secrets are stored encrypted: set ARAGORA_WEBHOOK_SECRET_KEYS "
@@ -36,14 +37,18 @@ class SecretCipher:
 
     def decrypt(self, token: str) -> str:
         """Return the secret in ``token`` (``SecretUnreadable`` when no key opens it)."""
-        try:
-            return self._fernet.decrypt(token.encode("ascii")).decode()
-        except (InvalidToken, UnicodeError):
-            raise SecretUnreadable() from None
+        return _unlock(self._fernet.decrypt, token, "utf-8")
 
     def rotate(self, token: str) -> str:
         """Return ``token``'s secret encrypted again with the first key."""
-        try:
-            return self._fernet.rotate(token.encode("ascii")).decode("ascii")
-        except (InvalidToken, UnicodeError):
-            raise SecretUnreadable() from None
+        return _unlock(self._fernet.rotate, token, "ascii")
+
+
+def _unlock(step: Callable[[bytes], bytes], token: str, encoding: str) -> str:
+    """Return ``step`` applied to ``token``, decoded (``SecretUnreadable`` if no key opens it)."""
+    from cryptography.fernet import InvalidToken
+
+    try:
+        return step(token.encode("ascii")).decode(encoding)
+    except (InvalidToken, UnicodeError):
+        raise SecretUnreadable() from None

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-
-import httpx
+from typing import TYPE_CHECKING
 
 from .errors import TargetRefused
+
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -31,6 +33,8 @@ def is_public_address(address: IPAddress) -> bool:
 
 def parse_target(url: str) -> httpx.URL:
     """Return ``url`` parsed, if it is an absolute http(s) URL (``TargetRefused`` otherwise)."""
+    import httpx  # imported by the first check: the models use this module, every process loads it
+
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError):
