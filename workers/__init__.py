@@ -97,7 +97,7 @@ WORKER_KIND_CLASSES: dict[str, str] = {
     "routing": "RoutingWorker",
 }
 
-_export, _exported = lazy_exports(
+_lazy_getattr, _lazy_dir = lazy_exports(
     __name__,
     {
         ".agents": ("AgentSettings",),
@@ -171,13 +171,15 @@ def worker_kind(queue: str) -> WorkerKind:
 
 
 def __getattr__(name: str) -> object:
-    if name == "WORKER_KINDS":
-        return {queue: worker_kind(queue) for queue in WORKER_KIND_CLASSES}
-    return _export(name)
+    if name != "WORKER_KINDS":
+        return _lazy_getattr(name)
+    kinds = {queue: worker_kind(queue) for queue in WORKER_KIND_CLASSES}
+    globals()["WORKER_KINDS"] = kinds  # one dict, as when it was built at import
+    return kinds
 
 
 def __dir__() -> list[str]:
-    return sorted({*_exported(), "WORKER_KINDS"})
+    return sorted({*_lazy_dir(), "WORKER_KINDS"})
 
 
 __all__ = [

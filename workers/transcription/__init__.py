@@ -29,7 +29,14 @@ if TYPE_CHECKING:
         recover_interrupted_transcriptions,
     )
     from .media import MediaRejected, MediaUnavailable
-    from .worker import TRANSCRIPTION_EVENTS, EventSink, TranscriptionWorker
+    from .worker import (
+        EVENT_COMPLETED,
+        EVENT_FAILED,
+        EVENT_STARTED,
+        TRANSCRIPTION_EVENTS,
+        EventSink,
+        TranscriptionWorker,
+    )
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
@@ -56,11 +63,21 @@ __getattr__, __dir__ = lazy_exports(
             "recover_interrupted_transcriptions",
         ),
         ".media": ("MediaRejected", "MediaUnavailable"),
-        ".worker": ("TRANSCRIPTION_EVENTS", "EventSink", "TranscriptionWorker"),
+        ".worker": (
+            "EVENT_COMPLETED",
+            "EVENT_FAILED",
+            "EVENT_STARTED",
+            "TRANSCRIPTION_EVENTS",
+            "EventSink",
+            "TranscriptionWorker",
+        ),
     },
 )
 
 __all__ = [
+    "EVENT_COMPLETED",
+    "EVENT_FAILED",
+    "EVENT_STARTED",
     "JOB_TYPE_TRANSCRIPTION",
     "JOB_TYPE_TRANSCRIPTION_AUDIO",
     "JOB_TYPE_TRANSCRIPTION_VIDEO",
