@@ -6,16 +6,16 @@ import os
 import sys
 
 from django.conf import settings
-from django.core.asgi import get_asgi_application
 
 from aragora_site.edge import BodyEdge, BodyLimits
+from aragora_site.handler import get_sync_stack_application
 from queue_app.observability.telemetry import setup_telemetry
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aragora_site.settings")
 
 # Before the handler loads the middleware, which the Django instrumentation extends.
 setup_telemetry("aragora-web")
-django_application = get_asgi_application()
+django_application = get_sync_stack_application()
 application = BodyEdge(
     django_application,
     BodyLimits(
