@@ -12,10 +12,11 @@ from rest_framework.response import Response
 
 from queue_app.api.payloads import StrictSerializer, UnknownReference
 from queue_app.api.permissions import scope_of
+from queue_app.api.quickcheck import quick_job
 from queue_app.api.serializers import JOB_CREATE, JobCreateSerializer
 from queue_app.api.throttles import EnqueueThrottle
 from queue_app.api.views import QueueAPIView
-from queue_app.services.bulk import BulkEntry, enqueue_together
+from queue_app.services.bulk import BulkEntry, BulkIdsTaken, enqueue_together
 
 #: Most jobs in one bulk request.
 BULK_MAX_JOBS = 1000
@@ -31,8 +32,11 @@ class BulkJobsSerializer(serializers.ListSerializer):
         return super().to_internal_value(data)
 
     def run_child_validation(self, data: Any) -> Any:
-        """Validate one job; put its index on a 422 it raises."""
+        """Validate one job (a plain debate without the serializer); put its index on a 422."""
         index, self.position = self.position, self.position + 1
+        quick = quick_job(data, self.context["scope"])
+        if quick is not None:
+            return quick
         try:
             return super().run_child_validation(data)
         except UnknownReference as error:
@@ -120,5 +124,14 @@ class JobBulkView(QueueAPIView):
             BulkEntry(item["job"], item.get("queue"), item["delay_seconds"])
             for item in body.validated_data["jobs"]
         ]
-        ids = [job.id for job in enqueue_together(entries)]
+        try:
+            ids = [job.id for job in enqueue_together(entries)]
+        except BulkIdsTaken as error:  # taken since the check: named as the check names them
+            taken = {str(index): _taken(job_id) for index, job_id in error.taken.items()}
+            raise UnknownReference({"jobs": taken}) from error
         return Response({"count": len(ids), "ids": ids}, status=201)
+
+
+def _taken(job_id: str) -> dict[str, Any]:
+    """Return the error of a job whose id (its gauntlet id) another job has."""
+    return {"payload": {"gauntlet_id": [f"gauntlet_id {job_id!r} is taken"]}}

@@ -15,6 +15,15 @@ class BulkConflict(QueueError):
     """The jobs of one bulk request cannot be enqueued together."""
 
 
+class BulkIdsTaken(BulkConflict):
+    """Jobs of a bulk request have ids that other jobs took (after the request was checked)."""
+
+    def __init__(self, taken: dict[int, str]) -> None:
+        super().__init__(f"job ids taken: {', '.join(taken.values())}; no job was added")
+        #: Index in the request -> id of each job whose id was taken.
+        self.taken = taken
+
+
 class BulkEntry(NamedTuple):
     """One job of a bulk request with its options."""
 
@@ -28,10 +37,12 @@ def enqueue_together(entries: Sequence[BulkEntry]) -> list[Job]:
     """Enqueue the jobs of one request in one atomic script call; return them.
 
     Every job goes to one queue (one script, one Redis Cluster slot), so either all are added
-    or, when they would take the queue past its depth limit, none.
+    or none: none when they would take the queue past its depth limit, and none when an id
+    (a gauntlet id) was taken since the request was checked.
 
     Raises:
         BulkConflict: the jobs go to more than one queue, or two of them share an id.
+        BulkIdsTaken: ids of the jobs are known already.
         UndeclaredQueue: the queue is not declared.
         QueueFull: the queue is at its depth limit (counted on ``/metrics``).
     """
@@ -48,7 +59,9 @@ def enqueue_together(entries: Sequence[BulkEntry]) -> list[Job]:
     delays = [entry.delay_seconds for entry in entries]
     with counting_refusals():
         added = clients.enqueuer.enqueue_together(jobs, queues.pop(), delays)
-    taken = [job.id for job, new in zip(jobs, added, strict=True) if not new]
-    if taken:  # a gauntlet id taken between the check and the enqueue
-        raise BulkConflict(f"job ids taken meanwhile: {', '.join(taken)}; the others were added")
+    taken = {
+        index: job.id for index, (job, new) in enumerate(zip(jobs, added, strict=True)) if not new
+    }
+    if taken:  # a gauntlet id taken between the check and the enqueue: the script added none
+        raise BulkIdsTaken(taken)
     return jobs

@@ -10,6 +10,10 @@ import redis
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from queue_app.api import bulk as bulk_view
+from queue_app.queue import Job
+from queue_app.services import bulk as bulk_service
+from queue_app.services.bridge import get_bridge
 from tests.api_support import JOBS, debate, make_user, token_client
 
 if TYPE_CHECKING:
@@ -174,3 +178,44 @@ def test_api_bulk_refuses_a_taken_or_repeated_gauntlet_id(
     assert taken.status_code == 422
     assert "taken" in taken.json()["jobs"]["0"]["payload"]["gauntlet_id"][0]
     assert waiting(store, "gauntlet") == 1
+
+
+def test_api_bulk_adds_none_when_a_gauntlet_id_is_taken_after_the_check(
+    api: APIClient, store: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another request takes the gauntlet id between this request's check and its enqueue."""
+
+    def enqueue_after_a_rival(entries: list[bulk_service.BulkEntry]) -> list[Job]:
+        rival = Job(id="g-1", payload={"input_content": "T"}, metadata={"job_type": "gauntlet"})
+        get_bridge().enqueuer.enqueue_if_new(rival, 0, "gauntlet")
+        return bulk_service.enqueue_together(entries)
+
+    monkeypatch.setattr(bulk_view, "enqueue_together", enqueue_after_a_rival)
+    gauntlets = [
+        {"job_type": "gauntlet", "payload": {"gauntlet_id": name, "input_content": "S"}}
+        for name in ("g-0", "g-1", "g-2")
+    ]
+    response = api.post(BULK, bulk(*gauntlets), format="json")
+    assert response.status_code == 422
+    assert response.json() == {
+        "jobs": {"1": {"payload": {"gauntlet_id": ["gauntlet_id 'g-1' is taken"]}}}
+    }
+    assert waiting(store, "gauntlet") == 1  # the rival only
+    assert not store.exists(f"{P}job:g-0") and not store.exists(f"{P}job:g-2")
+    assert store.hget(f"{P}job:g-1", "payload") == '{"input_content":"T"}'
+    assert store.xlen(f"{P}gauntlet:ledger") == 1
+
+
+def test_enqueue_together_adds_none_when_an_id_is_known(store: redis.Redis) -> None:
+    enqueuer = get_bridge().enqueuer
+    assert enqueuer.enqueue_if_new(Job(id="known", payload={}), 0, "debates")
+    jobs = [Job(id="new-1", payload={}), Job(id="known", payload={}), Job(id="new-2", payload={})]
+    assert enqueuer.enqueue_together(jobs, "debates", [0, 0, 60]) == [True, False, True]
+    assert waiting(store) == 1 and store.xlen(f"{P}debates:stream") == 1
+    assert store.zcard(f"{P}debates:delayed") == 0
+    assert not store.exists(f"{P}job:new-1") and not store.exists(f"{P}job:new-2")
+    twice = [Job(id="new-1", payload={}), Job(id="new-1", payload={})]
+    assert enqueuer.enqueue_together(twice, "debates", [0, 0]) == [True, False]
+    assert not store.exists(f"{P}job:new-1")
+    assert enqueuer.enqueue_together(jobs[:1], "debates", [0]) == [True]
+    assert waiting(store) == 2

@@ -91,14 +91,15 @@ def batches(rows: list[list[Any]], limit: int | None, whole: bool = False) -> li
     return [rows[i : i + ENQUEUE_CHUNK] for i in range(0, len(rows), ENQUEUE_CHUNK)]
 
 
-def enqueue_call(core: QueueCore, queue: str, rows: list[list[Any]], limit: int | None) -> Call:
-    """Return the KEYS and ARGV of the enqueue script call that adds ``rows`` to ``queue``."""
-    return core.script_call(
-        "enqueue",
-        queue,
-        [encode_rows(rows), limit_arg(limit)],
-        enqueue_keys(core.keys, queue, rows),
-    )
+def enqueue_call(
+    core: QueueCore, queue: str, rows: list[list[Any]], limit: int | None, all_new: bool = False
+) -> Call:
+    """Return the KEYS and ARGV of the enqueue script call that adds ``rows`` to ``queue``.
+
+    With ``all_new`` the call adds no row when any row's id is already known.
+    """
+    args = [encode_rows(rows), limit_arg(limit), *(["1"] if all_new else [])]
+    return core.script_call("enqueue", queue, args, enqueue_keys(core.keys, queue, rows))
 
 
 def enqueue_keys(keys: Keys, queue: str, rows: list[list[Any]]) -> list[str]:

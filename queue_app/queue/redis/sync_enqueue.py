@@ -78,9 +78,10 @@ class SyncEnqueuer:
     def enqueue_together(
         self, jobs: Sequence[Job], queue_name: str, delays: Sequence[float]
     ) -> list[bool]:
-        """Add ``jobs`` (own priorities, one delay each) in one script call, atomic.
+        """Add ``jobs`` (own priorities, one delay each) in one script call: all of them or none.
 
-        Under a depth limit they are all added or none. Return per job whether it was new.
+        None is added when any id is already known, or under a depth limit when they would take
+        the queue past it. Return per job whether its id was new (all True: all were added).
 
         Raises:
             UndeclaredQueue: the queue is not declared.
@@ -97,12 +98,16 @@ class SyncEnqueuer:
         trace: bool,
         whole: bool = False,
     ) -> list[int]:
-        """Add ``jobs``; return per job 1 (added) or 0 (id already known)."""
+        """Add ``jobs``; return per job 1 (added) or 0 (id already known).
+
+        ``whole``: one script call, all jobs or none (none when any id is known).
+        """
         self._ensure_queue(queue)
         rows = job_rows(jobs, queue, priority, delay, self.queue.config, trace)
         limit = self.queue.config.depth_limit(queue)
         calls = [
-            enqueue_call(self.queue, queue, part, limit) for part in batches(rows, limit, whole)
+            enqueue_call(self.queue, queue, part, limit, whole)
+            for part in batches(rows, limit, whole)
         ]
         try:
             replies = run_enqueue_sync(self._redis, calls, self.queue.config)

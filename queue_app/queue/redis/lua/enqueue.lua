@@ -1,6 +1,8 @@
 -- Add jobs. ARGV 2: JSON array of [id, priority, delay_ms, max_attempts, created_at, payload JSON,
 -- metadata JSON, scope tags], priority and max_attempts as strings (written as they are: Lua
--- would format numbers); ARGV 3: most waiting jobs the queue may hold, or -1 (no limit).
+-- would format numbers); ARGV 3: most waiting jobs the queue may hold, or -1 (no limit);
+-- ARGV 4 (optional) "1": all or none: when any row's id is known (or twice in the rows), none
+-- is added, and the reply's 0s name those rows.
 -- KEYS after the queue's: the job hash of each row, then the scope indexes of the rows' tags and
 -- the streams of their priorities other than 0 (declared; the script names them as keys.py does).
 -- Derived (keys.py): job hashes of ids read from a scope index.
@@ -11,6 +13,15 @@
 -- listing walks over (scoped.lua); it expires 2 x TTL after its last enqueue.
 local rows = cjson.decode(ARGV[2])
 local limit = tonumber(ARGV[3])
+if ARGV[4] == '1' then
+  local known, out, seen = false, {}, {}
+  for i, row in ipairs(rows) do
+    out[i] = (seen[row[1]] or redis.call('EXISTS', KEYS[NK + i]) == 1) and 0 or 1
+    known = known or out[i] == 0
+    seen[row[1]] = true
+  end
+  if known then return out end
+end
 if limit >= 0 then
   local new, seen = 0, {}
   for i, row in ipairs(rows) do
