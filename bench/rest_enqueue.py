@@ -191,6 +191,7 @@ def measure_bulk(url: str, token: str, meter: CpuMeter, requests: int) -> None:
 if __name__ == "__main__":
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
     bulk_count = int(sys.argv[2]) if len(sys.argv) > 2 else 30
+    print(f"load average before: {' '.join(f'{load:.2f}' for load in os.getloadavg())}")
     with private_redis() as redis_url, site(redis_url) as (url, token, meter):
         measure(url, token, meter, count)
         if bulk_count:
