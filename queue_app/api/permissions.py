@@ -6,15 +6,17 @@ Authentication is DRF's token or session (settings ``REST_FRAMEWORK``); anonymou
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+from django.db import connections
 from django.utils.translation import gettext_lazy as _
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 
-from queue_app.models import WebhookEndpoint
+from queue_app.models import OrganizationMembership, WebhookEndpoint
 from queue_app.services.scope import Scope
 
 
@@ -28,17 +30,51 @@ def scope_of(request: Request) -> Scope:
 
 
 class ScopedTokenAuthentication(TokenAuthentication):
-    """DRF's token authentication that reads the caller's organization in the same query."""
+    """DRF's token authentication that reads the caller's organization in the same query.
+
+    The query is plain SQL: the ORM spends several times longer building a query with two
+    joins than the database spends answering it, on every API request.
+    """
 
     def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
         """Return the token's active user and the token (one query, membership included)."""
-        tokens = self.get_model().objects.select_related("user", "user__queue_membership")
-        token = tokens.filter(key=key).first()
-        if token is None:
+        token_model = self.get_model()
+        users = token_model._meta.get_field("user").related_model._default_manager
+        user = next(iter(users.raw(_token_user_sql(token_model, users.db), [key])), None)
+        if user is None:
             raise AuthenticationFailed(_("Invalid token."))
-        if not token.user.is_active:
+        if not user.is_active:
             raise AuthenticationFailed(_("User inactive or deleted."))
-        return token.user, token
+        membership = None
+        if user.membership_id is not None:
+            membership = OrganizationMembership.from_db(
+                users.db,
+                ["id", "user_id", "organization"],
+                [user.membership_id, user.pk, user.membership_organization],
+            )
+        # As select_related would: user.queue_membership answers without another query.
+        OrganizationMembership.user.field.remote_field.set_cached_value(user, membership)
+        token = token_model.from_db(users.db, ["key", "user_id"], [key, user.pk])
+        return user, token
+
+
+@functools.cache
+def _token_user_sql(token_model: Any, database: str) -> str:
+    """Return the SQL of the user of a token (``%s``) with its membership's id and organization."""
+    quote = connections[database].ops.quote_name
+    user_model = token_model._meta.get_field("user").related_model
+    user_pk = quote(user_model._meta.pk.column)
+    member = OrganizationMembership._meta
+    member_user = quote(member.get_field("user").column)
+    return (
+        f"SELECT u.*, m.{quote(member.pk.column)} AS membership_id,"
+        f" m.{quote(member.get_field('organization').column)} AS membership_organization"
+        f" FROM {quote(user_model._meta.db_table)} u"
+        f" INNER JOIN {quote(token_model._meta.db_table)} t"
+        f" ON t.{quote(token_model._meta.get_field('user').column)} = u.{user_pk}"
+        f" LEFT OUTER JOIN {quote(member.db_table)} m ON m.{member_user} = u.{user_pk}"
+        f" WHERE t.{quote(token_model._meta.pk.column)} = %s"
+    )
 
 
 class InScope(IsAuthenticated):

@@ -91,8 +91,13 @@ class QueueAPIView(CheckedBody, APIView):
         return queue_exception_handler
 
 
+#: One serializer for every job answer: it keeps no state per job, and building one per answer
+#: copies all its fields.
+_JOB_SERIALIZER = JobSerializer()
+
+
 def _job(job: Any) -> dict[str, Any]:
-    return dict(JobSerializer(job).data)
+    return dict(_JOB_SERIALIZER.to_representation(job))
 
 
 def _idempotency_key(request: Request) -> str | None:
