@@ -22,6 +22,7 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView, exception_handler
 
 from queue_app.api.bodies import CheckedBody
+from queue_app.api.payloads import UnknownReference
 from queue_app.api.permissions import InScope, scope_of, scoped_endpoints
 from queue_app.api.quickcheck import quick_job
 from queue_app.api.serializers import (
@@ -183,13 +184,16 @@ class JobListView(QueueAPIView):
             body = JobCreateSerializer(data=request.data, context={"scope": scope_of(request)})
             body.is_valid(raise_exception=True)
             data = body.validated_data
-        job, created = jobs.enqueue_job(
-            scope_of(request),
-            data["job"],
-            queue=data.get("queue"),
-            delay_seconds=data["delay_seconds"],
-            idempotency_key=key,
-        )
+        try:
+            job, created = jobs.enqueue_job(
+                scope_of(request),
+                data["job"],
+                queue=data.get("queue"),
+                delay_seconds=data["delay_seconds"],
+                idempotency_key=key,
+            )
+        except jobs.GauntletIdTaken as error:  # taken since the check: named as the check does
+            raise UnknownReference({"payload": {"gauntlet_id": [str(error)]}}) from error
         location = request.build_absolute_uri(reverse("queue-api:job-detail", args=[job.id]))
         if created:
             return Response(_job(job), status=201, headers={"Location": location})

@@ -245,6 +245,7 @@ def enqueue_job(
 
     Raises:
         IdempotencyConflict: the key was used for another request.
+        GauntletIdTaken: without a key, the job's id (its gauntlet id) is taken.
         UndeclaredQueue: ``queue`` is not declared.
         QueueFull: the queue is at its depth limit (counted on ``/metrics``).
     """
@@ -252,7 +253,9 @@ def enqueue_job(
     queue = queue or JOB_QUEUES.get(job.job_type)
     if not idempotency_key:
         with counting_refusals():
-            clients.enqueuer.enqueue_if_new(job, job.priority, queue, delay_seconds)
+            added = clients.enqueuer.enqueue_if_new(job, job.priority, queue, delay_seconds)
+        if not added:  # a gauntlet id taken since the payload was checked
+            raise GauntletIdTaken(f"gauntlet_id {job.id!r} is taken")
         return job, True
     job.id = idempotent_job_id(scope, idempotency_key)
     digest = request_digest(job, queue or clients.config.default_queue, delay_seconds)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
 
-from queue_app.queue import create_debate_job, create_redis_queue, get_queue_config
+from queue_app.queue import Job, create_debate_job, create_redis_queue, get_queue_config
+from queue_app.services import jobs
+from queue_app.services.bridge import get_bridge
+from queue_app.services.scope import Scope
 from tests.api_support import JOBS, make_user, token_client
 
 pytestmark = pytest.mark.django_db
@@ -74,3 +78,24 @@ def test_gauntlet_job_takes_its_id_and_checks_the_profile(api: APIClient) -> Non
 def test_healing_jobs_are_not_enqueued_through_the_api(api: APIClient) -> None:
     response = api.post(JOBS, {"job_type": "consensus_heal", "payload": {}}, format="json")
     assert response.status_code == 400 and "job_type" in response.json()
+
+
+def test_gauntlet_id_taken_after_the_check_is_422_and_keeps_the_first_job(
+    api: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another request takes the gauntlet id between this request's check and its enqueue."""
+    enqueue_job = jobs.enqueue_job
+
+    def enqueue_after_a_rival(scope: Scope, job: Job, **options: Any) -> tuple[Job, bool]:
+        rival = Job(id="g-race", payload={"input_content": "T"}, metadata={"job_type": "gauntlet"})
+        get_bridge().enqueuer.enqueue_if_new(rival, 0, "gauntlet")
+        return enqueue_job(scope, job, **options)
+
+    monkeypatch.setattr(jobs, "enqueue_job", enqueue_after_a_rival)
+    payload = {"gauntlet_id": "g-race", "input_content": "Spec text"}
+    response = api.post(JOBS, {"job_type": "gauntlet", "payload": payload}, format="json")
+    assert response.status_code == 422
+    assert response.json() == {"payload": {"gauntlet_id": ["gauntlet_id 'g-race' is taken"]}}
+    clients = get_bridge()
+    first = clients.call(clients.tracker.get_job("g-race"))
+    assert first is not None and first.payload == {"input_content": "T"}
