@@ -14,6 +14,7 @@ from ..config import QueueConfig, valid_queue_name
 from ..errors import InvalidJob, UndeclaredQueue
 from ..retry import RetryPolicy
 from .keys import Keys
+from .lane import Lane
 from .scripts import SCRIPTS, Call
 from .status import JobStatusTracker, text
 
@@ -74,6 +75,8 @@ class QueueCore:
             max_delay_seconds=self.config.retry_max_delay,
         )
         self.owns_client = False
+        #: The connection that enqueues one by one (``lane.py``); None on a cluster.
+        self.enqueue_lane = Lane.of(redis_client)
         self._known_queues: set[str] = set()
         self._script_settings: dict[str, bytes] = {}
         self._script_keys: dict[tuple[str, str], list[bytes]] = {}
