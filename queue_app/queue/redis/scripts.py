@@ -37,8 +37,15 @@ NAMES = (
 )
 
 
+#: The line of lib.lua after which its helpers serve only the scripts that change delivered jobs:
+#: enqueue.lua leaves them out (defining a function costs Redis on every call of the script).
+ENQUEUE_LIB_END = "-- enqueue.lua takes lib.lua up to this line"
+
+
 def _source(name: str) -> str:
     lib = (_LUA_DIR / "lib.lua").read_text()
+    if name == "enqueue":
+        lib = lib[: lib.index(ENQUEUE_LIB_END)]
     return lua_prelude(name) + lib + (_LUA_DIR / f"{name}.lua").read_text()
 
 
