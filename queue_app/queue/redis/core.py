@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import socket
+from _json import make_encoder
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any, NamedTuple
 
 from ..config import QueueConfig, valid_queue_name
@@ -41,8 +42,25 @@ def check_queue_name(name: str) -> str:
     return name
 
 
-#: One encoder for every value (``json.dumps`` with options builds a new one per call).
-_encode = json.JSONEncoder(separators=(",", ":")).encode
+def compact_json(ensure_ascii: bool = True) -> Callable[[Any], str]:
+    """Return ``json.JSONEncoder(separators=(",", ":"), ensure_ascii=...).encode``, made once.
+
+    ``JSONEncoder.encode`` builds its C encoder (``_json.make_encoder``) on every call: half its
+    cost for the small dicts of a job. This one is built once, without the check for circular
+    references (its state would be shared): a circular value raises ``RecursionError``, as a
+    too deeply nested one does anyway.
+    """
+    strings = encode_basestring_ascii if ensure_ascii else encode_basestring
+    encoder = make_encoder(None, _unencodable, strings, None, ":", ",", False, False, True)
+    return lambda value: "".join(encoder(value, 0))
+
+
+def _unencodable(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+#: One encoder for every value.
+_encode = compact_json()
 
 
 def check_declared(config: QueueConfig, queue: str) -> None:
@@ -56,7 +74,7 @@ def check_declared(config: QueueConfig, queue: str) -> None:
 def dumps(value: Any, what: str) -> str:
     try:
         return _encode(value)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, RecursionError) as error:
         raise InvalidJob(f"{what} is not JSON-serialisable: {error}") from None
 
 
