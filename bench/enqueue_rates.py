@@ -20,10 +20,10 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import redis
+from _clock import Clock
 from _redis import private_redis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,24 +49,6 @@ for _ in range(count):
 after = cpu()
 print(*(1e6 * (b - a) / count for a, b in zip(before, after)))
 """
-
-
-class Clock:
-    """Wall time, this process's CPU time and the Redis server's CPU time of a measured run."""
-
-    def __init__(self, url: str) -> None:
-        self.server = redis.Redis.from_url(url)
-
-    def read(self) -> tuple[float, float, float]:
-        """Return (wall, client CPU, server CPU) seconds so far."""
-        info = self.server.info("cpu")
-        cpu = float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
-        return time.perf_counter(), time.process_time(), cpu
-
-    @staticmethod
-    def per_job(before: tuple[float, ...], after: tuple[float, ...], count: int) -> str:
-        """Return "wall client server" microseconds per job between two readings."""
-        return " ".join(f"{1e6 * (b - a) / count:.2f}" for a, b in zip(before, after, strict=True))
 
 
 async def _library(url: str, case: str, count: int) -> str:

@@ -312,6 +312,7 @@ async def test_cluster_status_reads_every_declared_queue_in_one_round_trip(
     config = replace(queue_config, cluster_keys=True, queues=declared)
     queue = await make_queue(config=config)
     job_id = await queue.enqueue(Job(payload={}), queue_name="gauntlet")
+    await queue.ping()  # connects the pool (the enqueue went on the lane's own connection)
     round_trips.reset()
     stored = await queue.get_status(job_id)
     assert stored is not None and stored.queue == "gauntlet" and round_trips.count == 1

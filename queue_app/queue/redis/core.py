@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import socket
+from _json import make_encoder
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any, NamedTuple
 
 from ..config import QueueConfig, valid_queue_name
 from ..errors import InvalidJob, UndeclaredQueue
 from ..retry import RetryPolicy
 from .keys import Keys
+from .lane import Lane
 from .scripts import SCRIPTS, Call
 from .status import JobStatusTracker, text
 
@@ -40,8 +42,25 @@ def check_queue_name(name: str) -> str:
     return name
 
 
-#: One encoder for every value (``json.dumps`` with options builds a new one per call).
-_encode = json.JSONEncoder(separators=(",", ":")).encode
+def compact_json(ensure_ascii: bool = True) -> Callable[[Any], str]:
+    """Return ``json.JSONEncoder(separators=(",", ":"), ensure_ascii=...).encode``, made once.
+
+    ``JSONEncoder.encode`` builds its C encoder (``_json.make_encoder``) on every call: half its
+    cost for the small dicts of a job. This one is built once, without the check for circular
+    references (its state would be shared): a circular value raises ``RecursionError``, as a
+    too deeply nested one does anyway.
+    """
+    strings = encode_basestring_ascii if ensure_ascii else encode_basestring
+    encoder = make_encoder(None, _unencodable, strings, None, ":", ",", False, False, True)
+    return lambda value: "".join(encoder(value, 0))
+
+
+def _unencodable(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+#: One encoder for every value.
+_encode = compact_json()
 
 
 def check_declared(config: QueueConfig, queue: str) -> None:
@@ -55,7 +74,7 @@ def check_declared(config: QueueConfig, queue: str) -> None:
 def dumps(value: Any, what: str) -> str:
     try:
         return _encode(value)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, RecursionError) as error:
         raise InvalidJob(f"{what} is not JSON-serialisable: {error}") from None
 
 
@@ -74,6 +93,8 @@ class QueueCore:
             max_delay_seconds=self.config.retry_max_delay,
         )
         self.owns_client = False
+        #: The connection that enqueues one by one (``lane.py``); None on a cluster.
+        self.enqueue_lane = Lane.of(redis_client)
         self._known_queues: set[str] = set()
         self._script_settings: dict[str, bytes] = {}
         self._script_keys: dict[tuple[str, str], list[bytes]] = {}

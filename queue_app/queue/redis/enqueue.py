@@ -6,7 +6,6 @@ per script call. Everything here is pure: the callers own the Redis client.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,16 +15,15 @@ from ..base import Job, JobStatus, scope_tags
 from ..config import QueueConfig
 from ..errors import InvalidJob, QueueFull
 from ..tracing import current_trace_carrier, inject_into_jobs
-from .core import QueueCore, dumps, to_delay_ms
+from .core import QueueCore, compact_json, dumps, to_delay_ms
 from .keys import PRIORITY_RANGE, Keys
 from .scripts import Call
 
 #: Jobs per enqueue script call when a batch without a depth limit is split.
 ENQUEUE_CHUNK = 500
 
-#: Rows of any script as one JSON array (one argument instead of one per field); a single
-#: encoder, since ``json.dumps`` with options builds a new one per call.
-encode_rows = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+#: Rows of any script as one JSON array (one argument instead of one per field).
+encode_rows = compact_json(ensure_ascii=False)
 
 
 def job_rows(
@@ -55,7 +53,7 @@ def job_rows(
 
 def _delay_ms(delay_seconds: float, config: QueueConfig) -> int:
     delay_ms = to_delay_ms(delay_seconds)
-    if delay_ms >= config.job_ttl_seconds * 1000:
+    if delay_ms and delay_ms >= config.job_ttl_seconds * 1000:
         raise InvalidJob("delay_seconds must be shorter than the job retention (max_job_ttl_days)")
     return delay_ms
 

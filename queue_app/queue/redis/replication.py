@@ -16,18 +16,23 @@ from redis.exceptions import NoScriptError
 from ..config import QueueConfig
 from ..errors import EnqueueNotReplicated
 from .connect import is_cluster_client
+from .lane import Lane, SyncLane
 from .scripts import SCRIPTS, Call
 
 
-async def run_enqueue(client: Any, calls: Sequence[Call], config: QueueConfig) -> list[Any]:
+async def run_enqueue(
+    client: Any, calls: Sequence[Call], config: QueueConfig, lane: Lane | None = None
+) -> list[Any]:
     """Run the enqueue script once per call, in one pipeline; return its replies.
+
+    A single call without replicas to wait for goes on ``lane`` when one is given.
 
     Raises:
         ResponseError: a script call failed (``QUEUEFULL ...`` when refused by a depth limit).
         EnqueueNotReplicated: fewer than ``config.enqueue_replicas`` replicas confirmed.
     """
     if len(calls) == 1 and not config.enqueue_replicas:
-        return [await SCRIPTS["enqueue"](client, *calls[0])]
+        return [await SCRIPTS["enqueue"](lane or client, *calls[0])]
     replies = await _run_all(client, calls, config)
     if _lost_script(replies):  # nothing was written: load it and run the calls again
         await SCRIPTS["enqueue"].load(client)
@@ -35,10 +40,12 @@ async def run_enqueue(client: Any, calls: Sequence[Call], config: QueueConfig) -
     return checked(replies, config)
 
 
-def run_enqueue_sync(client: Any, calls: Sequence[Call], config: QueueConfig) -> list[Any]:
+def run_enqueue_sync(
+    client: Any, calls: Sequence[Call], config: QueueConfig, lane: SyncLane | None = None
+) -> list[Any]:
     """``run_enqueue`` on a sync client."""
     if len(calls) == 1 and not config.enqueue_replicas:
-        return [SCRIPTS["enqueue"].run_sync(client, *calls[0])]
+        return [SCRIPTS["enqueue"].run_sync(lane or client, *calls[0])]
     if is_cluster_client(client):
         return checked([SCRIPTS["enqueue"].run_sync(client, *call) for call in calls], config)
     replies = _pipeline_sync(client, calls, config)

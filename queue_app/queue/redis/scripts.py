@@ -16,6 +16,7 @@ from redis.exceptions import NoScriptError
 
 from .connect import is_cluster_client
 from .keys import lua_prelude
+from .lane import Lane, SyncLane
 
 _LUA_DIR = Path(__file__).with_name("lua")
 #: The KEYS (str or bytes) and ARGV of one script call.
@@ -36,8 +37,15 @@ NAMES = (
 )
 
 
+#: The line of lib.lua after which its helpers serve only the scripts that change delivered jobs:
+#: enqueue.lua leaves them out (defining a function costs Redis on every call of the script).
+ENQUEUE_LIB_END = "-- enqueue.lua takes lib.lua up to this line"
+
+
 def _source(name: str) -> str:
     lib = (_LUA_DIR / "lib.lua").read_text()
+    if name == "enqueue":
+        lib = lib[: lib.index(ENQUEUE_LIB_END)]
     return lua_prelude(name) + lib + (_LUA_DIR / f"{name}.lua").read_text()
 
 
@@ -49,7 +57,7 @@ class Script:
         self.source = _source(name)
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
 
-    async def __call__(self, client: Redis, keys: list[Any], args: list[Any]) -> Any:
+    async def __call__(self, client: Redis | Lane, keys: list[Any], args: list[Any]) -> Any:
         """Run the script; load it first when the server does not know it."""
         try:
             return await client.evalsha(self.sha, len(keys), *keys, *args)
@@ -57,7 +65,9 @@ class Script:
             await client.script_load(self.source)
             return await client.evalsha(self.sha, len(keys), *keys, *args)
 
-    def run_sync(self, client: SyncRedis | SyncCluster, keys: list[Any], args: list[Any]) -> Any:
+    def run_sync(
+        self, client: SyncRedis | SyncCluster | SyncLane, keys: list[Any], args: list[Any]
+    ) -> Any:
         """Run the script on a sync client; load it first when the server does not know it."""
         try:
             return client.evalsha(self.sha, len(keys), *keys, *args)

@@ -25,6 +25,7 @@ from .core import (
 )
 from .enqueue import batches, encode_rows, enqueue_call, job_rows, refusal
 from .kind_support import KindSupport
+from .lane import Lane
 from .outage import translate_errors
 from .records import RedisRecordStore
 from .replication import run_enqueue
@@ -67,17 +68,23 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
     ) -> bool:
         queue = self._queue(queue_name)
         if not tracing_enabled():
-            return await self._enqueue_one(job, queue, priority, delay_seconds, True)
-        with producer_span(queue, job):
             return await self._enqueue_one(job, queue, priority, delay_seconds, False)
+        with producer_span(queue, job):
+            return await self._enqueue_one(job, queue, priority, delay_seconds, True)
 
     async def _enqueue_one(
-        self, job: Job, queue: str, priority: int, delay_seconds: float, trace_job: bool
+        self, job: Job, queue: str, priority: int, delay_seconds: float, in_span: bool
     ) -> bool:
+        """Add one job; ``in_span``: inside its PRODUCER span, which gave it its trace context.
+
+        Outside a span the call goes on the queue's lane; inside, through the client, whose
+        commands the Redis instrumentation records as children of the span.
+        """
         await self.ensure_queue(queue)
-        rows = job_rows([job], queue, priority, delay_seconds, self.config, trace_job)
+        rows = job_rows([job], queue, priority, delay_seconds, self.config, not in_span)
         limit = self.config.depth_limit(queue)
-        [added] = await self._enqueue_parts(queue, batches(rows, limit), limit)
+        lane = None if in_span else self.enqueue_lane
+        [added] = await self._enqueue_parts(queue, batches(rows, limit), limit, lane)
         return bool(added)
 
     @translate_errors
@@ -106,7 +113,7 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
         return [job.id for job in jobs]
 
     async def _enqueue_parts(
-        self, queue: str, parts: list[list[list[Any]]], limit: int | None
+        self, queue: str, parts: list[list[list[Any]]], limit: int | None, lane: Lane | None = None
     ) -> list[int]:
         """Add batches, one script call each, all at once; return per row 1 (added) or 0.
 
@@ -115,7 +122,7 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
         """
         calls = [enqueue_call(self, queue, part, limit) for part in parts]
         try:
-            replies = await run_enqueue(self._redis, calls, self.config)
+            replies = await run_enqueue(self._redis, calls, self.config, lane)
         except ResponseError as error:
             full = refusal(queue, error)
             if full is None:
@@ -344,6 +351,8 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
     async def close(self) -> None:
         """Close the Redis client when this queue created it."""
         await self.stop_reads()
+        if self.enqueue_lane is not None:
+            await self.enqueue_lane.close()
         if self.owns_client:
             await self._redis.aclose()
 

@@ -20,6 +20,7 @@ from ..tracing import producer_span, tracing_enabled
 from .connect import sync_client_from_url
 from .core import QueueCore, check_declared, check_setup
 from .enqueue import batches, enqueue_call, job_rows, refusal
+from .lane import SyncLane
 from .outage import translate_errors_sync
 from .replication import run_enqueue_sync
 from .streams import client_options
@@ -32,6 +33,8 @@ class SyncEnqueuer:
         #: The async queue whose key schema, config and script arguments this shares.
         self.queue = queue
         self._redis = client
+        #: The connection that enqueues one by one outside a span (``lane.py``).
+        self._lane = SyncLane.of(client)
         self._known_queues: set[str] = set()
 
     @classmethod
@@ -52,8 +55,8 @@ class SyncEnqueuer:
         """Add ``job`` as ``RedisStreamsQueue.enqueue_if_new`` does; True if it was new."""
         queue = queue_name or self.queue.config.default_queue
         if not tracing_enabled():
-            return self._add([job], queue, priority, delay_seconds, True) == [1]
-        with producer_span(queue, job):
+            return self._add([job], queue, priority, delay_seconds, True, lane=self._lane) == [1]
+        with producer_span(queue, job):  # through the client: its commands are the span's children
             return self._add([job], queue, priority, delay_seconds, False) == [1]
 
     @translate_errors_sync
@@ -97,6 +100,7 @@ class SyncEnqueuer:
         delay: float | Sequence[float],
         trace: bool,
         whole: bool = False,
+        lane: SyncLane | None = None,
     ) -> list[int]:
         """Add ``jobs``; return per job 1 (added) or 0 (id already known).
 
@@ -110,7 +114,7 @@ class SyncEnqueuer:
             for part in batches(rows, limit, whole)
         ]
         try:
-            replies = run_enqueue_sync(self._redis, calls, self.queue.config)
+            replies = run_enqueue_sync(self._redis, calls, self.queue.config, lane)
         except ResponseError as error:
             full = refusal(queue, error)
             if full is None:
@@ -129,4 +133,6 @@ class SyncEnqueuer:
 
     def close(self) -> None:
         """Close the sync client's connections."""
+        if self._lane is not None:
+            self._lane.close()
         self._redis.close()

@@ -25,6 +25,19 @@ local function ledger(id, status)
   redis.call('XADD', key('ledger'), 'MAXLEN', '~', LEDGER_MAX, '*', 'job_id', id, 'status', status)
 end
 
+-- Add the stream entry of job `id` (the stream of its priority and its group made when the level is
+-- new); return the entry id and the level.
+local function add_entry(id, priority)
+  local level = level_of(priority)
+  local sk = stream_key(level)
+  if redis.call('ZADD', key('levels'), 'NX', level, level) == 1 then
+    redis.pcall('XGROUP', 'CREATE', sk, GROUP, '0', 'MKSTREAM')
+  end
+  return redis.call('XADD', sk, '*', 'job_id', id), level
+end
+
+-- enqueue.lua takes lib.lua up to this line (scripts.ENQUEUE_LIB_END); what follows serves the others.
+
 local function drop_entry(level, entry)
   if level and entry then
     local sk = stream_key(level)
@@ -59,12 +72,7 @@ local function dead_letter(jk, id, old, reason)
 end
 
 local function enter_stream(jk, id, priority)
-  local level = level_of(priority)
-  local sk = stream_key(level)
-  if redis.call('ZADD', key('levels'), 'NX', level, level) == 1 then
-    redis.pcall('XGROUP', 'CREATE', sk, GROUP, '0', 'MKSTREAM')
-  end
-  local entry = redis.call('XADD', sk, '*', 'job_id', id)
+  local entry, level = add_entry(id, priority)
   redis.call('HSET', jk, 'entry', entry, 'stream', level)
   return entry
 end

@@ -1,0 +1,80 @@
+"""Enqueues one by one on the lane (``redis/lane.py``): concurrency, lost scripts, lost servers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
+
+import redis
+import redis.asyncio as aioredis
+
+from queue_app.queue import Job, QueueConfig, QueueConnectionError, RedisStreamsQueue
+from queue_app.queue.redis import SyncEnqueuer
+from tests.integration.conftest import QueueFactory
+
+
+async def test_concurrent_enqueues_all_land_when_the_lane_is_busy(
+    make_queue: QueueFactory,
+) -> None:
+    queue = await make_queue()
+    ids = await asyncio.gather(*(queue.enqueue(Job(payload={"i": i})) for i in range(50)))
+    stats = await queue.get_queue_stats()
+    assert len(set(ids)) == 50 and stats["pending"] == 50 and stats["stream_length"] == 50
+
+
+async def test_enqueue_on_the_lane_loads_a_flushed_script_again(queue: RedisStreamsQueue) -> None:
+    await queue.enqueue(Job(payload={"i": 0}))
+    await queue.redis.script_flush()
+    job_id = await queue.enqueue(Job(payload={"i": 1}))
+    stored = await queue.get_status(job_id)
+    assert stored is not None and stored.payload == {"i": 1}
+
+
+async def test_enqueue_on_the_lane_connects_again_after_a_restart(redis_server_factory) -> None:
+    server = redis_server_factory()
+    client = aioredis.from_url(server.url, decode_responses=True)
+    config = QueueConfig(redis_url=server.url)
+    queue = RedisStreamsQueue(client, "c", config)
+    try:
+        await queue.enqueue(Job(payload={"i": 0}))
+        server.restart()  # empty: no script, no group; the lane's socket is closed
+        with contextlib.suppress(QueueConnectionError):  # as on a connection of the pool
+            await queue.enqueue(Job(payload={"i": 1}))
+        job_id = await queue.enqueue(Job(payload={"i": 2}))
+        assert (await queue.get_queue_stats())["pending"] in (1, 2)
+        assert (await queue.get_status(job_id)) is not None
+    finally:
+        await queue.close()
+        await client.aclose()
+
+
+def test_sync_enqueues_from_many_threads_all_land(queue_config: QueueConfig) -> None:
+    queue = RedisStreamsQueue(aioredis.from_url(queue_config.redis_url), "c", queue_config)
+    enqueuer = SyncEnqueuer.beside(queue)
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            added = list(
+                pool.map(lambda i: enqueuer.enqueue_if_new(Job(payload={"i": i})), range(200))
+            )
+        with redis.Redis.from_url(queue_config.redis_url) as client:
+            assert client.xlen(queue.stream_key) == 200
+            assert client.zcard(queue.keys.index(queue_config.default_queue, "pending")) == 200
+        assert added == [True] * 200
+    finally:
+        enqueuer.close()
+
+
+def test_sync_enqueue_on_the_lane_loads_a_flushed_script_again(queue_config: QueueConfig) -> None:
+    queue = RedisStreamsQueue(aioredis.from_url(queue_config.redis_url), "c", queue_config)
+    enqueuer = SyncEnqueuer.beside(queue)
+    try:
+        job = Job(payload={"i": 0})
+        assert enqueuer.enqueue_if_new(job)
+        with redis.Redis.from_url(queue_config.redis_url) as client:
+            client.script_flush()
+            assert enqueuer.enqueue_if_new(Job(payload={"i": 1}))
+            assert not enqueuer.enqueue_if_new(job)  # its id is known: not added twice
+            assert client.xlen(queue.stream_key) == 2
+    finally:
+        enqueuer.close()
