@@ -55,6 +55,10 @@ PRUNE_CHUNK = 5000
 FINAL_BATCHES = 20
 #: Longest back-off while Redis or the database is down.
 MAX_BACKOFF_SECONDS = 30.0
+#: Seconds ``run`` lets events gather after a batch that was not full: fewer, larger batches
+#: (one hop to the database thread and one transaction each), and a job's enqueue and finish
+#: events fall in one batch more often, so that its hash is read and its row written once.
+SETTLE_SECONDS = 0.5
 
 
 def _entry_key(entry: str) -> tuple[int, int]:
@@ -139,13 +143,15 @@ class LedgerWriter:
         *,
         consumer_name: str | None = None,
         config: QueueConfig,
-        batch_size: int = 500,
+        batch_size: int = 1000,
         block_ms: int = 1000,
+        settle_seconds: float = SETTLE_SECONDS,
     ) -> None:
         self.config = config
         self.consumer_name = consumer_name or f"ledger-{socket.gethostname()}-{os.getpid()}"
         self.batch_size = batch_size
         self.block_ms = block_ms
+        self.settle_seconds = settle_seconds
         #: Ledger rows older than this many days are deleted by ``run``.
         self.retention_days: int = settings.ARAGORA_LEDGER_RETENTION_DAYS
         self._client = redis_client
@@ -210,18 +216,24 @@ class LedgerWriter:
     async def run(self, stop: asyncio.Event) -> None:
         """Drain until ``stop`` is set, sweeping old rows hourly; back off while anything fails.
 
+        After a batch smaller than ``batch_size`` the writer waits ``settle_seconds`` (the ledger
+        lags by that much more); a backlog is drained batch after batch.
+
         Once stopped, the batches already waiting are stored (up to ``FINAL_BATCHES``) so that a
         worker run with ``--burst`` leaves a complete ledger; the rest waits in Redis.
         """
         try:
             while not stop.is_set():
+                stored = 0
                 try:
-                    await self.drain_once()
+                    stored = await self.drain_once()
                     await self._prune_when_due()
                 except QueueConnectionError as error:
                     self._failed("Redis", error)
                 if self._failures:
                     await _wait(stop, self._backoff_seconds())
+                elif stored < self.batch_size:
+                    await _wait(stop, self.settle_seconds)
             await self._store_waiting()
         finally:
             await self.close()
