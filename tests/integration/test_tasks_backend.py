@@ -20,6 +20,7 @@ from django.utils import timezone
 from queue_app import wiring
 from queue_app.management.commands.queue_worker import WORKER_CHECK_TAGS
 from queue_app.queue import Job, JobStatus, QueueConfig, QueueError, RetryPolicy
+from queue_app.tasks import runner
 from queue_app.tasks.backend import (
     TASK_STATUS,
     RedisStreamsTaskBackend,
@@ -35,7 +36,6 @@ from queue_app.tasks.examples import (
     greet,
     require_positive,
 )
-from queue_app.tasks import runner
 from queue_app.tasks.runner import ConnectionSweeper, TaskWorker
 from tests.integration.conftest import QueueFactory
 from workers import BaseWorker, DiagnosticsWorker, KindContext, MiddlewareChain, WorkerOptions
