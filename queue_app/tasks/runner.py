@@ -145,12 +145,12 @@ class TaskRunner:
         meta = job.metadata
         key = (job.payload.get("module_path"), job.priority, meta.get("queue_name"))
         key += (meta.get("run_after"), meta.get("backend"))
-        task = self._tasks.get(key)
-        if task is None:
+        loaded = self._tasks.get(key)
+        if loaded is None:
             if len(self._tasks) >= MAX_CACHED_TASKS:
                 self._tasks.clear()
-            task = self._tasks[key] = LoadedTask.of(job_task(job))
-        return task
+            loaded = self._tasks[key] = LoadedTask.of(job_task(job))
+        return loaded
 
     async def close(self) -> None:
         """Wait for the last connection sweep."""
@@ -179,7 +179,7 @@ async def run_task(job: Job, result: TaskResult, loaded: LoadedTask) -> Any:
     are logged by Django and do not fail the task). After a failed attempt the result is FAILED,
     or READY when the library will run the task again.
     """
-    sender = loaded.sender
+    sender = loaded.sender  # loaded once per task: Django looks the backend up on each call
     await _send(signals.task_started, sender, result)
     try:
         value = normalize_json(await _call(result, loaded.is_async))
