@@ -62,8 +62,11 @@ SETTLE_SECONDS = 0.5
 #: Longest time a writer beside a worker (``queue_worker``) waits while the process is busy
 #: running jobs, before it drains anyway: jobs come first, the ledger lags by up to this much.
 WORKER_DEFER_SECONDS = 10.0
-#: Share of one core the process used while the writer waited above which it counts as busy.
-BUSY_CPU_SHARE = 0.5
+#: Share of the time the event loop's thread ran or waited for a core, while the writer
+#: waited, above which the process counts as busy.
+BUSY_SHARE = 0.5
+#: The calling thread's time on a core and waiting for one, in ns (Linux).
+SCHEDSTAT = "/proc/thread-self/schedstat"
 
 
 def _entry_key(entry: str) -> tuple[int, int]:
@@ -225,8 +228,9 @@ class LedgerWriter:
         """Drain until ``stop`` is set, sweeping old rows hourly; back off while anything fails.
 
         Before the first batch and after one smaller than ``batch_size``, the writer lets events
-        gather for ``settle_seconds``, then keeps waiting while the process is busy (its CPU use
-        meanwhile above ``BUSY_CPU_SHARE`` of a core), for up to ``defer_seconds`` in all; then
+        gather for ``settle_seconds``, then keeps waiting while the process is busy (its event
+        loop ran or wanted a core more than ``BUSY_SHARE`` of the time), for up to
+        ``defer_seconds`` in all; then
         it drains batch after batch until one is not full. A burst of jobs thus runs first and
         its events are stored after it, in full batches; nothing is dropped.
 
@@ -260,10 +264,10 @@ class LedgerWriter:
         """Wait ``settle_seconds``, and again while the process is busy, up to ``defer_seconds``."""
         deadline = time.monotonic() + self.defer_seconds
         while not stop.is_set():
-            cpu, started = time.process_time(), time.monotonic()
+            demand, started = _loop_demand(), time.monotonic()
             await _wait(stop, self.settle_seconds)
             elapsed = max(time.monotonic() - started, 1e-3)
-            busy = (time.process_time() - cpu) / elapsed > BUSY_CPU_SHARE
+            busy = (_loop_demand() - demand) / elapsed > BUSY_SHARE
             if not busy or time.monotonic() >= deadline:
                 return
 
@@ -315,6 +319,17 @@ class LedgerWriter:
     def _backoff_seconds(self) -> float:
         base = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(self._failures - 1, 10))
         return base * random.uniform(0.8, 1.2)
+
+
+def _loop_demand() -> float:
+    """Return the seconds this thread ran or waited to run: a loaded machine's queue for a core
+    counts, so that a busy worker is seen as busy however little CPU it gets (else CPU time)."""
+    try:
+        with open(SCHEDSTAT) as stats:
+            on_cpu, waiting, _ = stats.read().split()
+    except (OSError, ValueError):
+        return time.thread_time()
+    return (int(on_cpu) + int(waiting)) / 1e9
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
