@@ -55,6 +55,18 @@ PRUNE_CHUNK = 5000
 FINAL_BATCHES = 20
 #: Longest back-off while Redis or the database is down.
 MAX_BACKOFF_SECONDS = 30.0
+#: Seconds ``run`` lets events gather after a batch that was not full: fewer, larger batches
+#: (one hop to the database thread and one transaction each), and a job's enqueue and finish
+#: events fall in one batch more often, so that its hash is read and its row written once.
+SETTLE_SECONDS = 0.5
+#: Longest time a writer beside a worker (``queue_worker``) waits while the process is busy
+#: running jobs, before it drains anyway: jobs come first, the ledger lags by up to this much.
+WORKER_DEFER_SECONDS = 10.0
+#: Share of the time the event loop's thread ran or waited for a core, while the writer
+#: waited, above which the process counts as busy.
+BUSY_SHARE = 0.5
+#: The calling thread's time on a core and waiting for one, in ns (Linux).
+SCHEDSTAT = "/proc/thread-self/schedstat"
 
 
 def _entry_key(entry: str) -> tuple[int, int]:
@@ -139,13 +151,18 @@ class LedgerWriter:
         *,
         consumer_name: str | None = None,
         config: QueueConfig,
-        batch_size: int = 500,
+        batch_size: int = 1000,
         block_ms: int = 1000,
+        settle_seconds: float = SETTLE_SECONDS,
+        defer_seconds: float = 0.0,
     ) -> None:
         self.config = config
         self.consumer_name = consumer_name or f"ledger-{socket.gethostname()}-{os.getpid()}"
         self.batch_size = batch_size
         self.block_ms = block_ms
+        self.settle_seconds = settle_seconds
+        #: How long ``run`` may keep waiting while the process is busy (0: not at all).
+        self.defer_seconds = defer_seconds
         #: Ledger rows older than this many days are deleted by ``run``.
         self.retention_days: int = settings.ARAGORA_LEDGER_RETENTION_DAYS
         self._client = redis_client
@@ -210,21 +227,49 @@ class LedgerWriter:
     async def run(self, stop: asyncio.Event) -> None:
         """Drain until ``stop`` is set, sweeping old rows hourly; back off while anything fails.
 
+        Before the first batch and after one smaller than ``batch_size``, the writer lets events
+        gather for ``settle_seconds``, then keeps waiting while the process is busy (its event
+        loop ran or wanted a core more than ``BUSY_SHARE`` of the time), for up to
+        ``defer_seconds`` in all; then
+        it drains batch after batch until one is not full. A burst of jobs thus runs first and
+        its events are stored after it, in full batches; nothing is dropped.
+
         Once stopped, the batches already waiting are stored (up to ``FINAL_BATCHES``) so that a
         worker run with ``--burst`` leaves a complete ledger; the rest waits in Redis.
         """
         try:
+            caught_up = True
             while not stop.is_set():
-                try:
-                    await self.drain_once()
-                    await self._prune_when_due()
-                except QueueConnectionError as error:
-                    self._failed("Redis", error)
+                if caught_up:
+                    await self._settle(stop)
+                stored = await self._drain_step()
                 if self._failures:
                     await _wait(stop, self._backoff_seconds())
+                caught_up = not self._failures and stored < self.batch_size
             await self._store_waiting()
         finally:
             await self.close()
+
+    async def _drain_step(self) -> int:
+        """Drain one batch and sweep old rows when due; 0 when Redis failed."""
+        try:
+            stored = await self.drain_once()
+            await self._prune_when_due()
+        except QueueConnectionError as error:
+            self._failed("Redis", error)
+            return 0
+        return stored
+
+    async def _settle(self, stop: asyncio.Event) -> None:
+        """Wait ``settle_seconds``, and again while the process is busy, up to ``defer_seconds``."""
+        deadline = time.monotonic() + self.defer_seconds
+        while not stop.is_set():
+            demand, started = _loop_demand(), time.monotonic()
+            await _wait(stop, self.settle_seconds)
+            elapsed = max(time.monotonic() - started, 1e-3)
+            busy = (_loop_demand() - demand) / elapsed > BUSY_SHARE
+            if not busy or time.monotonic() >= deadline:
+                return
 
     async def _store_waiting(self) -> None:
         if self._down:
@@ -274,6 +319,17 @@ class LedgerWriter:
     def _backoff_seconds(self) -> float:
         base = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(self._failures - 1, 10))
         return base * random.uniform(0.8, 1.2)
+
+
+def _loop_demand() -> float:
+    """Return the seconds this thread ran or waited to run: a loaded machine's queue for a core
+    counts, so that a busy worker is seen as busy however little CPU it gets (else CPU time)."""
+    try:
+        with open(SCHEDSTAT) as stats:
+            on_cpu, waiting, _ = stats.read().split()
+    except (OSError, ValueError):
+        return time.thread_time()
+    return (int(on_cpu) + int(waiting)) / 1e9
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -11,6 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -160,6 +161,36 @@ async def test_ledger_run_stores_events_until_stopped(
         await asyncio.sleep(0.05)
     stop.set()
     await asyncio.wait_for(task, 2)
+
+
+async def test_ledger_run_beside_a_busy_worker_stores_every_event_after_the_burst(
+    queue: RedisStreamsQueue, queue_config: QueueConfig
+) -> None:
+    stop, busy = asyncio.Event(), threading.Event()
+    busy.set()
+    spinner = threading.Thread(target=_spin_while, args=(busy,), daemon=True)
+    spinner.start()  # the process runs jobs: the writer waits, at most defer_seconds
+    writer = LedgerWriter(
+        queue.redis, config=queue_config, batch_size=4, settle_seconds=0.05, defer_seconds=1.0
+    )
+    task = asyncio.create_task(writer.run(stop))
+    ids = await _enqueue(queue, 9)
+    deadline = time.monotonic() + 10
+    try:
+        while set(await rows()) != set(ids):
+            assert time.monotonic() < deadline, "the deferring writer did not store the jobs"
+            await asyncio.sleep(0.05)
+    finally:
+        busy.clear()
+        spinner.join()
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert await LedgerReader(queue.redis, "probe", queue_config).backlog() == 0
+
+
+def _spin_while(flag: threading.Event) -> None:
+    while flag.is_set():
+        sum(range(1000))
 
 
 async def test_ledger_run_stores_waiting_events_once_stopped(

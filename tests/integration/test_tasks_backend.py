@@ -20,6 +20,7 @@ from django.utils import timezone
 from queue_app import wiring
 from queue_app.management.commands.queue_worker import WORKER_CHECK_TAGS
 from queue_app.queue import Job, JobStatus, QueueConfig, QueueError, RetryPolicy
+from queue_app.tasks import runner
 from queue_app.tasks.backend import (
     TASK_STATUS,
     RedisStreamsTaskBackend,
@@ -35,7 +36,7 @@ from queue_app.tasks.examples import (
     greet,
     require_positive,
 )
-from queue_app.tasks.runner import TaskWorker
+from queue_app.tasks.runner import ConnectionSweeper, TaskWorker
 from tests.integration.conftest import QueueFactory
 from workers import BaseWorker, DiagnosticsWorker, KindContext, MiddlewareChain, WorkerOptions
 
@@ -430,3 +431,22 @@ async def test_build_workers_groups_task_queues_into_one_task_worker(
         assert (tasks.worker_id, diagnostics.worker_id) == ("w/emails", "w/diagnostics")
     finally:
         await group.close()
+
+
+async def test_connection_sweeper_serves_a_burst_of_requests_with_one_sweep_at_most_per_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    threads: list[str] = []
+    monkeypatch.setattr(runner, "close_old_connections", lambda: threads.append("swept"))
+    sweeper = ConnectionSweeper(interval=0.2)
+    sweeper.request()  # after a quiet spell: at once
+    await asyncio.sleep(0.05)
+    assert threads == ["swept"]
+    for _ in range(10):  # tasks finishing within the interval share the next sweep
+        sweeper.request()
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.3)
+    assert threads == ["swept", "swept"]
+    sweeper.request()
+    await sweeper.close()  # a request still waiting is served before the runner stops
+    assert threads == ["swept", "swept", "swept"]

@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from queue_app.observability.telemetry import setup_telemetry
 from queue_app.queue import ConfigError, QueueConfig, QueueConnectionError, get_queue_config
 from queue_app.queue.redis.core import default_consumer_name
-from queue_app.stores.ledger_writer import LedgerWriter
+from queue_app.stores.ledger_writer import WORKER_DEFER_SECONDS, LedgerWriter
 from queue_app.wiring import UnknownQueue, build_workers
 from workers import WorkerGroup, WorkerOptions
 from workers.metrics import serve_metrics
@@ -186,7 +186,7 @@ def _serve_metrics(workers: WorkerGroup, port: int) -> None:
 
 async def _run_ledger(stop: asyncio.Event, config: QueueConfig) -> None:
     with contextlib.suppress(asyncio.CancelledError):
-        await LedgerWriter(config=config).run(stop)
+        await LedgerWriter(config=config, defer_seconds=WORKER_DEFER_SECONDS).run(stop)
 
 
 def _positive_int(raw: str) -> int:
