@@ -264,7 +264,9 @@ class BaseWorker:
         return True
 
     def _spawn(self, job: Job) -> None:
-        task = asyncio.create_task(self._process(job))
+        # Eager: the handler runs now up to its first await (its first Redis call is sent before
+        # the read loop's next take), not one event-loop turn later.
+        task = asyncio.eager_task_factory(asyncio.get_running_loop(), self._process(job))
         self._tasks[job.id] = task
         task.add_done_callback(lambda _: self._task_done(job.id))
 
