@@ -321,9 +321,9 @@ proctype worker(byte w) {
 
   /* consumer.py _read_and_take: the blocking XREADGROUP, then in the same pipeline take.lua with
      cursors, which Redis runs after the read returns (other clients may run in between): it
-     starts one of this consumer's PEL entries newer than its cursor (here: any of its PEL
-     entries, a superset). The two replies arrive (or are lost) together; an entry the read
-     returned that the take did not start becomes owned. */
+     starts this consumer's PEL entries newer than its cursor: the entry read (an entry it
+     claimed meanwhile is owned, and the start step covers it). The two replies arrive (or are
+     lost) together; an entry the read returned that the take did not start becomes owned. */
   :: atomic {
        !have && UNREAD_ANY ->
        e = 1;
@@ -336,15 +336,13 @@ proctype worker(byte w) {
      };
      atomic {
        got = false;
-       e = 1;
-       do
-       :: e < ENTRIES && e_state[e] == PEL && e_owner[e] == w -> deliver(e, j, got, tok); break
-       :: e < ENTRIES -> e++
-       :: e >= ENTRIES -> e = 0; break
-       od;
+       if
+       :: e_state[read] == PEL && e_owner[read] == w -> deliver(read, j, got, tok)
+       :: else -> skip  /* taken over meanwhile: no longer in this consumer's PEL */
+       fi;
        reply_lost(lost);
        have = got && !lost;
-       owned[read] = !lost && !(got && e == read);
+       owned[read] = !lost && !got;
        read = 0;
        settle()
      }
