@@ -345,3 +345,21 @@ async def test_deferred_job_runs_later_without_using_an_attempt(queue: RedisStre
     assert stored.result == {"calls": 3} and stored.attempts == 1
     assert calls == [1, 1, 1]
     assert worker.get_stats()["jobs_retried"] == 0 and worker.counters["deferred"] == 2
+
+
+async def test_burst_worker_does_not_end_when_reading_the_counts_fails(
+    redis_server_factory: Callable[..., Any],
+) -> None:
+    server = redis_server_factory(appendonly=True)
+    config = QueueConfig(redis_url=server.url)
+    queue = await create_redis_queue(consumer_name="burst", config=config)
+    await queue.redis.config_set("appendfsync", "always")
+    job_id = await enqueue(queue, diag("noop"))
+    worker = await make_worker(queue)
+    server.kill()
+    assert await worker._queues_empty() is False  # was: the error ended the burst run
+    server.restart()
+    await run_burst(worker)
+    stored = await queue.get_status(job_id)
+    assert stored is not None and stored.status is JobStatus.COMPLETED
+    await queue.close()

@@ -255,16 +255,27 @@ class BaseWorker:
                 self.chain.emit("on_dead_letter", count, queue)
 
     async def _queues_empty(self) -> bool:
+        """Tell whether no job of the queues waits or runs (burst mode's end).
+
+        A failed read answers False after the outage backoff: a burst worker never ends on an
+        error with jobs left.
+        """
         if self._tasks or self.outcomes.pending or self.queue.running:
             return False
         for name in self.options.queues:
-            stats = await self.queue.get_queue_stats(name)
+            try:
+                stats = await self.queue.get_queue_stats(name)
+            except QueueError as error:
+                await self.outage.wait(error)
+                return False
             if stats["pending"] or stats["retrying"] or stats["processing"]:
                 return False
         return True
 
     def _spawn(self, job: Job) -> None:
-        task = asyncio.create_task(self._process(job))
+        # Eager: the handler runs now up to its first await (its first Redis call is sent before
+        # the read loop's next take), not one event-loop turn later.
+        task = asyncio.eager_task_factory(asyncio.get_running_loop(), self._process(job))
         self._tasks[job.id] = task
         task.add_done_callback(lambda _: self._task_done(job.id))
 

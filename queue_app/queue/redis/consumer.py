@@ -10,9 +10,10 @@ from typing import Any
 from redis.exceptions import NoScriptError, ResponseError
 
 from ..base import Job
+from .connect import is_cluster_client
 from .core import Delivery, QueueCore
 from .outage import translate_errors
-from .scripts import SCRIPTS, load_all
+from .scripts import SCRIPTS, Call, load_all
 from .status import job_from_values, text
 
 #: Longest single XREADGROUP block, so that due delayed jobs are promoted within it.
@@ -46,12 +47,17 @@ class QueueConsumer(QueueCore):
             await self.ensure_queue(queue)
         deadline = time.monotonic() + timeout_ms / 1000
         self._woken = False
-        while True:
-            jobs = await self._take(worker_id, count, queues)
+        jobs = await self._take(worker_id, count, queues)
+        while not jobs:
             block = self._block_ms(queues, deadline)
-            if jobs or block is None or self._woken:
-                return jobs
-            await self._wait_for_entry(queues, block)
+            if block is None or self._woken:
+                break
+            if self._can_read_and_take(queues):
+                jobs = await self._read_and_take(worker_id, count, queues, block)
+            else:
+                await self._wait_for_entry(queues, block)
+                jobs = await self._take(worker_id, count, queues)
+        return jobs
 
     def wake(self) -> None:
         """Make a ``dequeue_many`` waiting in this process return after its current poll."""
@@ -71,23 +77,71 @@ class QueueConsumer(QueueCore):
             if owned:
                 return owned
         for _ in range(RECOVERY_ATTEMPTS):
-            replies = await self._take_replies(worker_id, count, queues)
+            replies = await SCRIPTS["take"].run_many(
+                self._redis, self._take_calls(worker_id, count, queues)
+            )
             if not await self._recover(replies, queues):
                 break
+        return self._taken(queues, replies)
+
+    def _take_calls(
+        self, worker_id: str, count: int, queues: list[str], cursors: bool = False
+    ) -> list[Call]:
+        """Return the take call of each queue; with ``cursors``, after a blocking read."""
+        share = -(-count // len(queues))
+        args = [self.consumer_name, worker_id, share]
+        return [
+            self.script_call("take", queue, [*args, *(self._cursors[queue] if cursors else ())])
+            for queue in queues
+        ]
+
+    def _taken(self, queues: list[str], replies: list[Any]) -> list[Job]:
+        """Return the jobs the take calls started; keep their cursors and due times."""
         jobs: list[Job] = []
         for queue, reply in zip(queues, replies, strict=True):
             if isinstance(reply, Exception):
+                self._cursors.pop(queue, None)
                 continue
             self.dead_lettered[queue] += int(reply[0])
             self._next_due_ms[queue] = int(reply[1])
-            jobs.extend(self._started(queue, reply[2:]))
+            self._cursors[queue] = [text(item) for item in reply[2]]
+            jobs.extend(self._started(queue, reply[3:]))
         return jobs
 
-    async def _take_replies(self, worker_id: str, count: int, queues: list[str]) -> list[Any]:
-        share = -(-count // len(queues))
-        args = [self.consumer_name, worker_id, share]
-        calls = [self.script_call("take", queue, args) for queue in queues]
-        return await SCRIPTS["take"].run_many(self._redis, calls)
+    def _can_read_and_take(self, queues: list[str]) -> bool:
+        return not is_cluster_client(self._redis) and all(self._cursors.get(q) for q in queues)
+
+    async def _read_and_take(
+        self, worker_id: str, count: int, queues: list[str], block: int
+    ) -> list[Job]:
+        """Block until an entry arrives, then start jobs: one round trip on a single server.
+
+        The take calls follow the blocking XREADGROUP in one pipeline, so Redis runs them as
+        soon as the read returns; they start what it delivered (the entries of this consumer
+        newer than the cursors of the last take). An entry the read returned and no take
+        started (no free slot, or a script the server lost) is owned: the next take starts it.
+        """
+        owners = {
+            self.keys.stream(queue, level): (queue, level)
+            for queue in queues
+            for level in self._cursors[queue][::2]
+        }
+        calls = self._take_calls(worker_id, count, queues, cursors=True)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            streams = dict.fromkeys(owners, ">")
+            pipe.xreadgroup(self.group_name, self.consumer_name, streams, count=1, block=block)
+            for keys, args in calls:
+                SCRIPTS["take"].queue(pipe, keys, args)
+            read, *replies = await pipe.execute(raise_on_error=False)
+        jobs = self._taken(queues, replies)
+        started = {job.id for job in jobs}
+        if not isinstance(read, Exception):
+            self._own(d for d in self._entries(read or [], owners) if d.job_id not in started)
+        elif not str(read).startswith("UNBLOCKED"):  # not a priority stream deleted meanwhile
+            replies.append(read)
+        if await self._recover(replies, queues) and len(jobs) < count:
+            jobs += await self._take(worker_id, count - len(jobs), queues)
+        return jobs
 
     async def _wait_for_entry(self, queues: list[str], block: int) -> None:
         """Block on every stream of the queues until one entry arrives; it becomes owned.

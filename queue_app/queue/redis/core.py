@@ -103,6 +103,8 @@ class QueueCore:
         self._owned: list[Delivery] = []
         self._running: dict[str, Delivery] = {}
         self._next_due_ms: dict[str, int] = {}
+        #: Per queue, the group's last-delivered id of each level (flat) when a take started none.
+        self._cursors: dict[str, list[str]] = {}
         self._woken = False
         #: Entries dead-lettered while reading (undecodable, expired, poison pills), by queue.
         self.dead_lettered: Counter[str] = Counter()

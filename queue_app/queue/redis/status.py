@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,44 +36,46 @@ def pairs_to_dict(flat: Iterable[Any]) -> dict[str, str]:
     return dict(zip(items[::2], items[1::2], strict=True))
 
 
+_decode = json.JSONDecoder().decode
+
+
 def _json(raw: str | None, default: Any) -> Any:
-    if raw is None or raw == "":
+    if not raw:
         return default
     try:
-        return json.loads(raw)
+        return _decode(raw)
     except ValueError:
         return raw
 
 
-def job_from_hash(data: dict[str, str]) -> Job:
-    """Build a ``Job`` from the fields of its status hash."""
-    data = {key: value for key, value in data.items() if value is not None}
-    payload = _json(data.get("payload"), {})
+def job_from_hash(data: Mapping[str, str | None]) -> Job:
+    """Build a ``Job`` from the fields of its status hash (a None value: field missing)."""
+    get = data.get
+    payload = _json(get("payload"), {})
     return Job(
         payload=payload if isinstance(payload, dict) else {"raw": payload},
-        id=data["id"],
-        status=JobStatus(data.get("status") or "pending"),
-        created_at=float(data.get("created_at") or 0),
-        started_at=_float(data.get("started_at")),
-        completed_at=_float(data.get("completed_at")),
-        attempts=int(data.get("attempts") or 0),
-        max_attempts=int(data.get("max_attempts") or 0),
-        error=data.get("error") or None,
-        worker_id=data.get("worker_id") or None,
-        priority=int(data.get("priority") or 0),
-        metadata=_json(data.get("metadata"), {}),
-        result=_json(data.get("result"), None),
-        queue=data.get("queue") or None,
-        progress=_json(data.get("progress"), None),
+        id=str(data["id"]),
+        status=JobStatus(get("status") or "pending"),
+        created_at=float(get("created_at") or 0),
+        started_at=_float(get("started_at")),
+        completed_at=_float(get("completed_at")),
+        attempts=int(get("attempts") or 0),
+        max_attempts=int(get("max_attempts") or 0),
+        error=get("error") or None,
+        worker_id=get("worker_id") or None,
+        priority=int(get("priority") or 0),
+        metadata=_json(get("metadata"), {}),
+        result=_json(get("result"), None),
+        queue=get("queue") or None,
+        progress=_json(get("progress"), None),
     )
 
 
 def job_from_values(values: list[Any]) -> Job:
     """Build a ``Job`` from an HMGET of ``JOB_FIELDS`` (the reply of the start scripts)."""
-    fields = dict(zip(JOB_FIELDS, values, strict=True))
     if values and not isinstance(values[0], str):
-        fields = {key: text(value) for key, value in fields.items() if value is not None}
-    return job_from_hash(fields)
+        values = [None if value is None else text(value) for value in values]
+    return job_from_hash(dict(zip(JOB_FIELDS, values, strict=True)))
 
 
 def _float(raw: str | None) -> float | None:

@@ -14,7 +14,7 @@ from ..config import QueueConfig, get_queue_config
 from ..errors import InvalidJob, QueueConnectionError
 from ..records import RecordStore
 from ..tracing import producer_span, tracing_enabled
-from .connect import client_from_url
+from .connect import client_from_url, is_cluster_client
 from .consumer import QueueConsumer
 from .core import (
     Delivery,
@@ -271,7 +271,10 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
             return {}
         levels = await self.levels(queues)
         streams = {queue: self.keys.streams(queue, levels[queue]) for queue in queues}
-        async with self._redis.pipeline(transaction=False) as pipe:
+        # One MULTI on a single server: the counts are one snapshot, so a job moving between
+        # two statuses meanwhile is counted once (a burst worker ends only when all are 0).
+        atomic = not is_cluster_client(self._redis)
+        async with self._redis.pipeline(transaction=atomic) as pipe:
             for queue in queues:
                 for stream in streams[queue]:
                     pipe.xlen(stream)

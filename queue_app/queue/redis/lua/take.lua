@@ -1,12 +1,40 @@
--- Promote due delayed jobs, then read and start up to ARGV 4 new entries for consumer ARGV 2 /
--- worker ARGV 3, from the highest priority in use down: one round trip for a whole batch. Returns
--- {dead-lettered count, ms until next due job or -1, HMGET of each started job...}.
+-- Promote due delayed jobs, then start up to ARGV 4 deliveries for consumer ARGV 2 / worker ARGV 3:
+-- first this consumer's pending entries newer than the cursors ARGV 5... (pairs level, entry id:
+-- what a blocking XREADGROUP sent just before this call in the same pipeline delivered to it),
+-- then new entries, from the highest priority in use down: one round trip for a whole batch.
+-- Returns {dead-lettered count, ms until next due job or -1, cursors, HMGET of each started
+-- job...}; cursors (flat level, id) are the group's last-delivered id of each level when nothing
+-- started (the worker is about to block: what its blocking read delivers is newer), else empty.
 -- Derived (keys.py): the streams of the levels in use and the job hashes of the entries read,
 -- known only here (reading them first would cost a round trip per batch), this minute's counters.
 WORKER = ARGV[3]
 local consumer, count = ARGV[2], tonumber(ARGV[4])
 local next_due = promote_due(100)
 local started = 0
+
+local function field(kv, name)
+  for j = 1, #kv, 2 do if kv[j] == name then return kv[j + 1] end end
+  return ''
+end
+
+local function start_entry(level, entry, kv)
+  local before = #OUT
+  deliver(level, entry, field(kv, 'job_id'))
+  started = started + (#OUT - before)
+end
+
+-- Entries delivered to this consumer after the cursor by its blocking read; an entry deleted
+-- meanwhile (cancel.lua acks it too) no longer shows here.
+local function start_read(level, cursor)
+  local sk = stream_key(level)
+  local pel = redis.pcall('XPENDING', sk, GROUP, '(' .. cursor, '+', count - started, consumer)
+  if type(pel) ~= 'table' or pel.err then return end
+  for _, p in ipairs(pel) do
+    local raw = redis.call('XRANGE', sk, p[1], p[1])
+    if raw[1] then start_entry(level, p[1], raw[1][2]) end
+  end
+end
+
 local function read(level, want)
   local args = {'XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', want, 'STREAMS',
     stream_key(level), '>'}
@@ -18,20 +46,32 @@ local function read(level, want)
   return reply
 end
 
-for _, level in ipairs(levels_desc()) do
+local function cursors(levels)
+  local flat = {}
+  for _, level in ipairs(levels) do
+    local groups = redis.pcall('XINFO', 'GROUPS', stream_key(level))
+    for _, g in ipairs(type(groups) == 'table' and not groups.err and groups or {}) do
+      if field(g, 'name') == GROUP then
+        flat[#flat + 1] = level
+        flat[#flat + 1] = field(g, 'last-delivered-id')
+      end
+    end
+  end
+  return flat
+end
+
+for i = 5, #ARGV - 1, 2 do
+  if started < count then start_read(ARGV[i], ARGV[i + 1]) end
+end
+local levels = levels_desc()
+for _, level in ipairs(levels) do
   local want = count - started
   if want <= 0 then break end
   local reply = read(level, want)
   if reply then
-    for _, e in ipairs(reply[1][2]) do
-      local before = #OUT
-      local kv = e[2] or {}
-      local id = ''
-      for j = 1, #kv, 2 do if kv[j] == 'job_id' then id = kv[j + 1] end end
-      deliver(level, e[1], id)
-      started = started + (#OUT - before)
-    end
+    for _, e in ipairs(reply[1][2]) do start_entry(level, e[1], e[2] or {}) end
   end
 end
 table.insert(OUT, 2, next_due)
+table.insert(OUT, 3, started == 0 and cursors(levels) or {})
 return OUT

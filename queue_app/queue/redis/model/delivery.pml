@@ -280,6 +280,7 @@ proctype worker(byte w) {
   bool ended;           /* its handler has returned; the outcome waits to be written */
   byte j, outcome;          /* the delivery's job and outcome (0 when none) */
   short tok;                 /* the delivery's token */
+  byte read;                 /* the entry of a blocking read whose pipelined take is due */
 
   do
   :: ALL_DONE -> break
@@ -316,6 +317,34 @@ proctype worker(byte w) {
        e_state[e] = PEL; e_owner[e] = w;
        reply_lost(lost);
        owned[e] = !lost
+     }
+
+  /* consumer.py _read_and_take: the blocking XREADGROUP, then in the same pipeline take.lua with
+     cursors, which Redis runs after the read returns (other clients may run in between): it
+     starts this consumer's PEL entries newer than its cursor: the entry read (an entry it
+     claimed meanwhile is owned, and the start step covers it). The two replies arrive (or are
+     lost) together; an entry the read returned that the take did not start becomes owned. */
+  :: atomic {
+       !have && UNREAD_ANY ->
+       e = 1;
+       do
+       :: e_state[e] != UNREAD -> e++
+       :: e_state[e] == UNREAD -> break
+       od;
+       e_state[e] = PEL; e_owner[e] = w;
+       read = e
+     };
+     atomic {
+       got = false;
+       if
+       :: e_state[read] == PEL && e_owner[read] == w -> deliver(read, j, got, tok)
+       :: else -> skip  /* taken over meanwhile: no longer in this consumer's PEL */
+       fi;
+       reply_lost(lost);
+       have = got && !lost;
+       owned[read] = !lost && !got;
+       read = 0;
+       settle()
      }
 
   /* start.lua: start an owned entry (read by the blocking read or claimed). */
