@@ -236,33 +236,32 @@ def lua_prelude(script: str) -> str:
     """Return the Lua twin of ``Keys`` that starts ``script``: settings, its keys, derived keys.
 
     ``K[name]`` is the key ``name`` of ``SCRIPT_KEYS[script]`` and ``NK`` how many there are:
-    per-job keys the caller passes start at ``KEYS[NK + 1]``.
+    per-job keys the caller passes start at ``KEYS[NK + 1]``. Each ``local`` is a definition
+    that ``scripts.py`` leaves out of the scripts that do not use it.
     """
     layout = SCRIPT_KEYS[script]
     shared = [name for name in layout if name not in SINGLE_SERVER_KEYS]
     table = ", ".join(f"['{name}'] = KEYS[{i}]" for i, name in enumerate(shared, start=1))
-    lines = [f"local K = {{{table}}}", f"local NK = {len(shared)}"]
+    lines = [f"local K, NK = {{{table}}}, {len(shared)}"]
     lines += [
         f"if not CLUSTER then NK = NK + 1; K['{name}'] = KEYS[NK] end"
         for name in layout
         if name in SINGLE_SERVER_KEYS
     ]
-    return _LUA_SETTINGS + "\n".join(lines) + "\n" + _LUA_KEYS
+    return _LUA_SETTINGS + "\n".join(lines) + _LUA_KEYS
 
 
 _LUA_SETTINGS = (
     "local JOB_FIELDS = {"
     + ", ".join(f"'{name}'" for name in JOB_FIELDS)
     + "}\n"
-    + """
--- ARGV[1]: cluster flag, queue, job TTL (s), consumer group, dead-letter cap, ledger cap, prefix.
+    + """-- ARGV[1]: cluster flag, queue, job TTL (s), consumer group, dead-letter cap, ledger cap,
+-- prefix; kept as strings: Redis takes them as arguments as they are (it formats Lua numbers).
 """
-    + "local SETTINGS = {string.match(ARGV[1], '"
+    + "local CLUSTER_FLAG, Q, TTL, GROUP, DEAD_MAX, LEDGER_MAX, PREFIX = string.match(ARGV[1], '"
     + "([^\\31]*)\\31" * 6
-    + "(.*)')}\n"
-    + """local CLUSTER = SETTINGS[1] == '1'
-local Q = SETTINGS[2]
-"""
+    + "(.*)')\n"
+    + "local CLUSTER = CLUSTER_FLAG == '1'\n"
 )
 
 _LUA_KEYS = """
@@ -271,7 +270,7 @@ local function index_key(status) return key('idx:' .. status) end
 -- Derived keys (see keys.py): names that depend on what the script reads, built from the queue
 -- base of KEYS[1] ('P q:' or 'P {q}:'), so with cluster keys they share its hash tag and slot.
 local QBASE = string.sub(KEYS[1], 1, -7)
-local JOB_BASE = CLUSTER and QBASE or SETTINGS[7]
+local JOB_BASE = CLUSTER and QBASE or PREFIX
 local function stream_key(level)
   if tonumber(level) == 0 then return KEYS[1] end
   return QBASE .. 'stream:p' .. level

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,16 +38,68 @@ NAMES = (
 )
 
 
-#: The line of lib.lua after which its helpers serve only the scripts that change delivered jobs:
-#: enqueue.lua leaves them out (defining a function costs Redis on every call of the script).
-ENQUEUE_LIB_END = "-- enqueue.lua takes lib.lua up to this line"
+#: A top-level ``local`` of the prelude or lib.lua: ``local function name(`` or ``local a, b =``.
+_DEFINITION = re.compile(r"local (?:function )?([\w, ]+?) *[=(]")
+#: What is not code: a string literal or a comment (to the end of its line).
+_NOT_CODE = re.compile(r"'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"|--[^\n]*")
+_NAME = re.compile(r"[A-Za-z_]\w*")
+
+
+def definitions(lua: str) -> list[tuple[frozenset[str], str]]:
+    """Split top-level Lua into its definitions: (names defined, text), in order.
+
+    A definition starts at a line ``local ...`` or at the comment lines just before one, and runs
+    to the next; statements between definitions belong to the one before them.
+    """
+    chunks: list[list[str]] = [[]]
+    comment = True  # the current chunk holds only comment lines so far
+    for line in lua.splitlines(keepends=True):
+        if line.startswith("--") and not comment:
+            chunks.append([])
+            comment = True
+        elif line.startswith("local ") and not comment:
+            chunks.append([])
+        if line.startswith("local "):
+            comment = False
+        chunks[-1].append(line)
+    found = []
+    for lines in chunks:
+        text = "".join(lines)
+        match = _DEFINITION.search(_NOT_CODE.sub("", text))
+        names = frozenset(n.strip() for n in match.group(1).split(",")) if match else frozenset()
+        found.append((names, text))
+    return found
+
+
+def names_used(lua: str) -> set[str]:
+    """Return the names ``lua`` mentions outside strings and comments."""
+    return set(_NAME.findall(_NOT_CODE.sub(" ", lua)))
+
+
+def used_definitions(shared: str, body: str) -> str:
+    """Return the definitions of ``shared`` that ``body`` uses, directly or through others."""
+    chunks = definitions(shared)
+    wanted: set[int] = set()
+    todo = names_used(body)
+    while todo:
+        name = todo.pop()
+        for i, (names, text) in enumerate(chunks):
+            if name in names and i not in wanted:
+                wanted.add(i)
+                todo |= names_used(text) - names
+    return "".join(text for i, (_, text) in enumerate(chunks) if i in wanted)
 
 
 def _source(name: str) -> str:
-    lib = (_LUA_DIR / "lib.lua").read_text()
-    if name == "enqueue":
-        lib = lib[: lib.index(ENQUEUE_LIB_END)]
-    return lua_prelude(name) + lib + (_LUA_DIR / f"{name}.lua").read_text()
+    """Return the Lua of script ``name``: the definitions it uses, then its own code.
+
+    Redis runs a script's whole text on every call: each helper it defines costs a closure,
+    each setting a parse, and the clock a call of TIME. Leaving out what the script does not
+    use makes every call cheaper.
+    """
+    body = (_LUA_DIR / f"{name}.lua").read_text()
+    shared = lua_prelude(name) + (_LUA_DIR / "lib.lua").read_text()
+    return used_definitions(shared, body) + body
 
 
 class Script:

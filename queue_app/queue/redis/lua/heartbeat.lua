@@ -8,7 +8,7 @@ for i = 0, tonumber(ARGV[3]) - 1 do
   local id, token = ARGV[4 + i * 2], ARGV[5 + i * 2]
   local h = redis.call('HMGET', KEYS[NK + 1 + i], 'token', 'stream', 'entry', 'done_token')
   if h[1] == token then
-    redis.call('XCLAIM', stream_key(h[2]), GROUP, consumer, 0, h[3], 'JUSTID')
+    redis.call('XCLAIM', stream_key(h[2]), GROUP, consumer, '0', h[3], 'JUSTID')
   elseif h[4] ~= token then
     lost[#lost + 1] = id
   end

@@ -1,18 +1,17 @@
 -- Shared helpers, appended after keys.lua_prelude() and before each script. ARGV[1] holds the
 -- settings (keys.lua_prelude); a script's own arguments start at ARGV[2]. Keys: K[name] (the
 -- queue's, SCRIPT_KEYS in keys.py), KEYS[NK + 1]... (per job), or derived (see keys.py).
-local TTL = tonumber(SETTINGS[3])
-local GROUP = SETTINGS[4]
-local DEAD_MAX = tonumber(SETTINGS[5])
-local LEDGER_MAX = tonumber(SETTINGS[6]) -- 0: no ledger events
+-- Each script gets only the definitions (top-level locals) it uses (scripts.py), so a script
+-- that does not read the clock does not call TIME. Numbers passed to redis.call are formatted
+-- on every call (%.17g): values used as arguments are kept as strings.
 local TERMINAL = {completed = true, failed = true, cancelled = true}
 
-local function clock()
-  local t = redis.call('TIME')
-  local sec, usec = tonumber(t[1]), tonumber(t[2])
-  return sec * 1000 + math.floor(usec / 1000), string.format('%.6f', sec + usec / 1000000)
-end
-local NOW_MS, NOW_S = clock()
+-- The server's clock: seconds and microseconds, as digits.
+local TIME = redis.call('TIME')
+local USEC = string.rep('0', 6 - #TIME[2]) .. TIME[2]
+-- Now in ms and in s with 6 decimals, as strings (Lua turns them into numbers in arithmetic).
+local NOW_MS = TIME[1] .. string.sub(USEC, 1, 3)
+local NOW_S = TIME[1] .. '.' .. USEC
 
 local function move_index(id, old, new)
   if old and old ~= new then redis.call('ZREM', index_key(old), id) end
@@ -21,7 +20,7 @@ end
 
 -- Feed the database ledger: one event per enqueue, retry and terminal transition.
 local function ledger(id, status)
-  if LEDGER_MAX <= 0 then return end
+  if tonumber(LEDGER_MAX) <= 0 then return end  -- 0: no ledger events
   redis.call('XADD', key('ledger'), 'MAXLEN', '~', LEDGER_MAX, '*', 'job_id', id, 'status', status)
 end
 
@@ -36,8 +35,6 @@ local function add_entry(id, priority)
   return redis.call('XADD', sk, '*', 'job_id', id), level
 end
 
--- enqueue.lua takes lib.lua up to this line (scripts.ENQUEUE_LIB_END); what follows serves the others.
-
 local function drop_entry(level, entry)
   if level and entry then
     local sk = stream_key(level)
@@ -47,8 +44,8 @@ local function drop_entry(level, entry)
 end
 
 local function count_minute(status)
-  local mk = minute_key(math.floor(NOW_MS / 60000))
-  if redis.call('HINCRBY', mk, status, 1) == 1 then redis.call('EXPIRE', mk, 7200) end
+  local mk = minute_key(string.format('%d', NOW_MS / 60000))
+  if redis.call('HINCRBY', mk, status, '1') == 1 then redis.call('EXPIRE', mk, '7200') end
 end
 
 local function finish(jk, id, old, status, ...)
@@ -68,7 +65,7 @@ local function dead_letter(jk, id, old, reason)
   finish(jk, id, old, 'failed', 'error', reason)
   local dk = key('dead')
   redis.call('ZADD', dk, NOW_MS, id)
-  if DEAD_MAX > 0 then redis.call('ZREMRANGEBYRANK', dk, 0, -(DEAD_MAX + 1)) end
+  if tonumber(DEAD_MAX) > 0 then redis.call('ZREMRANGEBYRANK', dk, 0, -(DEAD_MAX + 1)) end
 end
 
 local function enter_stream(jk, id, priority)
@@ -125,15 +122,15 @@ local function deliver(level, entry, id, jk)
     dead_letter(jk, id, 'pending', 'delivered more than max_attempts times')
     OUT[1] = OUT[1] + 1
   else
-    start(jk, id, entry, tonumber(h[3]) + 1)
+    start(jk, id, entry, string.format('%d', h[3] + 1))
   end
 end
 
--- Promote up to `limit` due jobs and prune expired index members; return ms to next due or -1.
+-- Promote up to `limit` (a string) due jobs and prune expired index members; return ms to next due or -1.
 local function promote_due(limit)
   local dk = key('delayed')
   local promoted = 0
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', dk, '-inf', NOW_MS, 'LIMIT', 0, limit)) do
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', dk, '-inf', NOW_MS, 'LIMIT', '0', limit)) do
     redis.call('ZREM', dk, id)
     local jk = job_key(id)  -- derived: an id read from the delayed set
     local h = redis.call('HMGET', jk, 'status', 'priority')
@@ -145,12 +142,12 @@ local function promote_due(limit)
     end
   end
   -- Finished jobs expire TTL after they finished: drop them from their index sets too.
-  local cutoff = NOW_MS - TTL * 1000
+  local cutoff = string.format('%d', NOW_MS - TTL * 1000)
   for status in pairs(TERMINAL) do
     redis.call('ZREMRANGEBYSCORE', index_key(status), '-inf', cutoff)
   end
   redis.call('ZREMRANGEBYSCORE', key('dead'), '-inf', cutoff)
-  local nxt = redis.call('ZRANGE', dk, 0, 0, 'WITHSCORES')
+  local nxt = redis.call('ZRANGE', dk, '0', '0', 'WITHSCORES')
   if nxt[2] then return math.max(tonumber(nxt[2]) - NOW_MS, 0), promoted end
   return -1, promoted
 end

@@ -4,7 +4,7 @@
 -- blocked reading a deleted stream wakes up with an UNBLOCKED error, which it ignores.
 -- Derived (keys.py): the job hashes of due ids and the streams of the levels in use (read here).
 -- ARGV 2: max jobs to promote. Returns {promoted, ms until the next due job or -1}.
-local next_due, promoted = promote_due(tonumber(ARGV[2]))
+local next_due, promoted = promote_due(ARGV[2])
 for _, level in ipairs(levels_desc()) do
   local sk = stream_key(level)
   if level ~= '0' and redis.call('XLEN', sk) == 0 then

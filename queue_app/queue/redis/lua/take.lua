@@ -9,7 +9,7 @@
 -- known only here (reading them first would cost a round trip per batch), this minute's counters.
 WORKER = ARGV[3]
 local consumer, count = ARGV[2], tonumber(ARGV[4])
-local next_due = promote_due(100)
+local next_due = promote_due('100')
 local started = 0
 
 local function field(kv, name)
