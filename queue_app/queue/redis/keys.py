@@ -252,9 +252,9 @@ def lua_prelude(script: str) -> str:
 
 
 _LUA_SETTINGS = (
-    "local JOB_FIELDS = {"
+    "local function job_values(jk)\n  return redis.call('HMGET', jk, "
     + ", ".join(f"'{name}'" for name in JOB_FIELDS)
-    + "}\n"
+    + ")\nend\n"
     + """-- ARGV[1]: cluster flag, queue, job TTL (s), consumer group, dead-letter cap, ledger cap,
 -- prefix; kept as strings: Redis takes them as arguments as they are (it formats Lua numbers).
 """

@@ -101,7 +101,7 @@ local function start(jk, id, entry, attempts)
   redis.call('HSET', jk, 'status', 'processing', 'attempts', attempts, 'started_at', NOW_S,
     'updated_at', NOW_S, 'worker_id', WORKER, 'token', token)
   move_index(id, 'pending', 'processing')
-  OUT[#OUT + 1] = redis.call('HMGET', jk, unpack(JOB_FIELDS))
+  OUT[#OUT + 1] = job_values(jk)
 end
 
 
@@ -126,20 +126,25 @@ local function deliver(level, entry, id, jk)
   end
 end
 
--- Promote up to `limit` (a string) due jobs and prune expired index members; return ms to next due or -1.
+-- Promote up to `limit` (a string) due jobs and prune expired index members; return ms to next
+-- due or -1, and how many were promoted.
 local function promote_due(limit)
   local dk = key('delayed')
   local promoted = 0
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', dk, '-inf', NOW_MS, 'LIMIT', '0', limit)) do
-    redis.call('ZREM', dk, id)
-    local jk = job_key(id)  -- derived: an id read from the delayed set
-    local h = redis.call('HMGET', jk, 'status', 'priority')
-    if h[1] == 'pending' or h[1] == 'retrying' then
-      redis.call('HSET', jk, 'status', 'pending', 'updated_at', NOW_S)
-      enter_stream(jk, id, h[2])
-      move_index(id, h[1], 'pending')
-      promoted = promoted + 1
+  local nxt = redis.call('ZRANGE', dk, '0', '0', 'WITHSCORES')
+  if nxt[2] and nxt[2] - NOW_MS <= 0 then  -- some job is due (else one call: none, or the next)
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', dk, '-inf', NOW_MS, 'LIMIT', '0', limit)) do
+      redis.call('ZREM', dk, id)
+      local jk = job_key(id)  -- derived: an id read from the delayed set
+      local h = redis.call('HMGET', jk, 'status', 'priority')
+      if h[1] == 'pending' or h[1] == 'retrying' then
+        redis.call('HSET', jk, 'status', 'pending', 'updated_at', NOW_S)
+        enter_stream(jk, id, h[2])
+        move_index(id, h[1], 'pending')
+        promoted = promoted + 1
+      end
     end
+    nxt = redis.call('ZRANGE', dk, '0', '0', 'WITHSCORES')
   end
   -- Finished jobs expire TTL after they finished: drop them from their index sets too.
   local cutoff = string.format('%d', NOW_MS - TTL * 1000)
@@ -147,7 +152,6 @@ local function promote_due(limit)
     redis.call('ZREMRANGEBYSCORE', index_key(status), '-inf', cutoff)
   end
   redis.call('ZREMRANGEBYSCORE', key('dead'), '-inf', cutoff)
-  local nxt = redis.call('ZRANGE', dk, '0', '0', 'WITHSCORES')
-  if nxt[2] then return math.max(tonumber(nxt[2]) - NOW_MS, 0), promoted end
+  if nxt[2] then return math.max(nxt[2] - NOW_MS, 0), promoted end
   return -1, promoted
 end
