@@ -6,6 +6,7 @@
 -- requeue (back to pending now).
 -- Returns per job 1 (written), 2 (written before under this token: a retried call whose reply
 -- was lost) or 0 (fenced off: the token is not the current delivery's).
+-- done_token is written with the outcome's fields (one HSET).
 -- Retention: only terminal jobs get the TTL; a job waiting again (retry, defer, requeue) has none.
 local out = {}
 local rows = cjson.decode(ARGV[2])
@@ -17,30 +18,30 @@ for i, row in ipairs(rows) do
     out[#out + 1] = (h[6] == token) and 2 or 0
   else
     drop_entry(h[3], h[4])
-    redis.call('HSET', jk, 'done_token', token)
     if outcome == 'completed' then
-      finish(jk, id, h[2], 'completed', 'result', data)
+      finish(jk, id, h[2], 'completed', 'done_token', token, 'result', data)
       redis.call('DEL', KEYS[NK + #rows + i])  -- the result holds what the checkpoints recorded
     elseif outcome == 'failed' then
-      dead_letter(jk, id, h[2], data)
+      dead_letter(jk, id, h[2], data, 'done_token', token)
     elseif outcome == 'cancelled' then
-      finish(jk, id, h[2], 'cancelled')
+      finish(jk, id, h[2], 'cancelled', 'done_token', token)
     elseif outcome == 'retry' then
-      redis.call('HSET', jk, 'status', 'retrying', 'error', data, 'updated_at', NOW_S)
+      redis.call('HSET', jk, 'status', 'retrying', 'error', data, 'updated_at', NOW_S,
+        'done_token', token)
       redis.call('HDEL', jk, 'token', 'entry')
       redis.call('ZADD', key('delayed'), NOW_MS + tonumber(row[5]), id)
       move_index(id, h[2], 'retrying')
       ledger(id, 'retrying')
       count_minute('retrying')
     elseif outcome == 'defer' then
-      redis.call('HSET', jk, 'status', 'pending', 'updated_at', NOW_S)
-      redis.call('HINCRBY', jk, 'attempts', -1)
+      redis.call('HSET', jk, 'status', 'pending', 'updated_at', NOW_S, 'done_token', token)
+      redis.call('HINCRBY', jk, 'attempts', '-1')
       redis.call('HDEL', jk, 'token', 'entry')
       redis.call('ZADD', key('delayed'), NOW_MS + tonumber(row[5]), id)
       move_index(id, h[2], 'pending')
       ledger(id, 'pending')
     else
-      redis.call('HSET', jk, 'status', 'pending', 'updated_at', NOW_S)
+      redis.call('HSET', jk, 'status', 'pending', 'updated_at', NOW_S, 'done_token', token)
       redis.call('HDEL', jk, 'token')
       enter_stream(jk, id, h[5])
       move_index(id, h[2], 'pending')

@@ -61,8 +61,8 @@ local function finish(jk, id, old, status, ...)
   count_minute(status)
 end
 
-local function dead_letter(jk, id, old, reason)
-  finish(jk, id, old, 'failed', 'error', reason)
+local function dead_letter(jk, id, old, reason, ...)
+  finish(jk, id, old, 'failed', 'error', reason, ...)
   local dk = key('dead')
   redis.call('ZADD', dk, NOW_MS, id)
   if tonumber(DEAD_MAX) > 0 then redis.call('ZREMRANGEBYRANK', dk, 0, -(DEAD_MAX + 1)) end
