@@ -235,21 +235,27 @@ SINGLE_SERVER_KEYS = frozenset({"queues"})
 def lua_prelude(script: str) -> str:
     """Return the Lua twin of ``Keys`` that starts ``script``: settings, its keys, derived keys.
 
-    ``K[name]`` is the key ``name`` of ``SCRIPT_KEYS[script]`` and ``NK`` how many there are:
+    ``key(name)`` is the key ``name`` of ``SCRIPT_KEYS[script]`` and ``NK`` how many there are:
     per-job keys the caller passes start at ``KEYS[NK + 1]``. Each ``local`` is a definition
     that ``scripts.py`` leaves out of the scripts that do not use it.
     """
     layout = SCRIPT_KEYS[script]
     shared = [name for name in layout if name not in SINGLE_SERVER_KEYS]
-    table = ", ".join(f"['{name}'] = KEYS[{i}]" for i, name in enumerate(shared, start=1))
-    lines = [f"local K, NK = {{{table}}}, {len(shared)}"]
-    lines += [
-        f"if not CLUSTER then NK = NK + 1; K['{name}'] = KEYS[NK] end"
-        for name in layout
-        if name in SINGLE_SERVER_KEYS
+    single = [name for name in layout if name in SINGLE_SERVER_KEYS]
+    nk = [f"local NK = {len(shared)}"]
+    nk += ["if not CLUSTER then NK = NK + 1 end" for _ in single]
+    # A chain of tests, not a table: building a table of the keys costs Redis more per call.
+    tests = [f"name == '{name}' then return KEYS[{i}]" for i, name in enumerate(shared, start=1)]
+    tests += [
+        f"name == '{name}' and not CLUSTER then return KEYS[{i}]"
+        for i, name in enumerate(single, start=len(shared) + 1)
     ]
-    return _LUA_SETTINGS + "\n".join(lines) + _LUA_KEYS
+    chain = "\n  elseif ".join(tests)
+    key = f"local function key(name)\n  if {chain}\n  end\n  {_UNDECLARED}\nend\n"
+    return _LUA_SETTINGS + "\n".join(nk) + "\n" + key + _LUA_KEYS
 
+
+_UNDECLARED = "return error('key not declared by the caller: ' .. name)"
 
 _LUA_SETTINGS = (
     "local function job_values(jk)\n  return redis.call('HMGET', jk, "
@@ -264,9 +270,7 @@ _LUA_SETTINGS = (
     + "local CLUSTER = CLUSTER_FLAG == '1'\n"
 )
 
-_LUA_KEYS = """
-local function key(name) return K[name] or error('key not declared by the caller: ' .. name) end
-local function index_key(status) return key('idx:' .. status) end
+_LUA_KEYS = """local function index_key(status) return key('idx:' .. status) end
 -- Derived keys (see keys.py): names that depend on what the script reads, built from the queue
 -- base of KEYS[1] ('P q:' or 'P {q}:'), so with cluster keys they share its hash tag and slot.
 local QBASE = string.sub(KEYS[1], 1, -7)

@@ -69,5 +69,5 @@ for i, row in ipairs(rows) do
   end
 end
 -- The queue registry is a global key (another slot): declared, and written, only on one server.
-if K.queues then redis.call('SADD', K.queues, Q) end
+if not CLUSTER then redis.call('SADD', key('queues'), Q) end
 return out

@@ -1,5 +1,5 @@
 -- Shared helpers, appended after keys.lua_prelude() and before each script. ARGV[1] holds the
--- settings (keys.lua_prelude); a script's own arguments start at ARGV[2]. Keys: K[name] (the
+-- settings (keys.lua_prelude); a script's own arguments start at ARGV[2]. Keys: key(name) (the
 -- queue's, SCRIPT_KEYS in keys.py), KEYS[NK + 1]... (per job), or derived (see keys.py).
 -- Each script gets only the definitions (top-level locals) it uses (scripts.py), so a script
 -- that does not read the clock does not call TIME. Numbers passed to redis.call are formatted
@@ -148,9 +148,9 @@ local function promote_due(limit)
   end
   -- Finished jobs expire TTL after they finished: drop them from their index sets too.
   local cutoff = string.format('%d', NOW_MS - TTL * 1000)
-  for status in pairs(TERMINAL) do
-    redis.call('ZREMRANGEBYSCORE', index_key(status), '-inf', cutoff)
-  end
+  redis.call('ZREMRANGEBYSCORE', index_key('completed'), '-inf', cutoff)
+  redis.call('ZREMRANGEBYSCORE', index_key('failed'), '-inf', cutoff)
+  redis.call('ZREMRANGEBYSCORE', index_key('cancelled'), '-inf', cutoff)
   redis.call('ZREMRANGEBYSCORE', key('dead'), '-inf', cutoff)
   if nxt[2] then return math.max(nxt[2] - NOW_MS, 0), promoted end
   return -1, promoted
