@@ -39,7 +39,7 @@ NAMES = (
 
 
 #: A top-level ``local`` of the prelude or lib.lua: ``local function name(`` or ``local a, b =``.
-_DEFINITION = re.compile(r"local (?:function )?([\w, ]+?) *[=(]")
+_DEFINITION = re.compile(r"^local (?:function )?([\w, ]+?) *[=(]", re.MULTILINE)
 #: What is not code: a string literal or a comment (to the end of its line).
 _NOT_CODE = re.compile(r"'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"|--[^\n]*")
 _NAME = re.compile(r"[A-Za-z_]\w*")
@@ -51,16 +51,11 @@ def definitions(lua: str) -> list[tuple[frozenset[str], str]]:
     A definition starts at a line ``local ...`` or at the comment lines just before one, and runs
     to the next; statements between definitions belong to the one before them.
     """
-    chunks: list[list[str]] = [[]]
-    comment = True  # the current chunk holds only comment lines so far
+    chunks: list[list[str]] = []
     for line in lua.splitlines(keepends=True):
-        if line.startswith("--") and not comment:
+        only_comments = bool(chunks) and all(seen.startswith("--") for seen in chunks[-1])
+        if not chunks or (line.startswith(("local ", "--")) and not only_comments):
             chunks.append([])
-            comment = True
-        elif line.startswith("local ") and not comment:
-            chunks.append([])
-        if line.startswith("local "):
-            comment = False
         chunks[-1].append(line)
     found = []
     for lines in chunks:
