@@ -15,10 +15,16 @@ is locked while the condition is checked.
 from __future__ import annotations
 
 import functools
+from _json import make_encoder
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, tzinfo
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db.backends.sqlite3.operations import DatabaseOperations as SQLiteOperations
 from django.db.models import Field
 
 from queue_app.models import JobRecord, job_record_fields
@@ -80,11 +86,44 @@ def _adapter(field: Field[Any, Any], db: Any) -> Callable[[Any], Any] | None:
     if kind in PLAIN_TYPES:
         return None
     if kind == "DateTimeField":
+        if _method(db.ops, "adapt_datetimefield_value", SQLiteOperations) and settings.USE_TZ:
+            return functools.partial(_sqlite_datetime, db.timezone)
         return db.ops.adapt_datetimefield_value  # type: ignore[no-any-return]
     if kind == "JSONField":
         encoder = getattr(field, "encoder", None)
+        if encoder is None and _method(db.ops, "adapt_json_value", BaseDatabaseOperations):
+            return _json_text
         return lambda value: None if value is None else db.ops.adapt_json_value(value, encoder)
     return functools.partial(field.get_db_prep_save, connection=db)
+
+
+def _method(ops: Any, name: str, owner: type) -> bool:
+    """Tell whether the backend's ``ops`` use ``owner``'s method ``name`` as it is."""
+    return getattr(type(ops), name, None) is getattr(owner, name)
+
+
+def _unencodable(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+#: ``json.dumps(value)`` (its default options), with the C encoder built once instead of per call.
+_encode_json = make_encoder(
+    None, _unencodable, encode_basestring_ascii, None, ": ", ", ", False, False, True
+)
+
+
+def _json_text(value: Any) -> str | None:
+    """Return a JSON column's text as Django's base ``adapt_json_value`` writes it."""
+    return None if value is None else "".join(_encode_json(value, 0))
+
+
+def _sqlite_datetime(zone: tzinfo, value: datetime | None) -> str | None:
+    """Return a datetime column's text as SQLite's ``adapt_datetimefield_value`` does (USE_TZ)."""
+    if value is None:
+        return None
+    if value.utcoffset() is not None:  # aware: naive in the connection's time zone
+        value = value.astimezone(zone).replace(tzinfo=None)
+    return str(value)
 
 
 def _fixed_values(

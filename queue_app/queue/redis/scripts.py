@@ -34,6 +34,7 @@ NAMES = (
     "progress",
     "checkpoint",
     "scoped",
+    "ledger_jobs",
 )
 
 
