@@ -23,8 +23,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.backends.base.operations import BaseDatabaseOperations
-from django.db.backends.sqlite3.operations import DatabaseOperations as SQLiteOperations
 from django.db.models import Field
 
 from queue_app.models import JobRecord, job_record_fields
@@ -86,20 +84,21 @@ def _adapter(field: Field[Any, Any], db: Any) -> Callable[[Any], Any] | None:
     if kind in PLAIN_TYPES:
         return None
     if kind == "DateTimeField":
-        if _method(db.ops, "adapt_datetimefield_value", SQLiteOperations) and settings.USE_TZ:
+        if _method(db.ops, "adapt_datetimefield_value", "sqlite3") and settings.USE_TZ:
             return functools.partial(_sqlite_datetime, db.timezone)
         return db.ops.adapt_datetimefield_value  # type: ignore[no-any-return]
     if kind == "JSONField":
         encoder = getattr(field, "encoder", None)
-        if encoder is None and _method(db.ops, "adapt_json_value", BaseDatabaseOperations):
+        if encoder is None and _method(db.ops, "adapt_json_value", "base"):
             return _json_text
         return lambda value: None if value is None else db.ops.adapt_json_value(value, encoder)
     return functools.partial(field.get_db_prep_save, connection=db)
 
 
-def _method(ops: Any, name: str, owner: type) -> bool:
-    """Tell whether the backend's ``ops`` use ``owner``'s method ``name`` as it is."""
-    return getattr(type(ops), name, None) is getattr(owner, name)
+def _method(ops: Any, name: str, backend: str) -> bool:
+    """Tell whether ``ops`` use the method ``name`` of Django's ``backend`` ("base", "sqlite3")."""
+    module = getattr(getattr(type(ops), name, None), "__module__", "")
+    return module == f"django.db.backends.{backend}.operations"
 
 
 def _unencodable(value: Any) -> Any:
