@@ -1,4 +1,4 @@
-"""The ledger writes each job hash as the ``Job`` it makes would be written: same columns, same text."""
+"""The ledger writes a job hash as the ``Job`` it makes is written: same columns, same text."""
 
 from __future__ import annotations
 
@@ -50,14 +50,14 @@ def test_ledger_row_of_a_hash_is_the_row_of_its_job(fields: dict[str, str]) -> N
 def test_ledger_row_reads_metadata_that_is_no_object_as_empty() -> None:
     # Its Job has no row (``job_record_fields`` fails): the row says what else the hash says.
     row = stored_record_fields(StoredJob({"id": "j", "status": "pending", "metadata": "[1]"}))
-    assert (row["status"], row["job_type"], row["owner"], row["trace_id"]) == ("pending", "", "", "")
+    assert (row["status"], row["job_type"], row["owner"]) == ("pending", "", "")
 
 
 def _columns(job_id: str) -> dict[str, Any]:
     """Return a ledger row's columns as the database holds them (no conversion back)."""
     table = connection.ops.quote_name(JobRecord._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT * FROM {table} WHERE job_id = %s", [job_id])  # noqa: S608
+        cursor.execute(f"SELECT * FROM {table} WHERE job_id = %s", [job_id])
         names = [column[0] for column in cursor.description]
         row = dict(zip(names, cursor.fetchone(), strict=True))
     skipped = {"id", "job_id", "recorded_at", "ledger_entry", "ledger_ms", "ledger_seq"}

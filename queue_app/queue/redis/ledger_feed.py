@@ -7,7 +7,7 @@ import json
 import time
 from collections.abc import Sequence
 from json.scanner import make_scanner
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from redis.exceptions import NoScriptError, ResponseError
 
@@ -29,7 +29,7 @@ READ_SLICE = 200
 #: Fields of a job hash the ledger reads: all that make its ``Job`` but the delivery's own.
 LEDGER_FIELDS = tuple(name for name in JOB_FIELDS if name not in ("stream", "token"))
 #: The C scanner behind ``json.loads``, without its per-call Python layers.
-_scan = make_scanner(json.JSONDecoder())
+_scan = make_scanner(cast(Any, json.JSONDecoder()))  # typeshed: takes the decoder
 
 #: One event as read from a ledger stream: queue, stream entry, job id, status.
 type RawEvent = tuple[str, str, str, str]
