@@ -17,8 +17,9 @@ from __future__ import annotations
 import functools
 from _json import make_encoder
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from json.encoder import encode_basestring_ascii
+from operator import itemgetter
 from typing import Any
 
 from django.conf import settings
@@ -120,6 +121,8 @@ def _sqlite_datetime(zone: tzinfo, value: datetime | None) -> str | None:
     """Return a datetime column's text as SQLite's ``adapt_datetimefield_value`` does (USE_TZ)."""
     if value is None:
         return None
+    if value.tzinfo is UTC and zone is UTC:  # the ledger's datetimes: drop the "+00:00"
+        return str(value)[:-6]
     if value.utcoffset() is not None:  # aware: naive in the connection's time zone
         value = value.astimezone(zone).replace(tzinfo=None)
     return str(value)
@@ -155,9 +158,23 @@ def upsert_records(
     with db.cursor() as cursor:
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
-            params = [
-                fixed[name] if name not in row else row[name] if adapt is None else adapt(row[name])
-                for row in chunk
-                for name, adapt in adapters
-            ]
+            params = _params(chunk, adapters, fixed)
             cursor.execute(_statement(db.ops.quote_name, len(chunk), overwrite), params)
+
+
+def _params(
+    rows: Sequence[Mapping[str, Any]],
+    adapters: list[tuple[str, Callable[[Any], Any] | None]],
+    fixed: dict[str, Any],
+) -> list[Any]:
+    """Return the values of ``rows`` in column order, adapted (``fixed`` where a row has none)."""
+    pick = itemgetter(*(name for name, _ in adapters))
+    adapted = [(i, name, adapt) for i, (name, adapt) in enumerate(adapters) if adapt is not None]
+    params: list[Any] = []
+    for row in rows:
+        values = list(pick({**fixed, **row}))
+        for i, name, adapt in adapted:
+            if name in row:
+                values[i] = adapt(values[i])
+        params += values
+    return params
