@@ -53,12 +53,12 @@ def _fields() -> list[Field[Any, Any]]:
 
 
 @functools.lru_cache(maxsize=64)
-def _statement(quote: Callable[[str], str], rows: int, overwrite: bool) -> str:
-    """Return the upsert of ``rows`` rows, with names quoted by ``quote``."""
+def _statement(quote: Callable[[str], str], rows: int, overwrite: bool, mark: str) -> str:
+    """Return the upsert of ``rows`` rows, with names quoted by ``quote``, ``mark`` per value."""
     meta = JobRecord._meta
     fields, table = _fields(), quote(meta.db_table)
     columns = [quote(field.column) for field in fields]
-    group = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    group = "(" + ", ".join([mark] * len(columns)) + ")"
     insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([group] * rows)}"
     target = quote(meta.get_field("job_id").column)
     if not overwrite:
@@ -73,6 +73,12 @@ def _statement(quote: Callable[[str], str], rows: int, overwrite: bool) -> str:
         f" OR (excluded.{ms} = {table}.{ms} AND excluded.{seq} > {table}.{seq})"
     )
     return f"{insert} ON CONFLICT ({target}) DO UPDATE SET {assignments} WHERE {newer}"
+
+
+def _mark(db: Any) -> str:
+    """Return the placeholder of a value: "?" on SQLite, "%s" elsewhere."""
+    # Django's SQLite cursor rewrites each "%s" to "?" with a regular expression: ~10 µs a row.
+    return "?" if db.vendor == "sqlite" else "%s"
 
 
 def _adapter(field: Field[Any, Any], db: Any) -> Callable[[Any], Any] | None:
@@ -159,7 +165,8 @@ def upsert_records(
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
             params = _params(chunk, adapters, fixed)
-            cursor.execute(_statement(db.ops.quote_name, len(chunk), overwrite), params)
+            statement = _statement(db.ops.quote_name, len(chunk), overwrite, _mark(db))
+            cursor.execute(statement, params)
 
 
 def _params(
