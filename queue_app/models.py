@@ -59,7 +59,12 @@ def from_timestamp(value: float | None) -> datetime | None:
 
 def trace_id_of(job: Job) -> str:
     """Return the W3C trace id carried by the job's ``traceparent``, or ""."""
-    context = job.metadata.get("trace_context")
+    return trace_id_in(job.metadata)
+
+
+def trace_id_in(metadata: dict[str, Any]) -> str:
+    """Return the W3C trace id carried by the ``traceparent`` of job metadata, or ""."""
+    context = metadata.get("trace_context")
     traceparent = context.get("traceparent", "") if isinstance(context, dict) else ""
     parts = str(traceparent).split("-")
     return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else ""

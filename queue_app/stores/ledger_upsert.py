@@ -15,9 +15,14 @@ is locked while the condition is checked.
 from __future__ import annotations
 
 import functools
+from _json import make_encoder
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, tzinfo
+from json.encoder import encode_basestring_ascii
+from operator import itemgetter
 from typing import Any
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Field
 
@@ -48,12 +53,12 @@ def _fields() -> list[Field[Any, Any]]:
 
 
 @functools.lru_cache(maxsize=64)
-def _statement(quote: Callable[[str], str], rows: int, overwrite: bool) -> str:
-    """Return the upsert of ``rows`` rows, with names quoted by ``quote``."""
+def _statement(quote: Callable[[str], str], rows: int, overwrite: bool, mark: str) -> str:
+    """Return the upsert of ``rows`` rows, with names quoted by ``quote``, ``mark`` per value."""
     meta = JobRecord._meta
     fields, table = _fields(), quote(meta.db_table)
     columns = [quote(field.column) for field in fields]
-    group = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    group = "(" + ", ".join([mark] * len(columns)) + ")"
     insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([group] * rows)}"
     target = quote(meta.get_field("job_id").column)
     if not overwrite:
@@ -70,6 +75,12 @@ def _statement(quote: Callable[[str], str], rows: int, overwrite: bool) -> str:
     return f"{insert} ON CONFLICT ({target}) DO UPDATE SET {assignments} WHERE {newer}"
 
 
+def _mark(db: Any) -> str:
+    """Return the placeholder of a value: "?" on SQLite, "%s" elsewhere."""
+    # Django's SQLite cursor rewrites each "%s" to "?" with a regular expression: ~10 µs a row.
+    return "?" if db.vendor == "sqlite" else "%s"
+
+
 def _adapter(field: Field[Any, Any], db: Any) -> Callable[[Any], Any] | None:
     """Return how a value of ``field`` goes to the driver, as the ORM sends it (None: as is).
 
@@ -80,11 +91,47 @@ def _adapter(field: Field[Any, Any], db: Any) -> Callable[[Any], Any] | None:
     if kind in PLAIN_TYPES:
         return None
     if kind == "DateTimeField":
+        if _method(db.ops, "adapt_datetimefield_value", "sqlite3") and settings.USE_TZ:
+            return functools.partial(_sqlite_datetime, db.timezone)
         return db.ops.adapt_datetimefield_value  # type: ignore[no-any-return]
     if kind == "JSONField":
         encoder = getattr(field, "encoder", None)
+        if encoder is None and _method(db.ops, "adapt_json_value", "base"):
+            return _json_text
         return lambda value: None if value is None else db.ops.adapt_json_value(value, encoder)
     return functools.partial(field.get_db_prep_save, connection=db)
+
+
+def _method(ops: Any, name: str, backend: str) -> bool:
+    """Tell whether ``ops`` use the method ``name`` of Django's ``backend`` ("base", "sqlite3")."""
+    module = getattr(getattr(type(ops), name, None), "__module__", "")
+    return module == f"django.db.backends.{backend}.operations"
+
+
+def _unencodable(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+#: ``json.dumps(value)`` (its default options), with the C encoder built once instead of per call.
+_encode_json = make_encoder(
+    None, _unencodable, encode_basestring_ascii, None, ": ", ", ", False, False, True
+)
+
+
+def _json_text(value: Any) -> str | None:
+    """Return a JSON column's text as Django's base ``adapt_json_value`` writes it."""
+    return None if value is None else "".join(_encode_json(value, 0))
+
+
+def _sqlite_datetime(zone: tzinfo, value: datetime | None) -> str | None:
+    """Return a datetime column's text as SQLite's ``adapt_datetimefield_value`` does (USE_TZ)."""
+    if value is None:
+        return None
+    if value.tzinfo is UTC and zone is UTC:  # the ledger's datetimes: drop the "+00:00"
+        return str(value)[:-6]
+    if value.utcoffset() is not None:  # aware: naive in the connection's time zone
+        value = value.astimezone(zone).replace(tzinfo=None)
+    return str(value)
 
 
 def _fixed_values(
@@ -117,9 +164,24 @@ def upsert_records(
     with db.cursor() as cursor:
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
-            params = [
-                fixed[name] if name not in row else row[name] if adapt is None else adapt(row[name])
-                for row in chunk
-                for name, adapt in adapters
-            ]
-            cursor.execute(_statement(db.ops.quote_name, len(chunk), overwrite), params)
+            params = _params(chunk, adapters, fixed)
+            statement = _statement(db.ops.quote_name, len(chunk), overwrite, _mark(db))
+            cursor.execute(statement, params)
+
+
+def _params(
+    rows: Sequence[Mapping[str, Any]],
+    adapters: list[tuple[str, Callable[[Any], Any] | None]],
+    fixed: dict[str, Any],
+) -> list[Any]:
+    """Return the values of ``rows`` in column order, adapted (``fixed`` where a row has none)."""
+    pick = itemgetter(*(name for name, _ in adapters))
+    adapted = [(i, name, adapt) for i, (name, adapt) in enumerate(adapters) if adapt is not None]
+    params: list[Any] = []
+    for row in rows:
+        values = list(pick({**fixed, **row}))
+        for i, name, adapt in adapted:
+            if name in row:
+                values[i] = adapt(values[i])
+        params += values
+    return params

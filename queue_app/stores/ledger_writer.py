@@ -30,7 +30,6 @@ from queue_app.models import (
     JobRecord,
     RouteDelivery,
     WebhookDelivery,
-    job_record_fields,
 )
 from queue_app.queue import (
     Job,
@@ -41,6 +40,7 @@ from queue_app.queue import (
 )
 from queue_app.queue.redis import LedgerEvent, LedgerReader
 from queue_app.stores.db_thread import in_db_thread
+from queue_app.stores.ledger_rows import stored_record_fields
 from queue_app.stores.ledger_upsert import upsert_records
 from queue_app.stores.transition_events import webhook_jobs
 from workers.webhooks import WEBHOOKS_QUEUE
@@ -86,10 +86,10 @@ def _latest_per_job(events: Sequence[LedgerEvent]) -> list[LedgerEvent]:
 
 
 def _row(event: LedgerEvent) -> dict[str, Any]:
-    if event.job is None:  # the job's hash expired: only what the event says is known
+    if event.stored is None:  # the job's hash expired: only what the event says is known
         fields: dict[str, Any] = {"queue": event.queue, "status": event.status}
     else:
-        fields = job_record_fields(event.job)
+        fields = stored_record_fields(event.stored)
     ms, seq = _entry_key(event.entry)
     return {
         **fields,
@@ -110,8 +110,8 @@ def store_events(events: Sequence[LedgerEvent]) -> int:
     """
     written = {"recorded_at": timezone.now()}
     latest = sorted(_latest_per_job(events), key=lambda event: event.job_id)
-    known = [_row(event) for event in latest if event.job is not None]
-    expired = [_row(event) for event in latest if event.job is None]
+    known = [_row(event) for event in latest if event.stored is not None]
+    expired = [_row(event) for event in latest if event.stored is None]
     with transaction.atomic():
         upsert_records(known, overwrite=True, common=written)
         upsert_records(expired, overwrite=False, common=written)

@@ -24,7 +24,7 @@ from typing import Any
 from queue_app.models import SigningSecret, WebhookEndpoint
 from queue_app.queue import InvalidJob, Job
 from queue_app.queue.payloads import DEBATE_JOB_TYPE
-from queue_app.queue.redis import LedgerEvent
+from queue_app.queue.redis import LedgerEvent, StoredJob
 from queue_app.queue.tracing import TRACE_CONTEXT_KEY
 from workers.webhooks import WEBHOOKS_QUEUE, create_webhook_job
 
@@ -49,13 +49,17 @@ DEBATE_COMPLETED = "debate.completed"
 
 
 def event_types(event: LedgerEvent) -> list[str]:
-    """Return the webhook events of one ledger event (none for pending or webhook jobs)."""
-    job, name = event.job, STATUS_EVENTS.get(event.status)
-    if job is None or name is None or event.queue == WEBHOOKS_QUEUE:
+    """Return the webhook events of one ledger event (none for pending or webhook jobs).
+
+    Reads the job's hash fields, not its ``Job``: a ``Job`` is built only for a delivery.
+    """
+    stored, name = event.stored, STATUS_EVENTS.get(event.status)
+    if stored is None or name is None or event.queue == WEBHOOKS_QUEUE:
         return []
-    if name == "job.failed" and (job.error or "") in QUEUE_DEAD_LETTER_REASONS:
+    if name == "job.failed" and (stored.fields.get("error") or "") in QUEUE_DEAD_LETTER_REASONS:
         return ["job.dead_lettered"]
-    if name == "job.completed" and job.job_type == DEBATE_JOB_TYPE:
+    job_type = str(stored.metadata.get("job_type") or DEBATE_JOB_TYPE)  # as ``Job.job_type``
+    if name == "job.completed" and job_type == DEBATE_JOB_TYPE:
         return [name, DEBATE_COMPLETED]
     return [name]
 
@@ -100,24 +104,26 @@ def _delivery(endpoint: WebhookEndpoint, event: LedgerEvent, job: Job, name: str
         return None
 
 
-def _scope(job: Job) -> tuple[str, str]:
-    return str(job.metadata.get("organization") or ""), str(job.metadata.get("owner") or "")
+def _scope(metadata: dict[str, Any]) -> tuple[str, str]:
+    return str(metadata.get("organization") or ""), str(metadata.get("owner") or "")
 
 
-def _subscribed(endpoint: WebhookEndpoint, job: Job, name: str) -> bool:
-    organization, owner = _scope(job)
+def _subscribed(endpoint: WebhookEndpoint, metadata: dict[str, Any], name: str) -> bool:
+    organization, owner = _scope(metadata)
     mine = (organization and endpoint.organization == organization) or (
         owner and str(endpoint.owner_id) == owner
     )
     return bool(mine) and name in (endpoint.event_types or ())
 
 
-def _callback(job: Job) -> WebhookEndpoint | None:
+def _callback(stored: StoredJob) -> WebhookEndpoint | None:
     """Return the callback endpoint of a completed debate's ``webhook_url``, if it can be signed."""
-    url = job.payload.get("webhook_url")
+    payload = stored.decoded("payload", {})
+    url = payload.get("webhook_url") if isinstance(payload, dict) else None
     if not url:
         return None
-    organization, owner = _scope(job)
+    job = stored.job
+    organization, owner = _scope(stored.metadata)
     if not SigningSecret.objects.filter(organization__in={organization, ""}).exists():
         logger.warning(
             "debate %s: webhook_url not called, no signing secret for organization %r",
@@ -136,10 +142,10 @@ def _callback(job: Job) -> WebhookEndpoint | None:
 
 def webhook_jobs(events: Sequence[LedgerEvent]) -> list[Job]:
     """Return the webhook jobs of a batch: one per transition and subscribed endpoint."""
-    told = [(e, e.job, names) for e in events if e.job is not None and (names := event_types(e))]
+    told = [(e, e.stored, names) for e in events if e.stored and (names := event_types(e))]
     if not told:
         return []
-    scopes = [_scope(job) for _, job, _ in told]
+    scopes = [_scope(stored.metadata) for _, stored, _ in told]
     organizations, owners = {s[0] for s in scopes}, {s[1] for s in scopes}
     endpoints = list(
         WebhookEndpoint.objects.in_scope(organizations, owners).filter(
@@ -147,11 +153,11 @@ def webhook_jobs(events: Sequence[LedgerEvent]) -> list[Job]:
         )
     )
     jobs: list[Job | None] = []
-    for event, job, names in told:
+    for event, stored, names in told:
         for name in names:
-            targets = [e for e in endpoints if _subscribed(e, job, name)]
-            jobs += [_delivery(endpoint, event, job, name) for endpoint in targets]
-        callback = _callback(job) if DEBATE_COMPLETED in names else None
+            targets = [e for e in endpoints if _subscribed(e, stored.metadata, name)]
+            jobs += [_delivery(endpoint, event, stored.job, name) for endpoint in targets]
+        callback = _callback(stored) if DEBATE_COMPLETED in names else None
         if callback is not None:
-            jobs.append(_delivery(callback, event, job, DEBATE_COMPLETED))
+            jobs.append(_delivery(callback, event, stored.job, DEBATE_COMPLETED))
     return [job for job in jobs if job is not None]

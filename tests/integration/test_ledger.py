@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from queue_app.models import HealingRecord, JobRecord, WebhookDelivery, WebhookEndpoint
 from queue_app.queue import Job, JobStatus, QueueConfig, RedisStreamsQueue, create_redis_queue
-from queue_app.queue.redis import LedgerEvent, LedgerReader
+from queue_app.queue.redis import LedgerEvent, LedgerReader, StoredJob
 from queue_app.stores import ledger_upsert
 from queue_app.stores.ledger_writer import LedgerWriter, prune, store_events
 from tests.queue_ops import take
@@ -205,10 +205,11 @@ async def test_ledger_run_stores_waiting_events_once_stopped(
 
 
 def _event(job_id: str, entry: str, status: JobStatus | None) -> LedgerEvent:
-    job = None
+    stored = None
     if status is not None:
-        job = Job(payload={"q": 1}, id=job_id, status=status, queue="debates", max_attempts=3)
-    return LedgerEvent("debates", entry, job_id, status.value if status else "completed", job)
+        fields = {"id": job_id, "status": status.value, "queue": "debates", "max_attempts": "3"}
+        stored = StoredJob({**fields, "payload": '{"q":1}', "created_at": "0"})
+    return LedgerEvent("debates", entry, job_id, status.value if status else "completed", stored)
 
 
 def test_ledger_keeps_newer_state_when_an_older_event_comes_late() -> None:

@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from redis.crc import key_slot
 
 from queue_app.queue import Job, QueueConfig, RedisStreamsQueue
+from queue_app.queue.redis import LedgerReader
 from queue_app.queue.redis.scripts import SCRIPTS, load_all
 from tests.conftest import RedisServer
 
@@ -144,6 +145,7 @@ async def _enqueue_and_run(queue: RedisStreamsQueue, other: RedisStreamsQueue) -
     assert urgent in {job.id for job in taken}
     await queue.tracker.list_scoped(["owner:7"])
     await queue.tracker.list_scoped(["owner:7"], status="pending", queue_name="alpha")
+    assert await LedgerReader(queue.redis, "ledger", queue.config).read(block_ms=10)
 
 
 @pytest.fixture

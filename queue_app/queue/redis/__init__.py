@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .keys import Keys
-from .ledger_feed import LedgerEvent, LedgerReader
+from .ledger_feed import LedgerEvent, LedgerReader, StoredJob
 from .registry import WorkerRegistry
 from .status import JobStatusTracker
 from .streams import RedisStreamsQueue, create_redis_queue
@@ -15,6 +15,7 @@ __all__ = [
     "LedgerEvent",
     "LedgerReader",
     "RedisStreamsQueue",
+    "StoredJob",
     "SyncEnqueuer",
     "WorkerRegistry",
     "create_redis_queue",

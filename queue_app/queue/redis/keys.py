@@ -227,6 +227,7 @@ SCRIPT_KEYS: dict[str, tuple[str, ...]] = {
     "progress": ("stream",),
     "checkpoint": ("stream",),
     "scoped": ("stream",),
+    "ledger_jobs": ("stream",),
 }
 #: Global keys a script touches only outside cluster mode (another slot): last in their layout.
 SINGLE_SERVER_KEYS = frozenset({"queues"})

@@ -3,35 +3,102 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from json.scanner import make_scanner
+from typing import Any, NamedTuple, cast
 
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from ..base import Job
 from ..config import QueueConfig
-from .keys import Keys
+from .keys import JOB_FIELDS, Keys
 from .outage import translate_errors
+from .scripts import SCRIPTS
 from .status import JobStatusTracker, job_from_hash, text
 
 #: Consumer group of ledger readers on every ``P q:ledger`` stream.
 LEDGER_GROUP = "ledger-writers"
 #: Seconds between takeovers of events a dead reader left unacknowledged.
 CLAIM_EVERY_SECONDS = 30.0
-#: Job hashes decoded between two yields to the event loop (well under 1 ms), so that a batch
-#: read beside a worker does not hold up the jobs it runs.
-DECODE_SLICE = 25
+#: Job hashes read by one call of the ``ledger_jobs`` script; the reader decodes one call's
+#: reply between two yields to the event loop (well under 1 ms), so that a batch read beside a
+#: worker does not hold up the jobs it runs.
+READ_SLICE = 200
+#: Fields of a job hash the ledger reads: all that make its ``Job`` but the delivery's own.
+LEDGER_FIELDS = tuple(name for name in JOB_FIELDS if name not in ("stream", "token"))
+#: The C scanner behind ``json.loads``, without its per-call Python layers.
+_scan = make_scanner(cast(Any, json.JSONDecoder()))  # typeshed: takes the decoder
+
+#: One event as read from a ledger stream: queue, stream entry, job id, status.
+type RawEvent = tuple[str, str, str, str]
+
+
+def _loads(raw: str | None, default: Any) -> Any:
+    """Decode JSON as the status hash readers do: ``default`` when empty, ``raw`` when invalid."""
+    if raw is None or raw == "":
+        return default
+    try:
+        value, end = _scan(raw, 0)
+        if end == len(raw):
+            return value
+    except StopIteration:
+        pass
+    try:  # surrounding whitespace or invalid: json.loads decides
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+class StoredJob:
+    """The fields of one job hash as read with a ledger batch (text; absent fields left out).
+
+    The ``Job`` and the decoded metadata are built on first use, once per job however many of
+    its events the batch has: most batches only need the ledger row, not a ``Job``.
+    """
+
+    __slots__ = ("_job", "_metadata", "fields")
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        #: Field name -> value, as in the hash.
+        self.fields = fields
+        self._job: Job | None = None
+        self._metadata: dict[str, Any] | None = None
+
+    @property
+    def job(self) -> Job:
+        """Return the job as stored (built once)."""
+        if self._job is None:
+            self._job = job_from_hash(self.fields)
+        return self._job
+
+    def decoded(self, name: str, default: Any) -> Any:
+        """Return field ``name`` decoded from JSON: ``default`` when empty, the text if invalid."""
+        return _loads(self.fields.get(name), default)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Return the job's metadata, decoded once ({} when not a JSON object)."""
+        if self._metadata is None:
+            metadata = self.decoded("metadata", {})
+            self._metadata = metadata if isinstance(metadata, dict) else {}
+        return self._metadata
 
 
 class LedgerEvent(NamedTuple):
-    """One job event: the job as stored now (None once its hash expired)."""
+    """One job event: the job's hash as read with its batch (None once the hash expired)."""
 
     queue: str
     entry: str
     job_id: str
     status: str
-    job: Job | None
+    stored: StoredJob | None
+
+    @property
+    def job(self) -> Job | None:
+        """Return the job as stored now (None once its hash expired)."""
+        return None if self.stored is None else self.stored.job
 
 
 class LedgerReader:
@@ -108,7 +175,7 @@ class LedgerReader:
 
     async def _read(
         self, queues: list[str], count: int, start: str, block_ms: int | None
-    ) -> list[tuple[str, str, dict[str, str]]]:
+    ) -> list[RawEvent]:
         """Read the ledger streams; on a cluster, one read per slot, all at once."""
         by_stream = {self.keys.ledger(queue): queue for queue in queues}
         groups = self.keys.by_slot(by_stream)
@@ -119,9 +186,8 @@ class LedgerReader:
         for reply in replies:
             items = reply.items() if isinstance(reply, dict) else (reply or [])
             for stream, messages in items:
-                for entry, fields in messages[0] if isinstance(reply, dict) else messages:
-                    decoded = {text(k): text(v) for k, v in (fields or {}).items()}
-                    out.append((by_stream[text(stream)], text(entry), decoded))
+                entries = messages[0] if isinstance(reply, dict) else messages
+                out += _raw_events(by_stream[text(stream)], entries)
         return out
 
     async def _read_slot(
@@ -141,9 +207,7 @@ class LedgerReader:
             self._grouped.clear()
             return []
 
-    async def _claim_stale(
-        self, queues: list[str], count: int
-    ) -> list[tuple[str, str, dict[str, str]]]:
+    async def _claim_stale(self, queues: list[str], count: int) -> list[RawEvent]:
         if time.monotonic() - self._last_claim < CLAIM_EVERY_SECONDS:
             return []
         self._last_claim = time.monotonic()
@@ -157,39 +221,60 @@ class LedgerReader:
                 "0-0",
                 count=count,
             )
-            for entry, fields in messages:
-                decoded = {text(k): text(v) for k, v in (fields or {}).items()}
-                out.append((queue, text(entry), decoded))
+            out += _raw_events(queue, messages)
         return out
 
-    async def _with_jobs(self, raw: list[tuple[str, str, dict[str, str]]]) -> list[LedgerEvent]:
-        """Attach each job's current data, read once per job however many events it has."""
-        if not raw:
-            return []
-        keys = list(dict.fromkeys(self.keys.job(f.get("job_id", ""), q) for q, _, f in raw))
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.hgetall(key)
-            hashes = await pipe.execute()
-        jobs: dict[str, Job | None] = {}
-        for index, (key, data) in enumerate(zip(keys, hashes, strict=True)):
-            if index and not index % DECODE_SLICE:
-                await asyncio.sleep(0)
-            jobs[key] = job_from_hash(_decoded(data)) if data else None
-        return [
-            LedgerEvent(
-                queue,
-                entry,
-                fields.get("job_id", ""),
-                fields.get("status", ""),
-                jobs[self.keys.job(fields.get("job_id", ""), queue)],
-            )
-            for queue, entry, fields in raw
+    async def _with_jobs(self, raw: list[RawEvent]) -> list[LedgerEvent]:
+        """Attach each job's current hash, read once per job however many events it has."""
+        jobs: dict[tuple[str, str], StoredJob | None] = dict.fromkeys((q, j) for q, _, j, _ in raw)
+        by_queue: dict[str, list[str]] = {}
+        for queue, job_id in jobs:
+            by_queue.setdefault(queue, []).append(job_id)
+        calls = [
+            (queue, ids[start : start + READ_SLICE])
+            for queue, ids in by_queue.items()
+            for start in range(0, len(ids), READ_SLICE)
         ]
+        for (queue, ids), reply in zip(calls, await self._read_jobs(calls), strict=True):
+            for job_id, values in zip(ids, reply, strict=True):
+                jobs[queue, job_id] = _stored(values)
+            await asyncio.sleep(0)
+        return [LedgerEvent(q, entry, j, status, jobs[q, j]) for q, entry, j, status in raw]
+
+    async def _read_jobs(self, calls: list[tuple[str, list[str]]]) -> list[Any]:
+        """Return the ``LEDGER_FIELDS`` of the jobs of each ``(queue, ids)``, one call each."""
+        script = SCRIPTS["ledger_jobs"]
+        runs = []
+        for queue, ids in calls:
+            keys = self.keys.script_keys("ledger_jobs", queue)
+            keys += [self.keys.job(job_id, queue) for job_id in ids]
+            settings = self.keys.script_settings(queue, self.config.job_ttl_seconds, "", 0, 0)
+            runs.append((keys, [settings, *LEDGER_FIELDS]))
+        replies = await script.run_many(self._redis, runs) if runs else []
+        if any(isinstance(reply, NoScriptError) for reply in replies):
+            await script.load(self._redis)
+            replies = await script.run_many(self._redis, runs)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
 
 
-def _decoded(data: dict[Any, Any]) -> dict[str, str]:
-    """Return a hash reply as str, whether the client decodes responses or not."""
-    if isinstance(next(iter(data)), bytes):
-        return {key.decode(): value.decode() for key, value in data.items()}
-    return {text(key): text(value) for key, value in data.items()}
+def _raw_events(queue: str, messages: Any) -> list[RawEvent]:
+    """Return the events of stream ``messages`` (``[(entry, fields), ...]``) of ``queue``."""
+    out = []
+    for entry, fields in messages:
+        data = {text(key): value for key, value in (fields or {}).items()}
+        job_id, status = data.get("job_id"), data.get("status")
+        out.append((queue, text(entry), "" if job_id is None else text(job_id), text(status or "")))
+    return out
+
+
+def _stored(values: list[Any]) -> StoredJob | None:
+    """Return a job hash from its ``LEDGER_FIELDS`` values (None when it expired)."""
+    fields = {
+        name: value if type(value) is str else text(value)
+        for name, value in zip(LEDGER_FIELDS, values, strict=True)
+        if value is not None
+    }
+    return StoredJob(fields) if fields else None

@@ -35,6 +35,7 @@ NAMES = (
     "progress",
     "checkpoint",
     "scoped",
+    "ledger_jobs",
 )
 
 
