@@ -57,7 +57,7 @@ def test_a_script_names_no_shared_definition_it_left_out(name: str) -> None:
 
 def test_only_scripts_that_read_the_clock_call_time() -> None:
     without_clock = {name for name in NAMES if "redis.call('TIME')" not in SCRIPTS[name].source}
-    assert without_clock == {"heartbeat", "scoped"}
+    assert without_clock == {"heartbeat", "ledger_jobs", "scoped"}
 
 
 def test_enqueue_leaves_out_the_helpers_of_delivered_jobs() -> None:
