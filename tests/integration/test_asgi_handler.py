@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.core import signals
 from django.db import connections
@@ -81,6 +82,15 @@ def _endless_stream(request: HttpRequest) -> StreamingHttpResponse:
     return StreamingHttpResponse(_endless())
 
 
+def _backend(request: HttpRequest) -> HttpResponse:
+    connection = connections["default"]
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            return HttpResponse(str(id(connection.connection)))
+        cursor.execute("SELECT pg_backend_pid()")
+        return HttpResponse(str(cursor.fetchone()[0]))
+
+
 class URLs:
     """The test URLconf."""
 
@@ -90,6 +100,7 @@ class URLs:
         path("waits", _waits),
         path("stream", _stream),
         path("endless", _endless_stream),
+        path("backend", _backend),
     ]
 
 
@@ -236,6 +247,28 @@ async def test_asgi_handler_refuses_other_connections_as_django_does(
 ) -> None:
     with pytest.raises(ValueError, match="only handle ASGI/HTTP connections"):
         await handler({"type": "websocket"}, Exchange().receive, Exchange().send)
+
+
+async def test_asgi_handler_keeps_a_healthy_connection_and_replaces_a_broken_one(
+    handler: SyncStackASGIHandler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 60)
+    monkeypatch.setitem(connections.settings["default"], "CONN_HEALTH_CHECKS", True)
+    first, second = (await _get(handler, "backend")).body, (await _get(handler, "backend")).body
+    assert first == second
+    if connections["default"].vendor != "postgresql":
+        return  # a SQLite connection cannot be broken from outside
+    await sync_to_async(_terminate)(int(first))
+    third = await _get(handler, "backend")
+    assert third.status == 200
+    assert third.body != first
+    assert (await _get(handler, "backend")).body == third.body
+
+
+def _terminate(backend: int) -> None:
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
+    connections["default"].close()
 
 
 def test_request_threads_keep_only_the_idle_number() -> None:
