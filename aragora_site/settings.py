@@ -144,7 +144,18 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": dj_database_url.parse(_database_url())}
+#: Seconds a thread keeps its database connection for its next requests (0: closed at the end of
+#: each request, Django's default). Only ``bin/serve`` sets it: the site's ASGI handler serves each
+#: request on a reused thread (a few are kept), as WSGI does, so a kept connection serves the next
+#: requests; workers run units of work on many threads and close their connections after each.
+#: A kept connection is checked before it is used again (a restarted database drops it).
+DATABASES = {
+    "default": dj_database_url.parse(
+        _database_url(),
+        conn_max_age=_env_int("ARAGORA_DB_CONN_MAX_AGE", 0),
+        conn_health_checks=True,
+    )
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
