@@ -46,7 +46,8 @@ TEXT_PATTERN = rf"^[^\x00]*[^\x00{SPACE}][^\x00]*$"
 #: http(s) URLs: a dotted host name or an address, an optional port and path.
 URL_PATTERN = r"^https?://[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+(:[0-9]{1,5})?(/[!-~]*)?$"
 URL_MESSAGE = "Enter a valid URL (http or https)."
-EMAIL_PATTERN = rf"^[^@{SPACE}]{{1,64}}@[^@{SPACE}]+\.[^@{SPACE}]+$"
+#: Email addresses: no space or NUL (DRF refuses NUL in any string: the schema must say so).
+EMAIL_PATTERN = rf"^[^@{SPACE}\x00]{{1,64}}@[^@{SPACE}\x00]+\.[^@{SPACE}\x00]+$"
 TELEGRAM_PATTERN = r"^(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$"
 LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$"
 EXTENSION_PATTERN = r"^\.?[A-Za-z0-9]{1,8}$"
