@@ -19,6 +19,16 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_for_ping(port: int, seconds: float) -> None:
+    """Wait up to ``seconds`` for the redis-server on ``port`` to answer PING."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(redis.ConnectionError):
+            redis.Redis(port=port).ping()
+            return
+        time.sleep(0.02)
+
+
 @contextlib.contextmanager
 def private_redis() -> Iterator[str]:
     """Yield the URL of a throw-away redis-server, stopped afterwards."""
@@ -26,11 +36,7 @@ def private_redis() -> Iterator[str]:
     args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
     process = subprocess.Popen([*args, "--dir", workdir], stdout=subprocess.DEVNULL)
     try:
-        for _ in range(200):
-            with contextlib.suppress(redis.ConnectionError):
-                redis.Redis(port=port).ping()
-                break
-            time.sleep(0.02)
+        wait_for_ping(port, seconds=4.0)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         process.terminate()

@@ -14,12 +14,10 @@ import contextlib
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
-import redis
-from _redis import _free_port
+from _redis import _free_port, wait_for_ping
 
 from queue_app.queue import Job, QueueConfig, create_redis_queue
 
@@ -49,11 +47,7 @@ def callgrind_redis(workdir: Path) -> Iterator[tuple[int, int]]:
     ]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(600):
-            with contextlib.suppress(redis.ConnectionError):
-                redis.Redis(port=port).ping()
-                break
-            time.sleep(0.05)
+        wait_for_ping(port, seconds=30.0)
         yield port, process.pid
     finally:
         process.terminate()
