@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
+from django.core.cache import cache
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -66,6 +67,16 @@ def _private_redis(
     """Point REDIS_URL, in the environment and in Django settings, at the private server."""
     monkeypatch.setenv("REDIS_URL", redis_server.url)
     settings.REDIS_URL = redis_server.url
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    """Start each test with an empty Django cache: no enqueue-rate history from earlier tests.
+
+    The database rolls back between tests, so the next test's user often gets the same id and
+    would inherit the last test's throttle history (a fast API reaches 100 requests a second).
+    """
+    cache.clear()
 
 
 _SPAN_EXPORTER = InMemorySpanExporter()

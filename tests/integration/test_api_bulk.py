@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from queue_app.api import bulk as bulk_view
@@ -23,14 +22,6 @@ pytestmark = pytest.mark.django_db
 
 BULK = f"{JOBS}bulk/"
 P = "aragora:queue:"
-
-
-@pytest.fixture(autouse=True)
-def fresh_throttle() -> Iterator[None]:
-    """Bulk requests weigh heavily on the enqueue rate: no history before or after a test."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
