@@ -159,9 +159,10 @@ def test_make_run_drains_running_jobs_on_ctrl_c_and_stops_everything(
         for pid in _alive(started | {process.pid}):
             os.kill(pid, signal.SIGKILL)
     output = log.read_text()
-    # The banner comes once the site answers; the password is printed once, with it.
+    # The banner comes once the site answers; it names the password's file, never the password.
     assert output.index("Listening at") < output.index("run: site")
-    assert output.count("password") == 1
+    password = (tmp_path / "run" / "admin-password").read_text().strip()
+    assert "run/admin-password)" in output and password not in output
     assert "exiting now" not in output  # one signal reached the worker, not two
     worker_line = next(line for line in output.splitlines() if "finishing in-flight" in line)
     assert not worker_line.startswith("{")  # text logs in development
