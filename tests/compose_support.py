@@ -13,7 +13,11 @@ import pytest
 from tests.obs_support import ROOT
 
 #: What compose.yaml requires for interpolation (test values, never real secrets).
-COMPOSE_ENV = {"ARAGORA_SECRET_KEY": "compose-test-only-key", "POSTGRES_PASSWORD": "0123abcd"}
+COMPOSE_ENV = {
+    "ARAGORA_SECRET_KEY": "compose-test-only-key",
+    "POSTGRES_PASSWORD": "0123abcd",
+    "ARAGORA_METRICS_TOKEN": "compose-test-only-token",
+}
 #: The image the project's services run.
 APP_IMAGE = "aragora-queue:local"
 

@@ -66,7 +66,7 @@ def test_compose_profiles_choose_the_services() -> None:
     assert monitoring == {"redis", "postgres", "web", "prometheus", "grafana"}
 
 
-@pytest.mark.parametrize("missing", ["ARAGORA_SECRET_KEY", "POSTGRES_PASSWORD"])
+@pytest.mark.parametrize("missing", sorted(COMPOSE_ENV))
 def test_compose_refuses_to_start_without_its_secrets(missing: str) -> None:
     env = {name: value for name, value in COMPOSE_ENV.items() if name != missing}
     done = compose("config", env=env)
@@ -154,6 +154,20 @@ def test_prometheus_scrapes_the_web_and_every_replica_of_every_worker() -> None:
     (discovery,) = jobs["aragora-worker"]["dns_sd_configs"]
     assert discovery["type"] == "A" and discovery["port"] == 9100
     assert set(discovery["names"]) == set(worker_services())
+
+
+def test_prometheus_sends_the_webs_metrics_token() -> None:
+    services = rendered("monitoring")["services"]
+    token = services["web"]["environment"]["ARAGORA_METRICS_TOKEN"]
+    assert token == COMPOSE_ENV["ARAGORA_METRICS_TOKEN"]
+    (secret,) = services["prometheus"]["secrets"]
+    assert rendered("monitoring")["secrets"][secret["source"]] == {
+        "name": f"aragora_{secret['source']}",
+        "environment": "ARAGORA_METRICS_TOKEN",
+    }
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    web = next(job for job in config["scrape_configs"] if job["job_name"] == "aragora-web")
+    assert web["authorization"]["credentials_file"] == secret["target"]
 
 
 def test_prometheus_and_grafana_mount_existing_files() -> None:
