@@ -138,3 +138,6 @@ def test_queue_inspect_exit_status_from_the_command_line(redis_url: str, tmp_pat
     done = run_inspect({**env, "REDIS_URL": "redis://127.0.0.1:1/0"}, "keys", "debates")
     assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1
     assert "cannot read Redis" in done.stderr
+    done = run_inspect(env, "job", "some-id")  # the database of env was never migrated
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1
+    assert "cannot read the job ledger in the database: no such table" in done.stderr

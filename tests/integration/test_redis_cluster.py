@@ -8,11 +8,13 @@ keys stay on its own slot, and the queues (and the worker registry) spread over 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +29,8 @@ from queue_app.queue import Job, QueueConfig, create_redis_queue
 from queue_app.queue.redis import LedgerReader
 from queue_app.queue.redis.observe import connect, read_snapshot
 from queue_app.tasks.examples import add, greet
+from tests.integration.test_queue_inspect import run_inspect
+from tests.obs_support import ROOT, base_env
 from tests.process_support import RedisServer, wait_for
 from tests.process_support import WorkerProcesses as Workers
 
@@ -209,3 +213,52 @@ async def test_a_blocked_read_across_slots_returns_with_the_first_entry(cluster:
         assert time.monotonic() - started < 2.5  # not the 5 s block of the other slot's read
     finally:
         await queue.close()
+
+
+async def fail_one_start_two(url: str, queue_name: str) -> tuple[str, list[str]]:
+    """Take three jobs of ``queue_name`` as consumer ``inspector``: fail the first (dead
+    letter), leave the other two running; return the failed id and the running ids."""
+    config = QueueConfig(redis_url=url, queues=frozenset({"debates", *QUEUES}))
+    queue = await create_redis_queue(consumer_name="inspector", config=config)
+    try:
+        jobs: list[Job] = []
+        deadline = time.monotonic() + 5
+        while len(jobs) < 3 and time.monotonic() < deadline:
+            jobs += await queue.dequeue_many("inspector", 3 - len(jobs), 100, [queue_name])
+        assert len(jobs) == 3
+        await queue.fail(jobs[0].id, "boom: on a cluster")
+        return jobs[0].id, [job.id for job in jobs[1:]]
+    finally:
+        await queue.close()
+
+
+def inspect_json(env: dict[str, str], *args: str) -> Any:
+    """Run ``manage.py queue_inspect ... --json`` as an operator would; return its answer."""
+    done = run_inspect(env, *args, "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_queue_inspect_reads_queues_on_different_masters(cluster: Cluster, tmp_path: Path) -> None:
+    jobs = [Job(payload={"n": n}, metadata={"job_type": "noop"}) for n in range(4)]
+    ids = asyncio.run(enqueue_diagnostics(cluster.url, jobs))
+    failed, running = asyncio.run(fail_one_start_two(cluster.url, "diagnostics"))
+    stream = "aragora:queue:{diagnostics}:stream"
+    env = base_env(cluster.url, tmp_path)
+    migrate = [sys.executable, "manage.py", "migrate", "--noinput", "-v0"]
+    subprocess.run(migrate, cwd=ROOT, env=env, check=True, timeout=120)
+
+    (group,) = inspect_json(env, "groups", "diagnostics")["groups"]
+    assert group["stream"] == stream and group["pending"] == 2
+    consumers = inspect_json(env, "consumers", "diagnostics")["consumers"]
+    assert [(row["consumer"], row["pending"]) for row in consumers] == [("inspector", 2)]
+    pending = inspect_json(env, "pending", "diagnostics")
+    assert sorted(row["job_id"] for row in pending["oldest deliveries"]) == sorted(running)
+    (dead,) = inspect_json(env, "dead", "diagnostics")["dead letters"]
+    assert dead["job_id"] == failed and "boom: on a cluster" in dead["error"]
+    keys = {row["key"]: row for row in inspect_json(env, "keys", "diagnostics")["keys"]}
+    # the failed entry left the stream (dead letter); the other three wait or run
+    assert keys[stream]["size"] == 3 and all("{diagnostics}" in key for key in keys)
+    job = inspect_json(env, "job", ids[3])["redis"]
+    assert job["status"] == "pending" and job["queue"] == "diagnostics"
+    assert inspect_json(env, "keys", "tasks")["keys"] == []  # another master

@@ -3,8 +3,8 @@
 Subcommands: ``groups`` and ``consumers`` (XINFO of every stream of the queue, one per priority
 in use), ``pending`` (XPENDING summary and the oldest deliveries), ``dead`` (dead letters
 with their error), ``job`` (a job's hash and its ledger row), ``keys`` (the queue's keys with
-type, TTL and size). Tables by default, ``--json`` for scripts. An unknown queue or job, or an
-unreachable Redis, is one line on stderr and exit status 1.
+type, TTL and size). Tables by default, ``--json`` for scripts. An unknown queue or job, an
+unreachable Redis or an unreadable ledger table, is one line on stderr and exit status 1.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 from django.forms.models import model_to_dict
 
 from queue_app.models import JobRecord
@@ -108,7 +109,11 @@ def _count(options: dict[str, Any]) -> int:
 
 def _with_ledger(answer: dict[str, Any], job_id: str) -> dict[str, Any]:
     """Add the job's ledger row (None when the ledger has none); no trace anywhere is an error."""
-    record = JobRecord.objects.filter(job_id=job_id).first()
+    try:
+        record = JobRecord.objects.filter(job_id=job_id).first()
+    except DatabaseError as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise CommandError(f"cannot read the job ledger in the database: {reason}") from None
     ledger = model_to_dict(record, exclude=["id"]) if record is not None else None
     if answer["redis"] is None and ledger is None:
         raise CommandError(f"no job {job_id!r} in Redis (unknown or expired) or in the ledger")
