@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar, Unpack
 
 from queue_app.queue import InvalidJob, Job, JobQueue, RetryPolicy, is_retryable_error
 
 from ..agents import AgentPool, AgentSettings
-from ..runtime import BaseWorker, KindContext, MiddlewareChain, Registry, WorkerOptions
+from ..runtime import Closer, KindContext, KindWorker, RuntimeArguments, WorkerOptions
 from .explainer import DebateHistory, ExplainGenerator, load_explain_generator
 from .progress import ERROR, SUCCESS, BatchJobProgress
 
@@ -79,7 +79,7 @@ def _debate_ids(value: Any) -> list[str]:
     return list(dict.fromkeys(value))  # one explanation per debate
 
 
-class BatchExplainabilityWorker(BaseWorker):
+class BatchExplainabilityWorker(KindWorker):
     """Worker for the ``batch_explainability`` queue: each job explains a list of debates."""
 
     QUEUE_NAME: ClassVar[str] = BATCH_QUEUE
@@ -95,12 +95,8 @@ class BatchExplainabilityWorker(BaseWorker):
         max_concurrent_batches: int = 2,
         retry_policy: RetryPolicy | None = None,
         *,
-        queues: tuple[str, ...] = (BATCH_QUEUE,),
-        middleware: MiddlewareChain | None = None,
-        registry: Registry | None = None,
-        shutdown_timeout: float = 30.0,
-        burst: bool = False,
-        closers: Sequence[Callable[[], Awaitable[None]]] = (),
+        closers: Sequence[Closer] = (),
+        **runtime: Unpack[RuntimeArguments],
     ) -> None:
         if max_concurrent_debates < 1:
             raise ValueError("max_concurrent_debates must be at least 1")
@@ -109,21 +105,14 @@ class BatchExplainabilityWorker(BaseWorker):
         self._live: dict[str, BatchJobProgress] = {}
         self.debates_processed = 0
         self.debates_failed = 0
-        options = WorkerOptions(
-            worker_id=worker_id,
-            queues=queues,
-            max_concurrent=max_concurrent_batches,
-            shutdown_timeout=shutdown_timeout,
-            burst=burst,
-        )
         super().__init__(
             queue,
             {BATCH_JOB_TYPE: self.run_batch},
-            options,
+            worker_id,
+            max_concurrent_batches,
             retry_policy=retry_policy,
-            middleware=middleware,
-            registry=registry,
             closers=closers,
+            **runtime,
         )
 
     @classmethod

@@ -10,8 +10,8 @@ import inspect
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Unpack
 
 from queue_app.queue import (
     Job,
@@ -23,10 +23,10 @@ from queue_app.queue import (
 
 from ..agents import AgentPool, AgentSettings
 from ..runtime import (
-    BaseWorker,
+    Closer,
     KindContext,
-    MiddlewareChain,
-    Registry,
+    KindWorker,
+    RuntimeArguments,
     WorkerOptions,
     report_progress,
 )
@@ -132,7 +132,7 @@ async def recover_interrupted_gauntlets(queue: JobQueue, idle_ms: int = STALE_AF
     return await queue.claim_stale_jobs(idle_ms, [GAUNTLET_QUEUE])
 
 
-class GauntletWorker(BaseWorker):
+class GauntletWorker(KindWorker):
     """Worker for the ``gauntlet`` queue: each job stress-tests one piece of content."""
 
     QUEUE_NAME: ClassVar[str] = GAUNTLET_QUEUE
@@ -148,30 +148,19 @@ class GauntletWorker(BaseWorker):
         retry_policy: RetryPolicy | None = None,
         *,
         agents: AgentPool | None = None,
-        queues: tuple[str, ...] = (GAUNTLET_QUEUE,),
-        middleware: MiddlewareChain | None = None,
-        registry: Registry | None = None,
-        shutdown_timeout: float = 30.0,
-        burst: bool = False,
-        closers: Sequence[Callable[[], Awaitable[None]]] = (),
+        closers: Sequence[Closer] = (),
+        **runtime: Unpack[RuntimeArguments],
     ) -> None:
         self.broadcast_fn = broadcast_fn
         self.agents = agents or AgentPool()
-        options = WorkerOptions(
-            worker_id=worker_id or f"gauntlet-worker-{os.getpid()}",
-            queues=queues,
-            max_concurrent=max_concurrent,
-            shutdown_timeout=shutdown_timeout,
-            burst=burst,
-        )
         super().__init__(
             queue,
             {JOB_TYPE_GAUNTLET: self.run_gauntlet},
-            options,
+            worker_id or f"gauntlet-worker-{os.getpid()}",
+            max_concurrent,
             retry_policy=retry_policy,
-            middleware=middleware,
-            registry=registry,
             closers=(*closers, self.agents.aclose),
+            **runtime,
         )
 
     @classmethod
