@@ -157,9 +157,7 @@ async def test_queue_worker_runs_each_kind_at_its_default_concurrency(
 ) -> None:
     built = await _built_concurrency(queue_config)
     kinds = wiring.worker_kinds()
-    defaults = {
-        name: getattr(kind, "kind", kind).DEFAULT_CONCURRENCY for name, kind in kinds.items()
-    }
+    defaults = {name: kind.DEFAULT_CONCURRENCY for name, kind in kinds.items()}
     assert built == defaults
     assert built[WEBHOOKS_QUEUE] > built["transcriptions"] and built["tasks"] > built["debates"]
 

@@ -18,7 +18,7 @@ from queue_app.queue import InvalidJob, Job, JobQueue, RetryPolicy, is_retryable
 
 from ..agents import AgentPool, AgentSettings
 from ..runtime import Closer, KindContext, KindWorker, RuntimeArguments, WorkerOptions
-from .explainer import DebateHistory, ExplainGenerator, load_explain_generator
+from .explainer import ExplainGenerator, load_explain_generator
 from .progress import ERROR, SUCCESS, BatchJobProgress
 
 logger = logging.getLogger(__name__)
@@ -117,17 +117,13 @@ class BatchExplainabilityWorker(KindWorker):
 
     @classmethod
     async def build(
-        cls,
-        queue: JobQueue,
-        options: WorkerOptions,
-        context: KindContext,
-        *,
-        history: DebateHistory | None = None,
-        generator_path: str | None = None,
+        cls, queue: JobQueue, options: WorkerOptions, context: KindContext
     ) -> BatchExplainabilityWorker:
-        """Build the worker with the generator at ``generator_path`` (default: the agents')."""
+        """Build the worker with the explain generator and debate history of ``context``."""
         pool = AgentPool(AgentSettings.from_env(context.agent_env))
-        generator = await load_explain_generator(generator_path, queue, pool, history)
+        generator = await load_explain_generator(
+            context.explain_generator_path, queue, pool, context.debate_history
+        )
         return cls(
             queue,
             options.worker_id,

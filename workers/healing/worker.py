@@ -83,22 +83,16 @@ class ConsensusHealingWorker(KindWorker):
 
     @classmethod
     async def build(
-        cls,
-        queue: JobQueue,
-        options: WorkerOptions,
-        context: KindContext,
-        *,
-        store: HealingStore | None = None,
-        config: HealingConfig | None = None,
+        cls, queue: JobQueue, options: WorkerOptions, context: KindContext
     ) -> ConsensusHealingWorker:
-        """Build the worker over the host's healing store."""
-        if store is None:
+        """Build the worker over the healing store and settings of ``context``."""
+        if context.healing_store is None:
             raise ConfigError("the consensus_healing queue needs a HealingStore")
         return cls(
             options.worker_id,
-            config,
+            context.healing,
             queue=queue,
-            store=store,
+            store=context.healing_store,
             max_concurrent=cls.concurrency(options),
             **context.runtime_arguments(options),
         )

@@ -79,6 +79,10 @@ class KindContext:
     registry: Registry | None = None
     #: Dotted path of a debate executor factory (None: the default executor).
     executor_path: str | None = None
+    #: Dotted path of an explain generator factory (None: the agents' generator).
+    explain_generator_path: str | None = None
+    #: Finished debates no longer in Redis: a ``workers.batch.DebateHistory`` (None: none).
+    debate_history: Any = None
     #: Provider variables of the agents (``workers.agents.AgentSettings.from_env``).
     agent_env: Mapping[str, str] = field(default_factory=dict)
     #: Deliver webhooks to private, loopback and link-local addresses (development, tests).
@@ -95,6 +99,12 @@ class KindContext:
     routing: Any = None
     #: Delivery log and mail of the routing kind: a ``workers.routing.RouteStore``.
     route_store: Any = None
+    #: Settings of the consensus healing kind: a ``workers.healing.HealingConfig``
+    #: (None: its defaults).
+    healing: Any = None
+    #: Debates to heal and healing records: a ``workers.healing.HealingStore`` (the kind
+    #: refuses to start without one).
+    healing_store: Any = None
 
     def runtime_arguments(self, options: WorkerOptions) -> RuntimeArguments:
         """Return the runtime's keywords of a kind's constructor under ``options``."""
