@@ -50,6 +50,9 @@ class KindWorker(BaseWorker):
         closers: Sequence[Closer] = (),
         **runtime: Unpack[RuntimeArguments],
     ) -> None:
+        unknown = sorted(set(runtime) - RuntimeArguments.__optional_keys__)
+        if unknown:  # what an explicit keyword list refused, for callers mypy does not check
+            raise TypeError(f"{type(self).__name__}() got unexpected keywords: {unknown}")
         defaults = WorkerOptions(worker_id=worker_id, queues=(self.QUEUE_NAME,))
         options = WorkerOptions(
             worker_id=worker_id,
