@@ -19,14 +19,10 @@ from queue_app.queue import InvalidJob, Job, JobQueue, RetryPolicy, is_retryable
 from ..agents import AgentPool, AgentSettings
 from ..runtime import Closer, KindContext, KindWorker, RuntimeArguments, WorkerOptions
 from .explainer import ExplainGenerator, load_explain_generator
+from .jobs import BATCH_JOB_TYPE, BATCH_QUEUE, debate_ids_of
 from .progress import ERROR, SUCCESS, BatchJobProgress
 
 logger = logging.getLogger(__name__)
-
-BATCH_QUEUE = "batch_explainability"
-BATCH_JOB_TYPE = "batch_explainability"
-#: Most debates one batch explains.
-MAX_BATCH_ITEMS = 1000
 
 
 class BatchFailed(RuntimeError):
@@ -35,48 +31,6 @@ class BatchFailed(RuntimeError):
 
 class BatchRejected(BatchFailed, ValueError):
     """Every item of the batch failed for reasons a new attempt will not change."""
-
-
-def batch_job(
-    debate_ids: list[str],
-    options: dict[str, Any] | None = None,
-    user_id: str | None = None,
-    priority: int = 0,
-) -> Job:
-    """Build (without enqueueing) the job explaining ``debate_ids``.
-
-    Raises:
-        InvalidJob: ``debate_ids`` is not a list of at most 1000 ids, or ``options`` no object.
-    """
-    ids = _debate_ids(debate_ids)
-    if options is not None and not isinstance(options, dict):
-        raise InvalidJob("options must be an object")
-    return Job(
-        payload={"debate_ids": ids, "options": options or {}, "user_id": user_id},
-        priority=priority,
-        metadata={"job_type": BATCH_JOB_TYPE, "type": BATCH_JOB_TYPE, "debate_count": len(ids)},
-    )
-
-
-async def create_batch_job(
-    queue: JobQueue,
-    debate_ids: list[str],
-    options: dict[str, Any] | None = None,
-    user_id: str | None = None,
-    priority: int = 0,
-) -> Job:
-    """Enqueue the explanation of ``debate_ids`` on the ``batch_explainability`` queue."""
-    job = batch_job(debate_ids, options, user_id, priority)
-    await queue.enqueue(job, priority=priority, queue_name=BATCH_QUEUE)
-    return job
-
-
-def _debate_ids(value: Any) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-        raise InvalidJob("debate_ids must be a list of debate ids")
-    if len(value) > MAX_BATCH_ITEMS:
-        raise InvalidJob(f"debate_ids holds {len(value)} ids; at most {MAX_BATCH_ITEMS}")
-    return list(dict.fromkeys(value))  # one explanation per debate
 
 
 class BatchExplainabilityWorker(KindWorker):
@@ -153,7 +107,7 @@ class BatchExplainabilityWorker(KindWorker):
 
     async def run_batch(self, job: Job) -> dict[str, Any]:
         """Explain every debate of the batch not explained yet; return results and errors."""
-        debate_ids = _debate_ids(job.payload.get("debate_ids", []))
+        debate_ids = debate_ids_of(job.payload.get("debate_ids", []))
         options = job.payload.get("options") or {}
         if not isinstance(options, dict):
             raise InvalidJob("options must be an object")
