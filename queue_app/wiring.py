@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
 
 from django.conf import settings
 
@@ -58,70 +56,26 @@ async def build_queue(consumer_name: str, config: QueueConfig) -> RedisStreamsQu
     return await create_redis_queue(consumer_name=consumer_name, config=config)
 
 
-@dataclass(frozen=True, slots=True)
-class WithCollaborators:
-    """A worker kind whose ``build`` also receives Django-side collaborators (stores, settings).
-
-    ``collaborators`` is called at build time, so that settings changed since import count.
-    """
-
-    kind: Any
-    collaborators: Callable[[], dict[str, Any]]
-
-    @property
-    def QUEUE_NAME(self) -> str:
-        """Return the queue of the wrapped kind."""
-        return str(self.kind.QUEUE_NAME)
-
-    async def build(
-        self, queue: RedisStreamsQueue, options: WorkerOptions, context: KindContext
-    ) -> BaseWorker:
-        """Build the wrapped kind with its collaborators."""
-        worker: BaseWorker = await self.kind.build(queue, options, context, **self.collaborators())
-        return worker
-
-
-def batch_collaborators() -> dict[str, Any]:
-    """Return what the batch kind needs from Django: the ledger and the generator setting."""
-    return {
-        "history": LedgerDebateHistory(),
-        "generator_path": settings.ARAGORA_EXPLAIN_GENERATOR,
-    }
-
-
-def healing_collaborators() -> dict[str, Any]:
-    """Return what the consensus healing kind needs from Django: the store and its settings."""
-    return {
-        "store": DjangoHealingStore(),
-        "config": HealingConfig.from_env(settings.ARAGORA_HEALING_ENV),
-    }
+def healing_config() -> HealingConfig:
+    """Return the settings of the consensus healing kind (``ARAGORA_HEALING_*``)."""
+    return HealingConfig.from_env(settings.ARAGORA_HEALING_ENV)
 
 
 def install_healing_defaults() -> None:
     """Give ``get_consensus_healing_worker()`` of this process the Django store and settings."""
-    configure_consensus_healing(**healing_collaborators())
-
-
-#: The kinds that also receive Django-side collaborators, by queue.
-COLLABORATORS: dict[str, Callable[[], dict[str, Any]]] = {
-    "batch_explainability": batch_collaborators,
-    "consensus_healing": healing_collaborators,
-}
+    configure_consensus_healing(DjangoHealingStore(), healing_config())
 
 
 def kind_of(queue: str) -> WorkerKind:
     """Return the worker kind serving ``queue``, importing that kind only.
 
-    A worker kind's queue is served by it (wrapped in ``WithCollaborators`` when it needs
-    Django-side collaborators), a django.tasks queue by ``TaskWorker``.
+    A worker kind's queue is served by that kind, a django.tasks queue by ``TaskWorker``.
 
     Raises:
         UnknownQueue: no worker kind serves ``queue``.
     """
     if queue in WORKER_KIND_CLASSES:
-        kind = worker_kind(queue)
-        collaborators = COLLABORATORS.get(queue)
-        return kind if collaborators is None else WithCollaborators(kind, collaborators)
+        return worker_kind(queue)
     if queue in task_queue_names():
         return TaskWorker
     known = ", ".join(sorted({*WORKER_KIND_CLASSES, *task_queue_names()}))
@@ -148,11 +102,16 @@ def kinds_of(queues: Sequence[str]) -> list[tuple[WorkerKind, tuple[str, ...]]]:
 def kind_context(
     registry: WorkerRegistry | None = None, queue: JobQueue | None = None
 ) -> KindContext:
-    """Return the production context of worker kinds: middleware, stores and settings."""
+    """Return the production context of worker kinds: middleware, stores and settings.
+
+    It is built when workers are built, so that settings changed since import count.
+    """
     return KindContext(
         middleware=MiddlewareChain(worker_middleware(queue)),
         registry=registry,
         executor_path=settings.ARAGORA_DEBATE_EXECUTOR,
+        explain_generator_path=settings.ARAGORA_EXPLAIN_GENERATOR,
+        debate_history=LedgerDebateHistory(),
         agent_env=settings.ARAGORA_AGENT_ENV,
         webhook_allow_private=settings.ARAGORA_WEBHOOK_ALLOW_PRIVATE,
         endpoint_store=DjangoEndpointStore(),
@@ -160,6 +119,8 @@ def kind_context(
         event_sink=DjangoEventSink(),
         routing=RoutingConfig(**settings.ARAGORA_ROUTING),
         route_store=DjangoRouteStore(),
+        healing=healing_config(),
+        healing_store=DjangoHealingStore(),
     )
 
 

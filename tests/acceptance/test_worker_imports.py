@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from queue_app.tasks.examples import add
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +34,10 @@ NOT_IN_A_TASKS_WORKER = (
     "faster_whisper",
     "opentelemetry.exporter",
     "opentelemetry.instrumentation",
+    "workers.batch.worker",
     "workers.debate",
+    "workers.gauntlet.worker",
+    "workers.healing.worker",
     "workers.webhooks.delivery",
     "workers.webhooks.worker",
     "workers.routing.channels",
@@ -89,3 +94,25 @@ def test_tasks_worker_runs_a_task_without_the_other_kinds_libraries(
     assert add.get_result(summed.id).return_value == 5
     assert "queue_app.tasks.runner" in modules  # the worker did run the tasks kind
     assert loaded(modules, NOT_IN_A_TASKS_WORKER) == []
+
+
+#: The worker module of each kind, by queue: a worker of one queue imports no other kind's.
+#: (The healing kind's burst scan needs the database, so it is only among the others.)
+KIND_WORKERS = {
+    "batch_explainability": "workers.batch.worker",
+    "debates": "workers.debate.worker",
+    "diagnostics": "workers.diagnostics",
+    "gauntlet": "workers.gauntlet.worker",
+    "routing": "workers.routing.worker",
+    "transcriptions": "workers.transcription.worker",
+    "webhook_delivery": "workers.webhooks.worker",
+}
+
+
+@pytest.mark.parametrize("queue", sorted(KIND_WORKERS))
+def test_a_kinds_worker_imports_that_kind_only(redis_url: str, tmp_path: Path, queue: str) -> None:
+    modules = imported_by_worker(redis_url, tmp_path, "--queues", queue)
+
+    assert KIND_WORKERS[queue] in modules
+    others = {*KIND_WORKERS.values(), "workers.healing.worker"} - {KIND_WORKERS[queue]}
+    assert loaded(modules, tuple(sorted(others))) == []

@@ -157,9 +157,7 @@ async def test_queue_worker_runs_each_kind_at_its_default_concurrency(
 ) -> None:
     built = await _built_concurrency(queue_config)
     kinds = wiring.worker_kinds()
-    defaults = {
-        name: getattr(kind, "kind", kind).DEFAULT_CONCURRENCY for name, kind in kinds.items()
-    }
+    defaults = {name: kind.DEFAULT_CONCURRENCY for name, kind in kinds.items()}
     assert built == defaults
     assert built[WEBHOOKS_QUEUE] > built["transcriptions"] and built["tasks"] > built["debates"]
 
@@ -169,3 +167,15 @@ async def test_queue_worker_concurrency_flag_overrides_every_kind(
 ) -> None:
     built = await _built_concurrency(queue_config, "--concurrency", "7")
     assert set(built) == set(wiring.worker_kinds()) and set(built.values()) == {7}
+
+
+async def test_a_kind_passes_its_runtime_keywords_on_and_refuses_unknown_ones(
+    queue: RedisStreamsQueue,
+) -> None:
+    routing = RoutingWorker(queue, "router", queues=("routing", "extra"), burst=True)
+    assert routing.options.queues == ("routing", "extra") and routing.options.burst
+    transcriber = TranscriptionWorker(queue, "transcriber", shutdown_timeout=2.5)
+    assert transcriber.options.queues == ("transcriptions",)
+    assert transcriber.options.shutdown_timeout == 2.5 and not transcriber.options.burst
+    with pytest.raises(TypeError, match="shutdown_timout"):
+        WebhookDeliveryWorker(queue, "deliverer", shutdown_timout=1.0)  # type: ignore[call-arg]

@@ -15,17 +15,9 @@ if TYPE_CHECKING:
         ExplainGenerator,
         load_explain_generator,
     )
+    from .jobs import BATCH_JOB_TYPE, BATCH_QUEUE, MAX_BATCH_ITEMS, batch_job, create_batch_job
     from .progress import BatchJobProgress, load_batch_progress
-    from .worker import (
-        BATCH_JOB_TYPE,
-        BATCH_QUEUE,
-        MAX_BATCH_ITEMS,
-        BatchExplainabilityWorker,
-        BatchFailed,
-        BatchRejected,
-        batch_job,
-        create_batch_job,
-    )
+    from .worker import BatchExplainabilityWorker, BatchFailed, BatchRejected
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
@@ -37,17 +29,15 @@ __getattr__, __dir__ = lazy_exports(
             "ExplainGenerator",
             "load_explain_generator",
         ),
-        ".progress": ("BatchJobProgress", "load_batch_progress"),
-        ".worker": (
+        ".jobs": (
             "BATCH_JOB_TYPE",
             "BATCH_QUEUE",
             "MAX_BATCH_ITEMS",
-            "BatchExplainabilityWorker",
-            "BatchFailed",
-            "BatchRejected",
             "batch_job",
             "create_batch_job",
         ),
+        ".progress": ("BatchJobProgress", "load_batch_progress"),
+        ".worker": ("BatchExplainabilityWorker", "BatchFailed", "BatchRejected"),
     },
 )
 

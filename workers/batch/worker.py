@@ -11,22 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar, Unpack
 
 from queue_app.queue import InvalidJob, Job, JobQueue, RetryPolicy, is_retryable_error
 
 from ..agents import AgentPool, AgentSettings
-from ..runtime import BaseWorker, KindContext, MiddlewareChain, Registry, WorkerOptions
-from .explainer import DebateHistory, ExplainGenerator, load_explain_generator
+from ..runtime import Closer, KindContext, KindWorker, RuntimeArguments, WorkerOptions
+from .explainer import ExplainGenerator, load_explain_generator
+from .jobs import BATCH_JOB_TYPE, BATCH_QUEUE, debate_ids_of
 from .progress import ERROR, SUCCESS, BatchJobProgress
 
 logger = logging.getLogger(__name__)
-
-BATCH_QUEUE = "batch_explainability"
-BATCH_JOB_TYPE = "batch_explainability"
-#: Most debates one batch explains.
-MAX_BATCH_ITEMS = 1000
 
 
 class BatchFailed(RuntimeError):
@@ -37,49 +33,7 @@ class BatchRejected(BatchFailed, ValueError):
     """Every item of the batch failed for reasons a new attempt will not change."""
 
 
-def batch_job(
-    debate_ids: list[str],
-    options: dict[str, Any] | None = None,
-    user_id: str | None = None,
-    priority: int = 0,
-) -> Job:
-    """Build (without enqueueing) the job explaining ``debate_ids``.
-
-    Raises:
-        InvalidJob: ``debate_ids`` is not a list of at most 1000 ids, or ``options`` no object.
-    """
-    ids = _debate_ids(debate_ids)
-    if options is not None and not isinstance(options, dict):
-        raise InvalidJob("options must be an object")
-    return Job(
-        payload={"debate_ids": ids, "options": options or {}, "user_id": user_id},
-        priority=priority,
-        metadata={"job_type": BATCH_JOB_TYPE, "type": BATCH_JOB_TYPE, "debate_count": len(ids)},
-    )
-
-
-async def create_batch_job(
-    queue: JobQueue,
-    debate_ids: list[str],
-    options: dict[str, Any] | None = None,
-    user_id: str | None = None,
-    priority: int = 0,
-) -> Job:
-    """Enqueue the explanation of ``debate_ids`` on the ``batch_explainability`` queue."""
-    job = batch_job(debate_ids, options, user_id, priority)
-    await queue.enqueue(job, priority=priority, queue_name=BATCH_QUEUE)
-    return job
-
-
-def _debate_ids(value: Any) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-        raise InvalidJob("debate_ids must be a list of debate ids")
-    if len(value) > MAX_BATCH_ITEMS:
-        raise InvalidJob(f"debate_ids holds {len(value)} ids; at most {MAX_BATCH_ITEMS}")
-    return list(dict.fromkeys(value))  # one explanation per debate
-
-
-class BatchExplainabilityWorker(BaseWorker):
+class BatchExplainabilityWorker(KindWorker):
     """Worker for the ``batch_explainability`` queue: each job explains a list of debates."""
 
     QUEUE_NAME: ClassVar[str] = BATCH_QUEUE
@@ -95,12 +49,8 @@ class BatchExplainabilityWorker(BaseWorker):
         max_concurrent_batches: int = 2,
         retry_policy: RetryPolicy | None = None,
         *,
-        queues: tuple[str, ...] = (BATCH_QUEUE,),
-        middleware: MiddlewareChain | None = None,
-        registry: Registry | None = None,
-        shutdown_timeout: float = 30.0,
-        burst: bool = False,
-        closers: Sequence[Callable[[], Awaitable[None]]] = (),
+        closers: Sequence[Closer] = (),
+        **runtime: Unpack[RuntimeArguments],
     ) -> None:
         if max_concurrent_debates < 1:
             raise ValueError("max_concurrent_debates must be at least 1")
@@ -109,36 +59,25 @@ class BatchExplainabilityWorker(BaseWorker):
         self._live: dict[str, BatchJobProgress] = {}
         self.debates_processed = 0
         self.debates_failed = 0
-        options = WorkerOptions(
-            worker_id=worker_id,
-            queues=queues,
-            max_concurrent=max_concurrent_batches,
-            shutdown_timeout=shutdown_timeout,
-            burst=burst,
-        )
         super().__init__(
             queue,
             {BATCH_JOB_TYPE: self.run_batch},
-            options,
+            worker_id,
+            max_concurrent_batches,
             retry_policy=retry_policy,
-            middleware=middleware,
-            registry=registry,
             closers=closers,
+            **runtime,
         )
 
     @classmethod
     async def build(
-        cls,
-        queue: JobQueue,
-        options: WorkerOptions,
-        context: KindContext,
-        *,
-        history: DebateHistory | None = None,
-        generator_path: str | None = None,
+        cls, queue: JobQueue, options: WorkerOptions, context: KindContext
     ) -> BatchExplainabilityWorker:
-        """Build the worker with the generator at ``generator_path`` (default: the agents')."""
+        """Build the worker with the explain generator and debate history of ``context``."""
         pool = AgentPool(AgentSettings.from_env(context.agent_env))
-        generator = await load_explain_generator(generator_path, queue, pool, history)
+        generator = await load_explain_generator(
+            context.explain_generator_path, queue, pool, context.debate_history
+        )
         return cls(
             queue,
             options.worker_id,
@@ -168,7 +107,7 @@ class BatchExplainabilityWorker(BaseWorker):
 
     async def run_batch(self, job: Job) -> dict[str, Any]:
         """Explain every debate of the batch not explained yet; return results and errors."""
-        debate_ids = _debate_ids(job.payload.get("debate_ids", []))
+        debate_ids = debate_ids_of(job.payload.get("debate_ids", []))
         options = job.payload.get("options") or {}
         if not isinstance(options, dict):
             raise InvalidJob("options must be an object")

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar, Unpack
 
 from queue_app.queue import Job, JobQueue, RetryPolicy
 from queue_app.queue.payloads import DEBATE_JOB_TYPE
 
 from ..agents import AgentSettings
-from ..runtime import BaseWorker, KindContext, MiddlewareChain, Registry, WorkerOptions
+from ..runtime import Closer, KindContext, KindWorker, RuntimeArguments, WorkerOptions
 from .executor import DebateExecutor, load_executor
 
 
-class DebateWorker(BaseWorker):
+class DebateWorker(KindWorker):
     """Worker for the ``debates`` queue: each job runs ``executor(job)``."""
 
     QUEUE_NAME: ClassVar[str] = "debates"
@@ -29,29 +29,18 @@ class DebateWorker(BaseWorker):
         max_concurrent: int = 3,
         retry_policy: RetryPolicy | None = None,
         *,
-        queues: tuple[str, ...] = ("debates",),
-        middleware: MiddlewareChain | None = None,
-        registry: Registry | None = None,
-        shutdown_timeout: float = 30.0,
-        burst: bool = False,
-        closers: Sequence[Callable[[], Awaitable[None]]] = (),
+        closers: Sequence[Closer] = (),
+        **runtime: Unpack[RuntimeArguments],
     ) -> None:
         self.executor = executor
-        options = WorkerOptions(
-            worker_id=worker_id,
-            queues=queues,
-            max_concurrent=max_concurrent,
-            shutdown_timeout=shutdown_timeout,
-            burst=burst,
-        )
         super().__init__(
             queue,
             {DEBATE_JOB_TYPE: self.run_debate},
-            options,
+            worker_id,
+            max_concurrent,
             retry_policy=retry_policy,
-            middleware=middleware,
-            registry=registry,
             closers=closers,
+            **runtime,
         )
 
     @classmethod
@@ -67,12 +56,8 @@ class DebateWorker(BaseWorker):
             options.worker_id,
             executor,
             cls.concurrency(options),
-            queues=options.queues,
-            middleware=context.middleware,
-            registry=context.registry,
-            shutdown_timeout=options.shutdown_timeout,
-            burst=options.burst,
             closers=(aclose,) if aclose else (),
+            **context.runtime_arguments(options),
         )
 
     async def run_debate(self, job: Job) -> dict[str, Any]:

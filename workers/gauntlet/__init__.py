@@ -7,28 +7,28 @@ from typing import TYPE_CHECKING
 from workers.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from .probes import INPUT_TYPES, PROBES, PROFILES
-    from .worker import (
+    from .jobs import (
         GAUNTLET_QUEUE,
         JOB_TYPE_GAUNTLET,
-        GauntletWorker,
         enqueue_gauntlet_job,
         gauntlet_job,
         recover_interrupted_gauntlets,
     )
+    from .probes import INPUT_TYPES, PROBES, PROFILES
+    from .worker import GauntletWorker
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        ".probes": ("INPUT_TYPES", "PROBES", "PROFILES"),
-        ".worker": (
+        ".jobs": (
             "GAUNTLET_QUEUE",
             "JOB_TYPE_GAUNTLET",
-            "GauntletWorker",
             "enqueue_gauntlet_job",
             "gauntlet_job",
             "recover_interrupted_gauntlets",
         ),
+        ".probes": ("INPUT_TYPES", "PROBES", "PROFILES"),
+        ".worker": ("GauntletWorker",),
     },
 )
 

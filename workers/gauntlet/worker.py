@@ -10,129 +10,32 @@ import inspect
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Unpack
 
-from queue_app.queue import (
-    Job,
-    JobQueue,
-    RetryPolicy,
-    create_redis_queue,
-    get_queue_config,
-)
+from queue_app.queue import Job, JobQueue, RetryPolicy
 
 from ..agents import AgentPool, AgentSettings
 from ..runtime import (
-    BaseWorker,
+    Closer,
     KindContext,
-    MiddlewareChain,
-    Registry,
+    KindWorker,
+    RuntimeArguments,
     WorkerOptions,
     report_progress,
 )
 from .assessment import assess
+from .jobs import GAUNTLET_QUEUE, JOB_TYPE_GAUNTLET
 from .probes import GauntletInput, read_input
 from .stress import run_probes
 
 logger = logging.getLogger(__name__)
 
-JOB_TYPE_GAUNTLET = "gauntlet"
-GAUNTLET_QUEUE = "gauntlet"
-#: Deliveries idle this long count as interrupted for ``recover_interrupted_gauntlets``.
-STALE_AFTER_MS = 300_000
-
 #: Receives the gauntlet's events: started, each probe done, completed (sync or async).
 BroadcastFn = Callable[[dict[str, Any]], Any]
 
 
-def gauntlet_job(
-    gauntlet_id: str,
-    input_content: str,
-    input_type: str,
-    persona: str | None,
-    agents: list[str] | None,
-    profile: str = "default",
-    user_id: str | None = None,
-    workspace_id: str | None = None,
-    priority: int = 0,
-    *,
-    max_duration_seconds: float | None = None,
-) -> Job:
-    """Build (without enqueueing) the gauntlet job; its id is ``gauntlet_id``.
-
-    Raises:
-        InvalidJob: the content, agents, profile or duration are not valid.
-    """
-    payload: dict[str, Any] = {
-        "gauntlet_id": gauntlet_id,
-        "input_content": input_content,
-        "input_type": input_type,
-        "persona": persona,
-        "agents": agents,
-        "profile": profile,
-        "user_id": user_id,
-        "workspace_id": workspace_id,
-    }
-    if max_duration_seconds is not None:
-        payload["max_duration_seconds"] = max_duration_seconds
-    read_input(gauntlet_id, payload)
-    return Job(
-        payload=payload,
-        id=gauntlet_id,
-        priority=priority,
-        metadata={"job_type": JOB_TYPE_GAUNTLET},
-    )
-
-
-async def enqueue_gauntlet_job(
-    gauntlet_id: str,
-    input_content: str,
-    input_type: str,
-    persona: str | None,
-    agents: list[str] | None,
-    profile: str = "default",
-    user_id: str | None = None,
-    workspace_id: str | None = None,
-    priority: int = 0,
-    *,
-    queue: JobQueue | None = None,
-) -> Job:
-    """Enqueue a gauntlet on the ``gauntlet`` queue (a no-op when its id is already known).
-
-    Without ``queue`` it connects with the process-wide config for this one call.
-    """
-    job = gauntlet_job(
-        gauntlet_id,
-        input_content,
-        input_type,
-        persona,
-        agents,
-        profile,
-        user_id,
-        workspace_id,
-        priority,
-    )
-    own = queue is None
-    target = queue or await create_redis_queue(config=get_queue_config())
-    try:
-        await target.enqueue(job, priority=priority, queue_name=GAUNTLET_QUEUE)
-    finally:
-        if own:
-            await target.close()
-    return job
-
-
-async def recover_interrupted_gauntlets(queue: JobQueue, idle_ms: int = STALE_AFTER_MS) -> int:
-    """Take over gauntlet deliveries idle past ``idle_ms`` (their worker died); return how many.
-
-    Only the ``gauntlet`` queue is touched. The taken deliveries start at this consumer's next
-    read, so call it with the queue of a running gauntlet worker (whose maintenance loop also
-    does this every ``claim_idle_ms``).
-    """
-    return await queue.claim_stale_jobs(idle_ms, [GAUNTLET_QUEUE])
-
-
-class GauntletWorker(BaseWorker):
+class GauntletWorker(KindWorker):
     """Worker for the ``gauntlet`` queue: each job stress-tests one piece of content."""
 
     QUEUE_NAME: ClassVar[str] = GAUNTLET_QUEUE
@@ -148,30 +51,19 @@ class GauntletWorker(BaseWorker):
         retry_policy: RetryPolicy | None = None,
         *,
         agents: AgentPool | None = None,
-        queues: tuple[str, ...] = (GAUNTLET_QUEUE,),
-        middleware: MiddlewareChain | None = None,
-        registry: Registry | None = None,
-        shutdown_timeout: float = 30.0,
-        burst: bool = False,
-        closers: Sequence[Callable[[], Awaitable[None]]] = (),
+        closers: Sequence[Closer] = (),
+        **runtime: Unpack[RuntimeArguments],
     ) -> None:
         self.broadcast_fn = broadcast_fn
         self.agents = agents or AgentPool()
-        options = WorkerOptions(
-            worker_id=worker_id or f"gauntlet-worker-{os.getpid()}",
-            queues=queues,
-            max_concurrent=max_concurrent,
-            shutdown_timeout=shutdown_timeout,
-            burst=burst,
-        )
         super().__init__(
             queue,
             {JOB_TYPE_GAUNTLET: self.run_gauntlet},
-            options,
+            worker_id or f"gauntlet-worker-{os.getpid()}",
+            max_concurrent,
             retry_policy=retry_policy,
-            middleware=middleware,
-            registry=registry,
             closers=(*closers, self.agents.aclose),
+            **runtime,
         )
 
     @classmethod

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from queue_app.queue import ConfigError, RedisStreamsQueue
 
 from .store import HealingStore
 from .types import HealingConfig
-from .worker import ConsensusHealingWorker
+
+if TYPE_CHECKING:
+    from .worker import ConsensusHealingWorker
 
 
 @dataclass
@@ -43,6 +46,9 @@ def get_consensus_healing_worker() -> ConsensusHealingWorker:
     if _process.worker is None:
         if _process.store is None:
             raise ConfigError("call configure_consensus_healing(store) first")
+        # Imported on first use: every Django process configures healing, few run it.
+        from .worker import ConsensusHealingWorker
+
         queue = RedisStreamsQueue.from_config()
         _process.worker = ConsensusHealingWorker(
             config=_process.config, queue=queue, store=_process.store

@@ -16,12 +16,12 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 from queue_app.queue import ConfigError, Job, JobQueue, QueueConnectionError
 
 from ..metrics import record_healing, record_healing_candidate
-from ..runtime import BaseWorker, KindContext, MiddlewareChain, Registry, WorkerOptions
+from ..runtime import KindContext, KindWorker, RuntimeArguments, WorkerOptions
 from .actions import Healer
 from .rules import candidate_of, choose_action
 from .store import HealingRecord, HealingStore
@@ -46,7 +46,7 @@ def heal_job_id(debate_id: str, attempt: int) -> str:
     return f"heal:{debate_id}:{attempt}"
 
 
-class ConsensusHealingWorker(BaseWorker):
+class ConsensusHealingWorker(KindWorker):
     """Worker for the ``consensus_healing`` queue; it also scans for debates to heal."""
 
     QUEUE_NAME: ClassVar[str] = HEALING_QUEUE
@@ -63,11 +63,7 @@ class ConsensusHealingWorker(BaseWorker):
         queue: JobQueue,
         store: HealingStore,
         max_concurrent: int = 2,
-        queues: tuple[str, ...] = (HEALING_QUEUE,),
-        middleware: MiddlewareChain | None = None,
-        registry: Registry | None = None,
-        shutdown_timeout: float = 30.0,
-        burst: bool = False,
+        **runtime: Unpack[RuntimeArguments],
     ) -> None:
         self.config = config or HealingConfig()
         self.store = store
@@ -77,39 +73,26 @@ class ConsensusHealingWorker(BaseWorker):
         self.counts = dict.fromkeys(("scans", "candidates", "attempted", "succeeded", "failed"), 0)
         self.recent: deque[HealingResult] = deque(maxlen=RECENT_RESULTS)
         self.holds_lease = False
-        options = WorkerOptions(
-            worker_id=worker_id or f"consensus-healer-{os.getpid()}",
-            queues=queues,
-            max_concurrent=max_concurrent,
-            shutdown_timeout=shutdown_timeout,
-            burst=burst,
-        )
         super().__init__(
             queue,
             {JOB_TYPE_CONSENSUS_HEAL: self.heal},
-            options,
-            middleware=middleware,
-            registry=registry,
+            worker_id or f"consensus-healer-{os.getpid()}",
+            max_concurrent,
+            **runtime,
         )
 
     @classmethod
     async def build(
-        cls,
-        queue: JobQueue,
-        options: WorkerOptions,
-        context: KindContext,
-        *,
-        store: HealingStore | None = None,
-        config: HealingConfig | None = None,
+        cls, queue: JobQueue, options: WorkerOptions, context: KindContext
     ) -> ConsensusHealingWorker:
-        """Build the worker over the host's healing store."""
-        if store is None:
+        """Build the worker over the healing store and settings of ``context``."""
+        if context.healing_store is None:
             raise ConfigError("the consensus_healing queue needs a HealingStore")
         return cls(
             options.worker_id,
-            config,
+            context.healing,
             queue=queue,
-            store=store,
+            store=context.healing_store,
             max_concurrent=cls.concurrency(options),
             **context.runtime_arguments(options),
         )

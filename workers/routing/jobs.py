@@ -17,6 +17,8 @@ from typing import Any
 from queue_app.queue import InvalidJob, Job, JobQueue
 from queue_app.queue.origin import EMAIL_ADDRESS
 
+from ..jobs import check_payload_keys, recover_interrupted, scoped_job
+
 ROUTING_QUEUE = "routing"
 JOB_TYPE_ROUTING = "routing"
 JOB_TYPE_ROUTING_DEBATE = "routing_debate"
@@ -59,9 +61,7 @@ class RoutingPayload:
     @classmethod
     def from_payload(cls, job_type: str, payload: Mapping[str, Any]) -> RoutingPayload:
         """Read a payload (``InvalidJob`` for unknown keys or bad values)."""
-        unknown = sorted(set(payload) - PAYLOAD_KEYS)
-        if unknown:
-            raise InvalidJob(f"unknown routing payload keys: {', '.join(unknown)}")
+        check_payload_keys(payload, PAYLOAD_KEYS, "routing")
         return cls(
             job_type=job_type,
             debate_id=payload.get("debate_id", ""),
@@ -101,19 +101,14 @@ def create_routing_job(
     if recipient_email is not None:
         payload["recipient_email"] = recipient_email
     RoutingPayload.from_payload(job_type, payload)
-    if max_attempts < 1:
-        raise InvalidJob("max_attempts must be at least 1")
-    metadata: dict[str, Any] = {"job_type": job_type}
-    if user_id not in (None, ""):
-        metadata["owner"] = str(user_id)
-    if workspace_id:
-        metadata["organization"] = workspace_id
-    return Job(
-        payload=payload,
-        id=job_id or str(uuid.uuid4()),
+    return scoped_job(
+        payload,
+        job_type,
+        job_id=job_id,
+        owner=None if user_id in (None, "") else str(user_id),  # "": no owner
+        organization=workspace_id,
         priority=priority,
         max_attempts=max_attempts,
-        metadata=metadata,
     )
 
 
@@ -155,5 +150,4 @@ async def recover_interrupted_routing(
     Only the ``routing`` queue is touched (the reference reset every kind's jobs). ``queue``'s
     consumer runs them on its next read; workers also do this every ``claim_idle_ms / 2``.
     """
-    threshold = queue.config.claim_idle_ms if idle_ms is None else idle_ms
-    return await queue.claim_stale_jobs(threshold, [queue_name])
+    return await recover_interrupted(queue, idle_ms, queue_name)

@@ -13,14 +13,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 from urllib.parse import urlsplit
 
 from queue_app.queue import Job, JobQueue, QueueError, RetryPolicy
 from queue_app.queue.origin import ORIGIN_PLATFORMS, URL_PLATFORMS, DebateOrigin, origin_of
 
 from ..metrics import record_route_delivery
-from ..runtime import BaseWorker, Defer, KindContext, MiddlewareChain, Registry, WorkerOptions
+from ..runtime import Defer, KindContext, KindWorker, RuntimeArguments, WorkerOptions
 from .channels import HttpSender, Reply, hand_to_webhooks, send_email
 from .config import RoutingConfig
 from .jobs import JOB_TYPE_ROUTING_EMAIL, JOB_TYPES, ROUTING_QUEUE, RoutingPayload
@@ -58,7 +58,7 @@ def shown_target(origin: DebateOrigin) -> str:
     return origin.target
 
 
-class RoutingWorker(BaseWorker):
+class RoutingWorker(KindWorker):
     """Worker for the ``routing`` queue: each job sends one debate result to its origin."""
 
     QUEUE_NAME: ClassVar[str] = ROUTING_QUEUE
@@ -75,11 +75,7 @@ class RoutingWorker(BaseWorker):
         *,
         store: RouteStore | None = None,
         config: RoutingConfig | None = None,
-        queues: tuple[str, ...] = (ROUTING_QUEUE,),
-        middleware: MiddlewareChain | None = None,
-        registry: Registry | None = None,
-        shutdown_timeout: float = 30.0,
-        burst: bool = False,
+        **runtime: Unpack[RuntimeArguments],
     ) -> None:
         self.config = config or RoutingConfig()
         if retry_delay_seconds is None:
@@ -93,17 +89,11 @@ class RoutingWorker(BaseWorker):
         super().__init__(
             queue,
             dict.fromkeys(JOB_TYPES, self.route),
-            WorkerOptions(
-                worker_id=worker_id,
-                queues=queues,
-                max_concurrent=max_concurrent,
-                shutdown_timeout=shutdown_timeout,
-                burst=burst,
-            ),
+            worker_id,
+            max_concurrent,
             retry_policy=policy,
-            middleware=middleware,
-            registry=registry,
             closers=(self.http.aclose,),
+            **runtime,
         )
 
     @classmethod
@@ -117,11 +107,7 @@ class RoutingWorker(BaseWorker):
             cls.concurrency(options),
             store=context.route_store,
             config=context.routing,
-            queues=options.queues,
-            middleware=context.middleware,
-            registry=context.registry,
-            shutdown_timeout=options.shutdown_timeout,
-            burst=options.burst,
+            **context.runtime_arguments(options),
         )
 
     async def route(self, job: Job) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .backoff import Outage
 from .group import WorkerGroup
-from .kinds import KindContext, WorkerKind
+from .kinds import Closer, KindContext, KindWorker, RuntimeArguments, WorkerKind
 from .maintenance import Maintenance, Registry
 from .middleware import (
     LoggingMiddleware,
@@ -19,9 +19,11 @@ from .worker import BaseWorker, Defer, Handler, UnknownJobType, WorkerOptions
 
 __all__ = [
     "BaseWorker",
+    "Closer",
     "Defer",
     "Handler",
     "KindContext",
+    "KindWorker",
     "LoggingMiddleware",
     "Maintenance",
     "Middleware",
@@ -30,6 +32,7 @@ __all__ = [
     "Outcome",
     "OutcomeWriter",
     "Registry",
+    "RuntimeArguments",
     "TracingMiddleware",
     "UnknownJobType",
     "WorkerGroup",

@@ -10,12 +10,13 @@ reference's signature and ignored (downloads are never kept).
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from queue_app.queue import InvalidJob, Job, JobQueue
+
+from ..jobs import check_payload_keys, recover_interrupted, scoped_job
 
 TRANSCRIPTION_QUEUE = "transcriptions"
 JOB_TYPE_TRANSCRIPTION = "transcription"
@@ -81,9 +82,7 @@ class TranscriptionRequest:
     @classmethod
     def from_payload(cls, job_type: str, payload: Mapping[str, Any]) -> TranscriptionRequest:
         """Read a payload (``InvalidJob`` for unknown keys or bad values)."""
-        unknown = sorted(set(payload) - PAYLOAD_KEYS)
-        if unknown:
-            raise InvalidJob(f"unknown transcription payload keys: {', '.join(unknown)}")
+        check_payload_keys(payload, PAYLOAD_KEYS, "transcription")
         extension = payload.get("file_extension") or ""
         if extension and not str(extension).startswith("."):
             extension = f".{extension}"
@@ -115,19 +114,14 @@ def create_transcription_job(
 ) -> Job:
     """Build a transcription job (``InvalidJob`` for a bad type or payload)."""
     TranscriptionRequest.from_payload(job_type, payload)
-    if max_attempts < 1:
-        raise InvalidJob("max_attempts must be at least 1")
-    metadata: dict[str, Any] = {"job_type": job_type}
-    if user_id is not None:
-        metadata["owner"] = str(user_id)
-    if workspace_id:
-        metadata["organization"] = workspace_id
-    return Job(
-        payload=dict(payload),
-        id=job_id or str(uuid.uuid4()),
+    return scoped_job(
+        dict(payload),
+        job_type,
+        job_id=job_id,
+        owner=None if user_id is None else str(user_id),
+        organization=workspace_id,
         priority=priority,
         max_attempts=max_attempts,
-        metadata=metadata,
     )
 
 
@@ -164,5 +158,4 @@ async def recover_interrupted_transcriptions(
     its next read starts them (call it from a transcription worker's queue). Workers do this
     on their own every ``claim_idle_ms / 2``; this is for not waiting at startup.
     """
-    threshold = queue.config.claim_idle_ms if idle_ms is None else idle_ms
-    return await queue.claim_stale_jobs(threshold, [queue_name])
+    return await recover_interrupted(queue, idle_ms, queue_name)

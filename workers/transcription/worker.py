@@ -14,16 +14,15 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, Unpack
 
 from queue_app.queue import Job, JobQueue, QueueError, RetryPolicy, is_retryable_error
 
 from ..metrics import record_transcription
 from ..runtime import (
-    BaseWorker,
     KindContext,
-    MiddlewareChain,
-    Registry,
+    KindWorker,
+    RuntimeArguments,
     WorkerOptions,
     log_extra,
     report_progress,
@@ -58,7 +57,7 @@ class EventSink(Protocol):
         ...
 
 
-class TranscriptionWorker(BaseWorker):
+class TranscriptionWorker(KindWorker):
     """Worker for the ``transcriptions`` queue: each job transcribes one audio or video."""
 
     QUEUE_NAME: ClassVar[str] = TRANSCRIPTION_QUEUE
@@ -75,11 +74,7 @@ class TranscriptionWorker(BaseWorker):
         config: TranscriptionConfig | None = None,
         backends: list[TranscriptionBackend] | None = None,
         event_emitter: EventSink | None = None,
-        queues: tuple[str, ...] = (TRANSCRIPTION_QUEUE,),
-        middleware: MiddlewareChain | None = None,
-        registry: Registry | None = None,
-        shutdown_timeout: float = 30.0,
-        burst: bool = False,
+        **runtime: Unpack[RuntimeArguments],
     ) -> None:
         self.config = config or TranscriptionConfig()
         self.backends = backends if backends is not None else build_backends(self.config)
@@ -87,17 +82,11 @@ class TranscriptionWorker(BaseWorker):
         super().__init__(
             queue,
             dict.fromkeys(JOB_TYPES, self.transcribe),
-            WorkerOptions(
-                worker_id=worker_id,
-                queues=queues,
-                max_concurrent=max_concurrent,
-                shutdown_timeout=shutdown_timeout,
-                burst=burst,
-            ),
+            worker_id,
+            max_concurrent,
             retry_policy=retry_policy,
-            middleware=middleware,
-            registry=registry,
             closers=[backend.aclose for backend in self.backends],
+            **runtime,
         )
 
     @classmethod
@@ -111,11 +100,7 @@ class TranscriptionWorker(BaseWorker):
             cls.concurrency(options),
             config=context.transcription,
             event_emitter=context.event_sink,
-            queues=options.queues,
-            middleware=context.middleware,
-            registry=context.registry,
-            shutdown_timeout=options.shutdown_timeout,
-            burst=options.burst,
+            **context.runtime_arguments(options),
         )
 
     async def transcribe(self, job: Job) -> dict[str, Any]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 from queue_app.queue import JobQueue, RetryPolicy
 
-from ..runtime import BaseWorker, KindContext, MiddlewareChain, Registry, WorkerOptions
+from ..runtime import KindContext, KindWorker, RuntimeArguments, WorkerOptions
 from .circuit import CircuitPolicy
 from .delivery import DeliveryOptions, WebhookDeliverer
 from .events import WEBHOOK_JOB_TYPE, WEBHOOKS_QUEUE
@@ -15,7 +15,7 @@ from .redis_store import RedisEndpointStore
 from .store import EndpointStore
 
 
-class WebhookDeliveryWorker(BaseWorker):
+class WebhookDeliveryWorker(KindWorker):
     """Worker for the ``webhook_delivery`` queue: each job delivers one event to one endpoint.
 
     Built as the reference builds it (``WebhookDeliveryWorker(queue, worker_id)``), it delivers
@@ -45,11 +45,7 @@ class WebhookDeliveryWorker(BaseWorker):
         *,
         store: EndpointStore | None = None,
         options: DeliveryOptions | None = None,
-        queues: tuple[str, ...] = (WEBHOOKS_QUEUE,),
-        middleware: MiddlewareChain | None = None,
-        registry: Registry | None = None,
-        shutdown_timeout: float = 30.0,
-        burst: bool = False,
+        **runtime: Unpack[RuntimeArguments],
     ) -> None:
         self.health = HealthBook()
         registered = RedisEndpointStore.of_queue(queue)
@@ -62,17 +58,11 @@ class WebhookDeliveryWorker(BaseWorker):
         super().__init__(
             queue,
             {WEBHOOK_JOB_TYPE: self.deliverer},
-            WorkerOptions(
-                worker_id=worker_id,
-                queues=queues,
-                max_concurrent=max_concurrent,
-                shutdown_timeout=shutdown_timeout,
-                burst=burst,
-            ),
+            worker_id,
+            max_concurrent,
             retry_policy=retry_policy or self.default_retry_policy(),
-            middleware=middleware,
-            registry=registry,
             closers=(self.deliverer.aclose,),
+            **runtime,
         )
 
     @classmethod
@@ -110,11 +100,7 @@ class WebhookDeliveryWorker(BaseWorker):
             cls.concurrency(options),
             store=context.endpoint_store,
             options=cls.default_options(allow_private=context.webhook_allow_private),
-            queues=options.queues,
-            middleware=context.middleware,
-            registry=context.registry,
-            shutdown_timeout=options.shutdown_timeout,
-            burst=options.burst,
+            **context.runtime_arguments(options),
         )
 
     def get_stats(self) -> dict[str, Any]:
