@@ -28,6 +28,8 @@ from .sentinel import SENTINEL_SCHEME, sentinel_client, sync_sentinel_client
 
 #: Options of a single-server client that a cluster client does not take.
 SINGLE_SERVER_ONLY = frozenset({"retry_on_timeout"})
+#: Options of a TCP connection that a Unix socket connection does not take.
+TCP_ONLY = frozenset({"socket_keepalive", "socket_keepalive_options"})
 
 __all__ = ["client_from_url", "is_cluster_client", "is_cluster_url", "sync_client_from_url"]
 
@@ -55,7 +57,7 @@ def client_from_url(url: str, **options: Any) -> aioredis.Redis | RedisCluster:
     if url.startswith(f"{SENTINEL_SCHEME}:"):
         return sentinel_client(url, options)
     if not is_cluster_url(url):
-        return aioredis.from_url(url, **options)
+        return aioredis.from_url(url, **_server_options(url, options))
     return RedisCluster(**_cluster_options(url, options))
 
 
@@ -64,10 +66,17 @@ def sync_client_from_url(url: str, **options: Any) -> redis.Redis | redis.cluste
     if url.startswith(f"{SENTINEL_SCHEME}:"):
         return sync_sentinel_client(url, options)
     if not is_cluster_url(url):
-        return redis.Redis.from_url(url, **options)
+        return redis.Redis.from_url(url, **_server_options(url, options))
     options = _cluster_options(url, options)
     nodes = [redis.cluster.ClusterNode(node.host, node.port) for node in options["startup_nodes"]]  # type: ignore[no-untyped-call]
     return redis.cluster.RedisCluster(**{**options, "startup_nodes": nodes})
+
+
+def _server_options(url: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Return a single server's options: without the TCP ones for a ``unix://`` socket."""
+    if not url.startswith("unix:"):
+        return options
+    return {name: value for name, value in options.items() if name not in TCP_ONLY}
 
 
 def _cluster_options(url: str, options: dict[str, Any]) -> dict[str, Any]:
