@@ -1,4 +1,4 @@
-"""``REDIS_URL=unix://...``: the library, the sync client and ``queue_worker`` over a Unix socket."""
+"""``REDIS_URL=unix://...``: the library, a sync client and ``queue_worker`` on a Unix socket."""
 
 from __future__ import annotations
 
