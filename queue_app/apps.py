@@ -10,6 +10,7 @@ from django.core.signals import setting_changed
 from queue_app.conf import build_config
 from queue_app.observability.queue_gauges import register_queue_collector
 from queue_app.queue.config import set_queue_config
+from queue_app.queue.errors import ConfigError
 
 #: Settings that build_config() reads.
 _QUEUE_SETTINGS = frozenset(
@@ -43,7 +44,12 @@ class QueueAppConfig(AppConfig):
         # start_consensus_healing() in this process heals through the ledger.
         from queue_app.wiring import install_healing_defaults
 
-        install_healing_defaults()
+        try:
+            install_healing_defaults()
+        except ConfigError:
+            # A bad ARAGORA_HEALING_* value: the system check aragora.E008 names it (manage.py
+            # check, queue_worker at start), instead of a traceback from every command here.
+            return
 
 
 def _rebuild_config(*, setting: str, **kwargs: Any) -> None:

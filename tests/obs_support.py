@@ -118,6 +118,16 @@ def base_env(redis_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def run_manage(
+    env: dict[str, str], *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``manage.py <args>`` in a subprocess with ``env``, as an operator would."""
+    command = [sys.executable, "manage.py", *args]
+    return subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
 def start_worker(
     env: dict[str, str], log: Path, *, queues: str = "diagnostics", concurrency: int = 5
 ) -> tuple[Process, int]:
@@ -133,12 +143,8 @@ def start_web(env: dict[str, str], log: Path, *, migrate: bool = True) -> tuple[
     """Serve the site as `make run` does (``bin/serve``) on a free loopback port (after
     ``migrate`` unless told not to); return the server process and its URL."""
     if migrate:
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-        )
+        done = run_manage(env, "migrate", "--noinput", "-v0")
+        assert done.returncode == 0, done.stderr
     port = free_port()
     server = Process([str(ROOT / "bin" / "serve")], {**env, "PORT": str(port)}, log)
     return server, f"http://127.0.0.1:{port}"

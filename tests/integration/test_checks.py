@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.core import checks
+
+from tests.obs_support import base_env, run_manage
 
 if TYPE_CHECKING:
     from pytest_django.fixtures import SettingsWrapper
@@ -65,3 +68,17 @@ def test_bad_setting_gives_its_check_id(
 def test_a_cluster_url_passes_the_checks(settings: SettingsWrapper) -> None:
     settings.REDIS_URL = "redis+cluster://127.0.0.1:7000,127.0.0.1:7001"
     assert ids() == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["check"], ["queue_worker", "--queues", "consensus_healing", "--burst"]],
+    ids=["check", "queue_worker"],
+)
+def test_bad_healing_variable_is_a_check_error_not_a_traceback(
+    command: list[str], redis_url: str, tmp_path: Path
+) -> None:
+    done = run_manage(base_env(redis_url, tmp_path, ARAGORA_HEALING_MAX_ATTEMPTS="0"), *command)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "(aragora.E008)" in done.stderr
+    assert "ARAGORA_HEALING_MAX_ATTEMPTS must be at least 1" in done.stderr

@@ -28,6 +28,7 @@ from queue_app.queue import Job, JobStatus, QueueConfig, RedisStreamsQueue, crea
 from queue_app.queue.redis import LedgerEvent, LedgerReader, StoredJob
 from queue_app.stores import ledger_upsert
 from queue_app.stores.ledger_writer import LedgerWriter, prune, store_events
+from tests.obs_support import run_manage
 from tests.queue_ops import take
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -257,15 +258,7 @@ def test_ledger_prune_deletes_rows_past_retention() -> None:
 
 
 def _manage(env: dict[str, str], *args: str, timeout: float = 60) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    done = run_manage(env, *args, timeout=timeout)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

@@ -6,7 +6,6 @@ import asyncio
 import io
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from queue_app.queue import Job, create_redis_queue, get_queue_config
-from tests.obs_support import ROOT, base_env
+from tests.obs_support import base_env, run_manage
 from tests.queue_ops import drain_ledger, process_jobs, start_jobs
 
 STREAM = "aragora:queue:debates:stream"
@@ -126,8 +125,7 @@ def test_queue_inspect_unknown_queue_or_job_is_one_line(redis_url: str) -> None:
 
 def run_inspect(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """Run ``manage.py queue_inspect`` as an operator would."""
-    command = [sys.executable, "manage.py", "queue_inspect", *args]
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    return run_manage(env, "queue_inspect", *args, timeout=60)
 
 
 def test_queue_inspect_exit_status_from_the_command_line(redis_url: str, tmp_path: Path) -> None:

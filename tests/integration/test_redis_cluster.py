@@ -14,7 +14,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,7 +29,7 @@ from queue_app.queue.redis import LedgerReader
 from queue_app.queue.redis.observe import connect, read_snapshot
 from queue_app.tasks.examples import add, greet
 from tests.integration.test_queue_inspect import run_inspect
-from tests.obs_support import ROOT, base_env
+from tests.obs_support import base_env, run_manage
 from tests.process_support import RedisServer, wait_for
 from tests.process_support import WorkerProcesses as Workers
 
@@ -245,8 +244,7 @@ def test_queue_inspect_reads_queues_on_different_masters(cluster: Cluster, tmp_p
     failed, running = asyncio.run(fail_one_start_two(cluster.url, "diagnostics"))
     stream = "aragora:queue:{diagnostics}:stream"
     env = base_env(cluster.url, tmp_path)
-    migrate = [sys.executable, "manage.py", "migrate", "--noinput", "-v0"]
-    subprocess.run(migrate, cwd=ROOT, env=env, check=True, timeout=120)
+    assert run_manage(env, "migrate", "--noinput", "-v0").returncode == 0
 
     (group,) = inspect_json(env, "groups", "diagnostics")["groups"]
     assert group["stream"] == stream and group["pending"] == 2

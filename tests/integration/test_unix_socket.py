@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from queue_app.queue import Job, JobStatus, QueueConfig, create_redis_queue
 from queue_app.queue.redis.connect import sync_client_from_url
-from tests.obs_support import ROOT, base_env
+from tests.obs_support import base_env, run_manage
 from tests.process_support import RedisServer
 
 
@@ -48,14 +46,6 @@ def test_queue_worker_runs_jobs_over_a_unix_socket(
     with sync_client_from_url(url, decode_responses=True, socket_keepalive=True) as client:
         assert client.ping() is True
     env = {**base_env(url, tmp_path), "REDIS_URL": url}
-    command = [sys.executable, "manage.py", "queue_worker", "--queues", "diagnostics"]
-    done = subprocess.run(
-        [*command, "--burst", "--no-ledger"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_manage(env, "queue_worker", "--queues", "diagnostics", "--burst", "--no-ledger")
     assert done.returncode == 0, done.stderr
     assert asyncio.run(statuses(config, job_ids)) == [JobStatus.COMPLETED] * 3

@@ -162,7 +162,7 @@ def test_config_from_env_converts_and_names_bad_variables() -> None:
     assert config.auto_redebate_enabled and config.mediator_agent == "demo-judge"
     with pytest.raises(ValueError, match="ARAGORA_HEALING_MAX_ATTEMPTS must be a number"):
         HealingConfig.from_env({"ARAGORA_HEALING_MAX_ATTEMPTS": "many"})
-    with pytest.raises(ValueError, match="max_healing_attempts must be at least 1"):
+    with pytest.raises(ValueError, match="ARAGORA_HEALING_MAX_ATTEMPTS must be at least 1"):
         HealingConfig.from_env({"ARAGORA_HEALING_MAX_ATTEMPTS": "0"})
 
 

@@ -120,7 +120,9 @@ class HealingConfig:
         if self.scan_interval_seconds <= 0:
             raise ConfigError("scan_interval_seconds must be positive")
         if not 0 <= self.min_age_for_healing_seconds <= self.max_age_for_healing_seconds:
-            raise ConfigError("healing ages need 0 <= min_age <= max_age")
+            raise ConfigError(
+                "min_age_for_healing_seconds must be between 0 and max_age_for_healing_seconds"
+            )
         if not 0 <= self.consensus_threshold <= 1:
             raise ConfigError("consensus_threshold must be between 0 and 1")
         for name in ("min_rounds_for_redebate", "max_healing_attempts", "extend_rounds_by"):
@@ -139,7 +141,17 @@ class HealingConfig:
             raw = (environ.get(ENV_VARS[item.name]) or "").strip()
             if raw:
                 values[item.name] = _convert(ENV_VARS[item.name], raw, item.default)
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ConfigError as error:
+            raise ConfigError(_variables_named(str(error))) from None
+
+
+def _variables_named(message: str) -> str:
+    """Return ``message`` with each field name replaced by its environment variable."""
+    for name in sorted(ENV_VARS, key=len, reverse=True):
+        message = message.replace(name, ENV_VARS[name])
+    return message
 
 
 def _convert(name: str, raw: str, default: Any) -> Any:
