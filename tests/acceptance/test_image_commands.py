@@ -47,9 +47,12 @@ def test_image_web_entrypoint_migrates_then_serves(redis_url: str, tmp_path: Pat
     try:
         healthz = f"http://127.0.0.1:{port}/healthz"
         wait_for(lambda: web.popen.poll() is None and probe(healthz, "web"), "web health", 60)
-        # Prometheus's scrape: Host web:8000 is accepted, queue gauges included.
-        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"Host": f"web:{port}"})
+        # Prometheus's scrape: Host web:8000 and its bearer token, queue gauges included.
+        scrape = {"Host": f"web:{port}", "Authorization": f"Bearer {env['ARAGORA_METRICS_TOKEN']}"}
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", headers=scrape)
         assert metrics.status_code == 200 and "aragora_queue_redis_up 1.0" in metrics.text
+        anonymous = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"Host": f"web:{port}"})
+        assert anonymous.status_code == 401
         refused = httpx.get(healthz, headers={"Host": "elsewhere.example"})
         assert refused.status_code == 400  # the allowed hosts are still a list
     finally:
