@@ -323,6 +323,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "queue_app.api.negotiation.RememberedNegotiation",
     "DEFAULT_SCHEMA_CLASS": "queue_app.api.schema.QueueAutoSchema",
 }
 SPECTACULAR_SETTINGS = {
