@@ -62,7 +62,8 @@ class TokenUserQuery:
         connection = connections[database]
         self.fields = self.user_model._meta.concrete_fields
         #: Position, converters and column of each user column whose value needs converting
-        #: (as the ORM converts them: booleans and dates on SQLite, ``from_db_value``).
+        #: (as the ORM converts them: booleans and dates on SQLite, ``from_db_value``). They
+        #: depend on the backend and the settings only, so one list serves every thread.
         self.converters = []
         for position, field in enumerate(self.fields):
             column = field.get_col("u")
