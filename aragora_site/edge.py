@@ -4,7 +4,8 @@ Django's ASGI handler spools any body to disk without a limit and waits for it w
 deadline, and DRF reads a body without Content-Length (chunked) as empty. So before Django:
 - a declared length over the limit gets 413 at once, and so does a body that grows past it;
 - a body that is not complete within ``timeout`` seconds gets 408 (slow clients hold nothing);
-- a complete body is handed on with its Content-Length, chunked or not.
+- a complete body is handed on with its Content-Length, chunked or not, as the first message
+  of ``receive``, or as bytes to an app that takes them (``Replay.take_body``).
 The limit is ``ARAGORA_API_MAX_BODY_BYTES`` under the API prefix, ``DATA_UPLOAD_MAX_MEMORY_SIZE``
 elsewhere. Errors are JSON ``{"detail": ...}`` and close the connection.
 """
@@ -75,7 +76,7 @@ class BodyEdge:
             return
         except _Disconnected:
             return
-        await self.app(_with_length(scope, len(body)), _replay(body, receive), send)
+        await self.app(_with_length(scope, len(body)), Replay(body, receive), send)
 
     def _limit(self, path: str) -> int:
         if path.startswith(self.limits.api_prefix):
@@ -128,18 +129,25 @@ def _with_length(scope: ASGIScope, length: int) -> ASGIScope:
     return {**scope, "headers": headers}
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """Return a ``receive`` that yields the body read, then waits for the client's disconnect."""
-    sent = False
+class Replay:
+    """The ``receive`` the app gets: the body read, then the client's own messages (its
+    disconnect). An app that knows it may take the body as bytes instead (``take_body``)."""
 
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
+    def __init__(self, body: bytes, receive: Receive) -> None:
+        self._body: bytes | None = body
+        self._receive = receive
+
+    def take_body(self) -> bytes | None:
+        """Return the body, which ``receive`` then no longer yields (None once taken)."""
+        body, self._body = self._body, None
+        return body
+
+    async def __call__(self) -> Message:
+        """Yield the body read, then wait for the client's next message."""
+        body = self.take_body()
+        if body is None:
+            return await self._receive()
         return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
 
 
 async def _refuse(send: Send, status: int, detail: str) -> None:

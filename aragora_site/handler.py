@@ -12,14 +12,17 @@ request on one thread, as under WSGI, so ``CONN_MAX_AGE`` behaves as it does the
 
 A streaming response (WhiteNoise's static files) is streamed as Django does, while noticing a
 disconnect, and its iteration and ``close()`` run on the same thread: the request's thread
-stays its ``ThreadSensitiveContext`` executor until the response is closed. Reading the body
-(already bounded by ``aragora_site.edge``) stays Django's. A client that goes away during a
+stays its ``ThreadSensitiveContext`` executor until the response is closed. The body, already
+read and bounded by ``aragora_site.edge``, is taken from it as bytes (Django would copy it into
+a spooled temporary file); without the edge, Django reads it. A client that goes away during a
 sync view cannot stop it (Django's handler cannot either); its response is then not sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import io
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
@@ -35,7 +38,7 @@ from django.db import connections
 from django.http import FileResponse, HttpResponseBase
 from django.urls import set_script_prefix
 
-from aragora_site.edge import ASGIScope, Receive, Send
+from aragora_site.edge import ASGIScope, Receive, Replay, Send
 
 #: Idle request threads kept for the next requests; more are started while more requests run
 #: at once, and stopped when they finish beyond this number.
@@ -96,24 +99,44 @@ class SyncStackASGIHandler(ASGIHandler):
         executor = self.threads.take()
         try:
             async with ThreadSensitiveContext(executor=executor):
-                await self.handle(scope, receive, send)
+                await self.handle(scope, receive, send, executor)
         except BaseException:
             # The thread may still run the view (a cancelled await cannot stop it).
             discard(executor)
             raise
         self.threads.give_back(executor)
 
-    async def handle(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
-        """Read the body, respond in one call on the request's thread, send the response."""
+    async def read_body(self, receive: Receive) -> IO[bytes]:
+        """Return the body that ``aragora_site.edge`` read (no copy to a spooled file), or
+        read it as Django does."""
+        body = receive.take_body() if isinstance(receive, Replay) else None
+        if body is None:
+            return await super().read_body(receive)
+        return io.BytesIO(body)
+
+    async def handle(
+        self, scope: ASGIScope, receive: Receive, send: Send, executor: ThreadPoolExecutor
+    ) -> None:
+        """Read the body, respond in one call on the request's thread, send the response.
+
+        The call is a plain ``run_in_executor`` in a copy of the context: ``sync_to_async``
+        would also copy the context's changes back, which costs more than the view's
+        middleware. A streamed response is sent in the context the call left (a task of its
+        own), so its iteration and ``close()`` see what the request set.
+        """
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:
             return
         with closing(body_file):
-            respond = sync_to_async(self.respond, thread_sensitive=True)
-            response = await respond(scope, body_file)
+            context = contextvars.copy_context()
+            loop = asyncio.get_running_loop()
+            response = await loop.run_in_executor(
+                executor, context.run, self.respond, scope, body_file
+            )
             if response.streaming:
-                await self.stream(response, receive, send)
+                streaming = self.stream(response, receive, send)
+                await asyncio.create_task(streaming, context=context)
             else:
                 await self.send_response(response, send)
 

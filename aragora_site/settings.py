@@ -120,8 +120,9 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    # Django's own, skipped for token requests to the queue API (aragora_site/middleware.py).
+    "aragora_site.middleware.BrowserAuthenticationMiddleware",
+    "aragora_site.middleware.BrowserMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
@@ -323,6 +324,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "queue_app.api.negotiation.RememberedNegotiation",
     "DEFAULT_SCHEMA_CLASS": "queue_app.api.schema.QueueAutoSchema",
 }
 SPECTACULAR_SETTINGS = {

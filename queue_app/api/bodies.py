@@ -55,16 +55,21 @@ def check_body(request: Request) -> None:
 
 
 def json_depth(value: Any) -> int:
-    """Return how deeply arrays and objects nest in ``value`` (0 for a scalar)."""
-    deepest, todo = 0, [(value, 1)]
-    while todo:
-        item, depth = todo.pop()
-        if isinstance(item, dict):
-            item = list(item.values())
-        if isinstance(item, list):
-            deepest = max(deepest, depth)
-            todo.extend((child, depth + 1) for child in item)
-    return deepest
+    """Return how deeply arrays and objects nest in ``value`` (0 for a scalar).
+
+    Level by level: only arrays and objects are kept for the next level, so a large body of
+    flat jobs costs one pass over its values, with no bookkeeping per scalar.
+    """
+    depth, level = 0, [value]
+    while level:
+        containers = [item for item in level if isinstance(item, (dict, list))]
+        if not containers:
+            break
+        depth += 1
+        level = []
+        for container in containers:
+            level.extend(container.values() if isinstance(container, dict) else container)
+    return depth
 
 
 class LimitedJSONParser(JSONParser):

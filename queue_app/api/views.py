@@ -25,6 +25,7 @@ from queue_app.api.bodies import CheckedBody
 from queue_app.api.payloads import UnknownReference
 from queue_app.api.permissions import InScope, scope_of, scoped_endpoints
 from queue_app.api.quickcheck import quick_job
+from queue_app.api.representation import job_representation
 from queue_app.api.serializers import (
     JOB_CREATE,
     JobCreateSerializer,
@@ -92,15 +93,6 @@ class QueueAPIView(CheckedBody, APIView):
         return queue_exception_handler
 
 
-#: One serializer for every job answer: it keeps no state per job, and building one per answer
-#: copies all its fields.
-_JOB_SERIALIZER = JobSerializer()
-
-
-def _job(job: Any) -> dict[str, Any]:
-    return dict(_JOB_SERIALIZER.to_representation(job))
-
-
 def _idempotency_key(request: Request) -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is None:
@@ -163,7 +155,7 @@ class JobListView(QueueAPIView):
                 "count": page.count,
                 "next": _page_url(request, params, page.has_more, +1),
                 "previous": _page_url(request, params, params["offset"] > 0, -1),
-                "results": [_job(job) for job in page.jobs],
+                "results": [job_representation(job) for job in page.jobs],
             }
         )
 
@@ -196,8 +188,10 @@ class JobListView(QueueAPIView):
             raise UnknownReference({"payload": {"gauntlet_id": [str(error)]}}) from error
         location = request.build_absolute_uri(reverse("queue-api:job-detail", args=[job.id]))
         if created:
-            return Response(_job(job), status=201, headers={"Location": location})
-        return Response(_job(job), headers={"Location": location, "Idempotent-Replayed": "true"})
+            return Response(job_representation(job), status=201, headers={"Location": location})
+        return Response(
+            job_representation(job), headers={"Location": location, "Idempotent-Replayed": "true"}
+        )
 
 
 def _page_url(request: Request, params: dict[str, Any], exists: bool, step: int) -> str | None:
@@ -217,7 +211,7 @@ class JobDetailView(QueueAPIView):
     @extend_schema(responses=JobSerializer)
     def get(self, request: Request, job_id: str) -> Response:
         """Return the job; 404 when unknown, expired or of another organization."""
-        return Response(_job(jobs.get_job(scope_of(request), job_id)))
+        return Response(job_representation(jobs.get_job(scope_of(request), job_id)))
 
 
 class JobCancelView(QueueAPIView):
@@ -228,7 +222,7 @@ class JobCancelView(QueueAPIView):
     @extend_schema(request=None, responses=JobSerializer)
     def post(self, request: Request, job_id: str) -> Response:
         """Cancel an unfinished job; 409 once it finished."""
-        return Response(_job(jobs.cancel_job(scope_of(request), job_id)))
+        return Response(job_representation(jobs.cancel_job(scope_of(request), job_id)))
 
 
 class JobRetryView(QueueAPIView):
@@ -239,7 +233,7 @@ class JobRetryView(QueueAPIView):
     @extend_schema(request=None, responses=JobSerializer)
     def post(self, request: Request, job_id: str) -> Response:
         """Run a failed or cancelled job again from attempt 0; 409 for other statuses."""
-        return Response(_job(jobs.retry_job(scope_of(request), job_id)))
+        return Response(job_representation(jobs.retry_job(scope_of(request), job_id)))
 
 
 class StatsView(QueueAPIView):
@@ -332,7 +326,7 @@ class WebhookEndpointViewSet(CheckedBody, viewsets.ModelViewSet):
     def send_test(self, request: Request, pk: str | None = None) -> Response:
         """Enqueue a ``webhook.test`` event to the endpoint; 202 with the delivery job."""
         job = webhook_events.send_test_event(self.get_object())
-        return Response(_job(job), status=status.HTTP_202_ACCEPTED)
+        return Response(job_representation(job), status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses=WebhookDeliverySerializer(many=True))
     @action(detail=True, methods=["get"])
@@ -352,4 +346,4 @@ class WebhookEndpointViewSet(CheckedBody, viewsets.ModelViewSet):
         """Deliver the event of a past attempt again (same ``webhook-id``); 202 with the job."""
         delivery = get_object_or_404(self.get_object().deliveries, pk=int(delivery_id))
         job = webhook_events.redeliver(delivery)
-        return Response(_job(job), status=status.HTTP_202_ACCEPTED)
+        return Response(job_representation(job), status=status.HTTP_202_ACCEPTED)

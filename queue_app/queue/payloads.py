@@ -42,14 +42,39 @@ class DebateJobPayload:
         _validate(self)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the payload as a JSON-serialisable dict."""
-        return asdict(self)
+        """Return the payload as a JSON-serialisable dict (what ``dataclasses.asdict`` returns,
+        built without its generic walk when every value is JSON)."""
+        try:
+            return {name: _json_copy(getattr(self, name)) for name in _PAYLOAD_FIELDS}
+        except _NotJson:
+            return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DebateJobPayload:
         """Build a payload from a dict, ignoring unknown keys."""
         known = {f.name for f in fields(cls)}
         return cls(**{key: value for key, value in data.items() if key in known})
+
+
+#: Field names of ``DebateJobPayload``, in order.
+_PAYLOAD_FIELDS = tuple(f.name for f in fields(DebateJobPayload))
+_JSON_ATOMS = (str, int, float, bool, type(None))
+
+
+class _NotJson(Exception):
+    """A value is not plain JSON (``dataclasses.asdict`` copies it its own way)."""
+
+
+def _json_copy(value: Any) -> Any:
+    """Copy a JSON value as ``dataclasses.asdict`` does: lists and dicts anew, atoms as is."""
+    kind = type(value)
+    if kind in _JSON_ATOMS:
+        return value
+    if kind is list:
+        return [_json_copy(item) for item in value]
+    if kind is dict:
+        return {_json_copy(key): _json_copy(item) for key, item in value.items()}
+    raise _NotJson
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
+from queue_app.api.bodies import json_depth
 from tests.api_support import JOBS, debate, make_user, token_client
 
 pytestmark = pytest.mark.django_db
@@ -31,6 +32,23 @@ def test_api_bodies_deeply_nested_json_is_400(api: APIClient, url: str, depth: i
     response = api.post(url, body, content_type="application/json")
     assert response.status_code == 400, response.content[:200]
     assert response.json() == {"detail": "JSON nested deeper than 32 levels."}
+
+
+@pytest.mark.parametrize(
+    ("value", "depth"),
+    [
+        (1, 0),
+        ("[]", 0),
+        ([], 1),
+        ({}, 1),
+        ([[]], 2),
+        ([1, [2, [3, [4]]]], 4),
+        ({"a": {"b": [1, {"c": []}]}, "d": 2}, 5),
+        ({"jobs": [{"payload": {"agents": ["x"]}}] * 3}, 5),
+    ],
+)
+def test_json_depth_counts_nested_arrays_and_objects(value: object, depth: int) -> None:
+    assert json_depth(value) == depth
 
 
 def test_api_bodies_nesting_up_to_the_limit_reaches_validation(api: APIClient) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -32,6 +34,21 @@ def test_token_gives_user_organization_and_token_in_one_query(
     assert scope == Scope(user_id=str(user.pk), organization=organization, is_staff=staff)
     assert (found.username, auth.key, auth.user_id) == ("alice", token.key, user.pk)
     assert auth.created == token.created  # read when asked
+
+
+def test_token_user_has_every_column_as_the_orm_reads_it() -> None:
+    user = make_user("carol", "acme", staff=True)
+    user.last_login = timezone.now()
+    user.first_name, user.email = "Carol", "carol@example.com"
+    user.save()
+    found, _ = authenticate(Token.objects.create(user=user).key)
+    expected = User.objects.get(pk=user.pk)
+    for field in User._meta.concrete_fields:
+        value = getattr(found, field.attname)
+        assert value == getattr(expected, field.attname), field.name
+        assert type(value) is type(getattr(expected, field.attname)), field.name
+    assert found.is_staff is True and found.is_active is True
+    assert found._state.db == "default" and not found._state.adding
 
 
 def test_unknown_token_and_inactive_user_get_401(redis_url: str) -> None:

@@ -19,7 +19,10 @@ from django.core import signals
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.urls import URLPattern, path
+from django.utils import translation
+from django.views.decorators.csrf import csrf_exempt
 
+from aragora_site.edge import BodyEdge, BodyLimits
 from aragora_site.handler import RequestThreads, SyncStackASGIHandler
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -82,6 +85,21 @@ def _endless_stream(request: HttpRequest) -> StreamingHttpResponse:
     return StreamingHttpResponse(_endless())
 
 
+def _language_chunks() -> Iterator[bytes]:
+    for _ in range(2):
+        yield f"{translation.get_language()};".encode()
+
+
+def _french_stream(request: HttpRequest) -> StreamingHttpResponse:
+    translation.activate("fr")  # an asgiref Local, as the locale middleware sets it
+    return StreamingHttpResponse(_language_chunks())
+
+
+@csrf_exempt
+def _echo(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(f"{request.headers['Content-Length']}:".encode() + request.body)
+
+
 def _backend(request: HttpRequest) -> HttpResponse:
     connection = connections["default"]
     with connection.cursor() as cursor:
@@ -101,6 +119,8 @@ class URLs:
         path("stream", _stream),
         path("endless", _endless_stream),
         path("backend", _backend),
+        path("french", _french_stream),
+        path("echo", _echo),
     ]
 
 
@@ -178,6 +198,12 @@ async def _get(
     return exchange
 
 
+async def _get_streamed(handler: SyncStackASGIHandler, route: str) -> Exchange:
+    """GET a view streaming a sync iterator (which Django's ASGI handler warns about)."""
+    with pytest.warns(Warning, match="StreamingHttpResponse must consume synchronous iterators"):
+        return await _get(handler, route)
+
+
 def _connection_closed_at_finish() -> bool:
     """Say whether Django closes a connection at request_finished (not an in-memory SQLite)."""
     connection = connections["default"]
@@ -210,8 +236,7 @@ async def test_asgi_handler_serves_concurrent_requests_on_their_own_threads(
 async def test_asgi_handler_streams_and_closes_on_the_request_thread(
     handler: SyncStackASGIHandler,
 ) -> None:
-    with pytest.warns(Warning, match="StreamingHttpResponse must consume synchronous iterators"):
-        exchange = await _get(handler, "stream")
+    exchange = await _get_streamed(handler, "stream")
     assert (exchange.status, exchange.body) == (200, b"abc")
     assert {*NOTES.views, *NOTES.chunks, *(thread for thread, _ in NOTES.finished)} == {
         NOTES.views[0]
@@ -263,6 +288,39 @@ async def test_asgi_handler_keeps_a_healthy_connection_and_replaces_a_broken_one
     assert third.status == 200
     assert third.body != first
     assert (await _get(handler, "backend")).body == third.body
+
+
+async def test_asgi_handler_streams_in_the_context_the_view_left(
+    handler: SyncStackASGIHandler,
+) -> None:
+    exchange = await _get_streamed(handler, "french")
+    assert (exchange.status, exchange.body) == (200, b"fr;fr;")
+
+
+async def test_asgi_handler_takes_the_body_the_edge_read(handler: SyncStackASGIHandler) -> None:
+    body = bytes(range(256)) * 64
+    edge = BodyEdge(
+        handler, BodyLimits(api_prefix="/api/", api_max_bytes=1, site_max_bytes=1 << 20, timeout=5)
+    )
+    exchange = Exchange()
+    chunks = [body[:1000], body[1000:]]
+
+    async def receive() -> dict[str, Any]:
+        if chunks:
+            return {"type": "http.request", "body": chunks.pop(0), "more_body": bool(chunks)}
+        return await exchange.receive()
+
+    exchange._body_sent = True
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/echo",
+        "query_string": b"",
+        "headers": [(b"host", b"127.0.0.1"), (b"transfer-encoding", b"chunked")],
+        "server": ("127.0.0.1", 8000),
+    }
+    await asyncio.wait_for(edge(scope, receive, exchange.send), 10)
+    assert (exchange.status, exchange.body) == (200, f"{len(body)}:".encode() + body)
 
 
 def _terminate(backend: int) -> None:

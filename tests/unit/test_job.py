@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pytest
 
 from queue_app.queue import (
@@ -102,3 +104,21 @@ def test_debate_result_from_dict_needs_only_id_and_consensus() -> None:
     assert (result.participants, result.token_usage, result.error) == ([], {}, None)
     with pytest.raises(ValueError, match="consensus_reached"):
         DebateResult.from_dict({"debate_id": "d-1"})
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {},
+        {"team": "a", "tags": ["x", {"deep": [1, 2.5, None, True]}]},
+        {"pair": (1, 2)},  # not JSON: copied as asdict copies it
+        {"point": DebateResult("d", True, None, 0.5, 1, ["a"], 1.0)},
+    ],
+)
+def test_debate_payload_to_dict_is_asdict_with_fresh_containers(metadata: dict) -> None:
+    payload = DebateJobPayload("Why?", ["a", "b"], 2, metadata=metadata)
+    copied = payload.to_dict()
+    assert copied == asdict(payload)
+    assert list(copied) == list(asdict(payload))
+    assert copied["agents"] is not payload.agents
+    assert copied["metadata"] is not payload.metadata
