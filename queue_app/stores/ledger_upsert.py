@@ -10,6 +10,11 @@ The SQL is the subset SQLite (3.24+) and PostgreSQL share: ``INSERT INTO t (...)
 or ``DO NOTHING``. "Older" compares the stream entry ids as numbers (``ledger_ms``,
 ``ledger_seq``), so concurrent writers never put an older state back; on PostgreSQL the row
 is locked while the condition is checked.
+
+An update names only the columns that can differ: ``STABLE_FIELDS`` (indexed, fixed when a job
+is created) are left out of ``SET`` and required equal in ``WHERE``, so that SQLite does not
+rewrite their five indexes for every event. Rows that fail that test (an id reused by a new
+job after its hash expired) are not in the statement's ``RETURNING`` and get the full update.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ EVENT_FIELDS = (
     "ledger_ms",
     "ledger_seq",
 )
+#: Indexed fields a job keeps from its creation on: an update of the same job leaves them out.
+STABLE_FIELDS = ("queue", "job_type", "trace_id", "organization", "created_at")
 #: Most rows in one statement (PostgreSQL takes at most 65,535 parameters a statement).
 MAX_ROWS = 500
 MAX_PARAMS = 65_535
@@ -53,26 +60,36 @@ def _fields() -> list[Field[Any, Any]]:
 
 
 @functools.lru_cache(maxsize=64)
-def _statement(quote: Callable[[str], str], rows: int, overwrite: bool, mark: str) -> str:
-    """Return the upsert of ``rows`` rows, with names quoted by ``quote``, ``mark`` per value."""
+def _statement(quote: Callable[[str], str], rows: int, mode: str, mark: str) -> str:
+    """Return the upsert of ``rows`` rows, with names quoted by ``quote``, ``mark`` per value.
+
+    ``mode``: "keep" (stored rows stay), "overwrite" (a newer event rewrites ``EVENT_FIELDS``)
+    or "update" (the same, but only of rows whose ``STABLE_FIELDS`` match, leaving those out;
+    the statement returns the job id of each row it inserted or updated).
+    """
     meta = JobRecord._meta
     fields, table = _fields(), quote(meta.db_table)
     columns = [quote(field.column) for field in fields]
     group = "(" + ", ".join([mark] * len(columns)) + ")"
     insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([group] * rows)}"
     target = quote(meta.get_field("job_id").column)
-    if not overwrite:
+    if mode == "keep":
         return f"{insert} ON CONFLICT ({target}) DO NOTHING"
-    updated = [quote(meta.get_field(name).column) for name in EVENT_FIELDS]
-    assignments = ", ".join(f"{column} = excluded.{column}" for column in updated)
-    ms, seq = (
-        quote(JobRecord._meta.get_field(name).column) for name in ("ledger_ms", "ledger_seq")
-    )
+    column = {name: quote(meta.get_field(name).column) for name in EVENT_FIELDS}
+    ms, seq = column["ledger_ms"], column["ledger_seq"]
     newer = (
-        f"excluded.{ms} > {table}.{ms}"
-        f" OR (excluded.{ms} = {table}.{ms} AND excluded.{seq} > {table}.{seq})"
+        f"(excluded.{ms} > {table}.{ms}"
+        f" OR (excluded.{ms} = {table}.{ms} AND excluded.{seq} > {table}.{seq}))"
     )
-    return f"{insert} ON CONFLICT ({target}) DO UPDATE SET {assignments} WHERE {newer}"
+    if mode == "overwrite":
+        updated, condition, returning = list(column.values()), newer, ""
+    else:
+        updated = [column[name] for name in EVENT_FIELDS if name not in STABLE_FIELDS]
+        same = [f"excluded.{column[name]} = {table}.{column[name]}" for name in STABLE_FIELDS]
+        condition, returning = " AND ".join([newer, *same]), f" RETURNING {target}"
+    assignments = ", ".join(f"{name} = excluded.{name}" for name in updated)
+    conflict = f"ON CONFLICT ({target}) DO UPDATE SET {assignments} WHERE {condition}"
+    return f"{insert} {conflict}{returning}"
 
 
 def _mark(db: Any) -> str:
@@ -161,12 +178,32 @@ def upsert_records(
     adapters = [(field.attname, _adapter(field, db)) for field in _fields()]
     fixed = _fixed_values(adapters, common)
     per_statement = min(MAX_ROWS, (db.features.max_query_params or MAX_PARAMS) // len(adapters))
+    if not overwrite:
+        mode = "keep"
+    elif db.features.can_return_rows_from_bulk_insert:
+        mode = "update"
+    else:
+        mode = "overwrite"
+    quote, mark = db.ops.quote_name, _mark(db)
     with db.cursor() as cursor:
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
-            params = _params(chunk, adapters, fixed)
-            statement = _statement(db.ops.quote_name, len(chunk), overwrite, _mark(db))
-            cursor.execute(statement, params)
+            cursor.execute(
+                _statement(quote, len(chunk), mode, mark), _params(chunk, adapters, fixed)
+            )
+            others = _skipped(cursor, chunk) if mode == "update" else []
+            if others:  # an older event (skipped again) or another job under the same id
+                statement = _statement(quote, len(others), "overwrite", mark)
+                cursor.execute(statement, _params(others, adapters, fixed))
+
+
+def _skipped(cursor: Any, chunk: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Return the rows of ``chunk`` that the "update" statement just run neither inserted nor
+    updated (it returns the job id of each row it wrote)."""
+    written = {job_id for (job_id,) in cursor.fetchall()}
+    if len(written) == len(chunk):
+        return []
+    return [row for row in chunk if row["job_id"] not in written]
 
 
 def _params(

@@ -332,6 +332,28 @@ def test_ledger_batch_larger_than_one_statement(monkeypatch: pytest.MonkeyPatch)
     assert statuses == {**{f"j-{n}": "completed" for n in range(7)}, "bare": "completed"}
 
 
+def test_ledger_rewrites_every_column_for_a_new_job_under_a_used_id() -> None:
+    store_events([_event("j-1", "5-0", JobStatus.COMPLETED), _event("j-2", "5-1", None)])
+    # j-1's hash expired and an idempotency key made a new job j-1: other queue and creation.
+    fields = {"id": "j-1", "status": "pending", "queue": "tasks", "created_at": "1700000000"}
+    metadata = '{"job_type": "django_task", "organization": "acme"}'
+    reused = StoredJob({**fields, "payload": '{"q":2}', "metadata": metadata})
+    store_events(
+        [
+            LedgerEvent("tasks", "9-0", "j-1", "pending", reused),
+            _event("j-2", "9-1", JobStatus.FAILED),  # a row once of an expired job's event
+            _event("j-3", "9-2", JobStatus.PENDING),
+        ]
+    )
+    one = JobRecord.objects.get(job_id="j-1")
+    assert (one.queue, one.job_type, one.organization) == ("tasks", "django_task", "acme")
+    assert (one.status, one.payload, one.created_at.timestamp()) == ("pending", {"q": 2}, 1.7e9)
+    two = JobRecord.objects.get(job_id="j-2")
+    assert (two.status, two.payload, two.max_attempts) == ("failed", {"q": 1}, 3)
+    assert two.created_at is not None and two.created_at.timestamp() == 0
+    assert JobRecord.objects.filter(ledger_entry__startswith="9-").count() == 3
+
+
 def test_ledger_migration_fills_entry_numbers() -> None:
     migration = importlib.import_module("queue_app.migrations.0007_jobrecord_ledger_order")
     for job_id, entry in (("a", "1700000000123-45"), ("b", "7"), ("c", "")):
