@@ -247,7 +247,7 @@ async def _send(
 
 
 async def _call(loaded: LoadedTask, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
-    """Call the task function with ``args`` (its context first, if it takes one) and ``kwargs``."""
+    """Call the task function with ``args`` and ``kwargs`` (a sync one in a pool thread)."""
     func = loaded.task.func
     if loaded.is_async:
         return await func(*args, **kwargs)
