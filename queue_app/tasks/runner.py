@@ -13,7 +13,8 @@ closes after tasks finish: one hop for all the tasks that finished meanwhile (at
 ``SWEEP_INTERVAL_SECONDS``), not two per task.
 ``task_started`` and ``task_finished`` are sent when they have receivers; Django's own receivers
 log every task at INFO, so the worker replaces them with the same lines at DEBUG (a failure at
-ERROR), as the project logs starts and completions.
+ERROR), as the project logs starts and completions. A task's ``TaskResult`` is built only when
+something reads it: the task's context, a signal receiver, DEBUG logs, or a failure's log line.
 """
 
 from __future__ import annotations
@@ -132,11 +133,14 @@ class TaskRunner:
         """
         try:
             loaded = self._task_of(job)
-            result = task_result(job, loaded.task)
+            args, kwargs = list(job.payload["args"]), job.payload["kwargs"]
+            result = task_result(job, loaded.task) if _observed(loaded) else None
         except Exception as error:  # job boundary: a job whose task cannot be loaded fails for good
             raise TaskFailedPermanently(error) from error
         try:
-            return await run_task(job, result, loaded)
+            if result is not None:
+                return await run_task(job, result, loaded)
+            return await run_unobserved(job, loaded, args, kwargs)
         finally:
             self.sweeper.request()
 
@@ -172,6 +176,30 @@ class LoadedTask(NamedTuple):
         return cls(task, type(task.get_backend()), iscoroutinefunction(task.func))
 
 
+def _observed(loaded: LoadedTask) -> bool:
+    """Tell whether a run of ``loaded`` needs its ``TaskResult`` from the start: the task takes
+    its context, a receiver listens to ``task_started``/``task_finished``, or DEBUG logs show."""
+    if loaded.task.takes_context or task_logger.isEnabledFor(logging.DEBUG):
+        return True
+    return bool(signals.task_started.receivers or signals.task_finished.receivers)
+
+
+async def run_unobserved(
+    job: Job, loaded: LoadedTask, args: list[Any], kwargs: Mapping[str, Any]
+) -> Any:
+    """Run the task of ``job`` that nothing observes (``_observed``); return its JSON value.
+
+    No ``TaskResult`` is built unless the task fails: the failure is then logged and signalled
+    as ``run_task`` does.
+    """
+    try:
+        return normalize_json(await _call(loaded, args, kwargs))
+    except Exception as error:  # job boundary: the task's own errors become its result
+        failure = task_failure(error)
+        await _failed(job, task_result(job, loaded.task), loaded, failure, error)
+        raise failure from error
+
+
 async def run_task(job: Job, result: TaskResult, loaded: LoadedTask) -> Any:
     """Run the task of ``result`` (of ``job``) and return its JSON-normalised return value.
 
@@ -181,17 +209,27 @@ async def run_task(job: Job, result: TaskResult, loaded: LoadedTask) -> Any:
     """
     sender = loaded.sender  # loaded once per task: Django looks the backend up on each call
     await _send(signals.task_started, sender, result)
+    args = list(result.args)
+    if loaded.task.takes_context:
+        args.insert(0, TaskContext(task_result=result))
     try:
-        value = normalize_json(await _call(result, loaded.is_async))
+        value = normalize_json(await _call(loaded, args, result.kwargs))
     except Exception as error:  # job boundary: the task's own errors become its result
         failure = task_failure(error)
-        _record_failure(result, failure, job)
-        await _send(signals.task_finished, sender, result, error)
+        await _failed(job, result, loaded, failure, error)
         raise failure from error
     finished = timezone.now()
     _set(result, status=TaskResultStatus.SUCCESSFUL, finished_at=finished, _return_value=value)
     await _send(signals.task_finished, sender, result)
     return value
+
+
+async def _failed(
+    job: Job, result: TaskResult, loaded: LoadedTask, failure: TaskFailed, error: Exception
+) -> None:
+    """Record the failed attempt in ``result``, log it and send ``task_finished``."""
+    _record_failure(result, failure, job)
+    await _send(signals.task_finished, loaded.sender, result, error)
 
 
 async def _send(
@@ -208,16 +246,13 @@ async def _send(
         await signal.asend_robust(sender, task_result=result)
 
 
-async def _call(result: TaskResult, is_async: bool) -> Any:
-    """Call the task function with the result's arguments (and its context first, if asked)."""
-    task = result.task
-    args = list(result.args)
-    if task.takes_context:
-        args.insert(0, TaskContext(task_result=result))
-    if is_async:
-        return await task.func(*args, **result.kwargs)
+async def _call(loaded: LoadedTask, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    """Call the task function with ``args`` and ``kwargs`` (a sync one in a pool thread)."""
+    func = loaded.task.func
+    if loaded.is_async:
+        return await func(*args, **kwargs)
     call = sync_to_async(_call_in_thread, thread_sensitive=False)
-    return await call(task.func, args, result.kwargs)
+    return await call(func, args, kwargs)
 
 
 def _call_in_thread(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import json
 import logging
 import os
 import signal
@@ -330,6 +331,44 @@ def test_ledger_batch_larger_than_one_statement(monkeypatch: pytest.MonkeyPatch)
     store_events([*later, _event("bare", "9-0", None)])
     statuses = dict(JobRecord.objects.values_list("job_id", "status"))
     assert statuses == {**{f"j-{n}": "completed" for n in range(7)}, "bare": "completed"}
+
+
+def test_ledger_rewrites_every_column_for_a_new_job_under_a_used_id() -> None:
+    store_events([_event("j-1", "5-0", JobStatus.COMPLETED), _event("j-2", "5-1", None)])
+    # j-1's hash expired and an idempotency key made a new job j-1: other queue and creation.
+    fields = {"id": "j-1", "status": "pending", "queue": "tasks", "created_at": "1700000000"}
+    metadata = '{"job_type": "django_task", "organization": "acme"}'
+    reused = StoredJob({**fields, "payload": '{"q":2}', "metadata": metadata})
+    store_events(
+        [
+            LedgerEvent("tasks", "9-0", "j-1", "pending", reused),
+            _event("j-2", "9-1", JobStatus.FAILED),  # a row once of an expired job's event
+            _event("j-3", "9-2", JobStatus.PENDING),
+        ]
+    )
+    one = JobRecord.objects.get(job_id="j-1")
+    assert (one.queue, one.job_type, one.organization) == ("tasks", "django_task", "acme")
+    assert (one.status, one.payload, one.created_at.timestamp()) == ("pending", {"q": 2}, 1.7e9)
+    two = JobRecord.objects.get(job_id="j-2")
+    assert (two.status, two.payload, two.max_attempts) == ("failed", {"q": 1}, 3)
+    assert two.created_at is not None and two.created_at.timestamp() == 0
+    assert JobRecord.objects.filter(ledger_entry__startswith="9-").count() == 3
+
+
+def test_ledger_rows_keep_text_and_json_as_given() -> None:
+    awkward = 'quote " backslash \\ braces {a,b} comma, NULL ü ✓'
+    payload = json.dumps({"text": awkward, "n": [1, None]})
+    fields = {"id": "j-1", "status": "failed", "queue": "debates", "created_at": "1700000000.5"}
+    stored = StoredJob({**fields, "payload": payload, "error": awkward, "result": "null"})
+    store_events(
+        [LedgerEvent("debates", "3-0", "j-1", "failed", stored), _event("j-2", "3-1", None)]
+    )
+    store_events([LedgerEvent("debates", "4-0", "j-1", "failed", stored)])
+    record = JobRecord.objects.get(job_id="j-1")
+    assert record.payload == {"text": awkward, "n": [1, None]} and record.error == awkward
+    assert record.result is None and record.created_at.timestamp() == 1700000000.5
+    bare = JobRecord.objects.get(job_id="j-2")
+    assert (bare.result, bare.started_at, bare.error) == (None, None, "")
 
 
 def test_ledger_migration_fills_entry_numbers() -> None:

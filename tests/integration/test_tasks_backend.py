@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import redis
 from django.core import checks
-from django.tasks import TaskResultStatus, task, task_backends
+from django.tasks import TaskResult, TaskResultStatus, task, task_backends
 from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist, TaskResultMismatch
 from django.tasks.signals import task_enqueued, task_finished, task_started
 from django.utils import timezone
@@ -394,19 +394,39 @@ async def test_signals_fire_on_enqueue_start_and_finish(make_queue: QueueFactory
     ]
 
 
-async def test_task_transitions_log_at_debug_and_failures_at_error(
-    make_queue: QueueFactory, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.DEBUG, logger="django.tasks")
+async def run_logged(
+    make_queue: QueueFactory, caplog: pytest.LogCaptureFixture, level: int
+) -> tuple[TaskResult, TaskResult, list[tuple[int, str]]]:
+    """Run a passing and a failing task with ``django.tasks`` logs at ``level``; return their
+    results and the log lines (level, message)."""
+    caplog.set_level(level, logger="django.tasks")
     done, failing = add.enqueue(1, 2), require_positive.enqueue(-1)
     await run_worker(make_queue)
     lines = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "django.tasks"]
+    return done, failing, lines
+
+
+async def test_task_transitions_log_at_debug_and_failures_at_error(
+    make_queue: QueueFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    done, failing, lines = await run_logged(make_queue, caplog, logging.DEBUG)
     ran = [line for line in lines if "enqueued" not in line[1]]
     added, positive = add.module_path, require_positive.module_path
     assert (logging.DEBUG, f"Task id={done.id} path={added} state=RUNNING") in ran
     assert (logging.DEBUG, f"Task id={done.id} path={added} state=SUCCESSFUL") in ran
     assert (logging.ERROR, f"Task id={failing.id} path={positive} state=FAILED") in ran
     assert len(ran) == 4 and not [line for line in ran if line[0] == logging.INFO]
+
+
+async def test_unobserved_tasks_log_only_their_final_failure(
+    make_queue: QueueFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # No receiver and no DEBUG logs: the worker builds a TaskResult only for the failure's line.
+    done, failing, lines = await run_logged(make_queue, caplog, logging.INFO)
+    path = require_positive.module_path
+    assert lines == [(logging.ERROR, f"Task id={failing.id} path={path} state=FAILED")]
+    assert add.get_result(done.id).return_value == 3
+    assert require_positive.get_result(failing.id).status is TaskResultStatus.FAILED
 
 
 def test_task_failed_text_names_the_class_then_the_traceback() -> None:
