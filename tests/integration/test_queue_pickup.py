@@ -97,3 +97,51 @@ async def test_entry_read_with_no_free_slot_left_is_started_by_the_next_dequeue(
     second = await waiter.dequeue("w", timeout_ms=50)
     assert first.id == high and second is not None and second.id == low
     assert second.attempts == 1 and await waiter.dequeue("w", timeout_ms=50) is None
+
+
+async def empty_take(queue: RedisStreamsQueue) -> list[str]:
+    """Run take.lua with no cursor and nothing new to read; return the cursors it answers."""
+    args = [queue.consumer_name, "w", 1]
+    reply = await SCRIPTS["take"](queue.redis, *queue.script_call("take", "debates", args))
+    assert reply[3:] == []
+    return [str(item) for item in reply[2]]
+
+
+async def test_empty_take_cursor_is_past_the_running_jobs_of_this_consumer(make_queue) -> None:
+    waiter = await make_queue("waiter")
+    await waiter.enqueue(Job(payload={}))
+    running = await waiter.dequeue("w", timeout_ms=50)
+    assert running is not None and running.delivery_token is not None
+    entry = running.delivery_token.split("/")[0]
+    assert await empty_take(waiter) == ["0", entry]  # the read found nothing: the stream's last
+
+    new = await waiter.enqueue(Job(payload={}))
+    await waiter.redis.xreadgroup(GROUP, "waiter", {STREAM: ">"}, count=1)  # the blocking read
+    reply = await take_after_read(waiter, entry, count=3)
+    assert [job[0] for job in reply[3:]] == [new]  # the running job is not started again
+    stored = await waiter.get_status(running.id)
+    assert stored is not None and stored.attempts == 1 and stored.status is JobStatus.PROCESSING
+
+
+async def test_empty_take_cursor_of_an_empty_stream_is_zero(make_queue) -> None:
+    waiter = await make_queue("waiter")
+    await waiter.enqueue(Job(payload={}))
+    done = await waiter.dequeue("w", timeout_ms=50)
+    assert done is not None and await waiter.complete(done.id) is True
+    assert await waiter.redis.xlen(STREAM) == 0
+    assert await empty_take(waiter) == ["0", "0-0"]
+
+    new = await waiter.enqueue(Job(payload={}))
+    await waiter.redis.xreadgroup(GROUP, "waiter", {STREAM: ">"}, count=1)
+    reply = await take_after_read(waiter, "0-0")
+    assert [job[0] for job in reply[3:]] == [new]
+
+
+async def test_empty_take_cursor_is_the_last_entry_its_read_returned(make_queue) -> None:
+    """An entry read and dead-lettered (its job expired) starts nothing: the cursor is its id."""
+    waiter = await make_queue("waiter")
+    expired = await waiter.enqueue(Job(payload={}))
+    [(entry, _)] = await waiter.redis.xrange(STREAM)
+    await waiter.redis.delete(f"aragora:queue:job:{expired}")
+    assert await empty_take(waiter) == ["0", entry]  # the stream is empty again: not 0-0
+    assert await waiter.redis.zscore("aragora:queue:debates:dead", expired) is not None

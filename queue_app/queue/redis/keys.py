@@ -258,10 +258,19 @@ def lua_prelude(script: str) -> str:
 
 _UNDECLARED = "return error('key not declared by the caller: ' .. name)"
 
+#: Positions (Lua, from 1) in ``job_values``'s reply of the fields the start scripts read or set.
+_STARTED = ("status", "attempts", "max_attempts", "started_at", "worker_id", "token")
+
 _LUA_SETTINGS = (
+    "-- JOB_FIELDS (keys.py) then the entry of the job's delivery, in one HMGET.\n"
     "local function job_values(jk)\n  return redis.call('HMGET', jk, "
-    + ", ".join(f"'{name}'" for name in JOB_FIELDS)
+    + ", ".join(f"'{name}'" for name in (*JOB_FIELDS, "entry"))
     + ")\nend\n"
+    + "local "
+    + ", ".join(f"J_{name.upper()}" for name in (*_STARTED, "entry"))
+    + " = "
+    + ", ".join(str(JOB_FIELDS.index(name) + 1) for name in _STARTED)
+    + f", {len(JOB_FIELDS) + 1}\n"
     + """-- ARGV[1]: cluster flag, queue, job TTL (s), consumer group, dead-letter cap, ledger cap,
 -- prefix; kept as strings: Redis takes them as arguments as they are (it formats Lua numbers).
 """

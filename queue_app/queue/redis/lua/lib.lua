@@ -96,12 +96,16 @@ local function dead_entry(level, entry, id)
   OUT[1] = OUT[1] + 1
 end
 
-local function start(jk, id, entry, attempts)
+-- Start the job of hash jk, whose job_values are h: its values as they are now go to OUT (the
+-- JOB_FIELDS, without the entry), with no second read of the hash.
+local function start(jk, id, entry, attempts, h)
   local token = entry .. '/' .. attempts
   redis.call('HSET', jk, 'status', 'processing', 'attempts', attempts, 'started_at', NOW_S,
     'updated_at', NOW_S, 'worker_id', WORKER, 'token', token)
   move_index(id, 'pending', 'processing')
-  OUT[#OUT + 1] = job_values(jk)
+  h[J_STATUS], h[J_ATTEMPTS], h[J_STARTED_AT] = 'processing', attempts, NOW_S
+  h[J_WORKER_ID], h[J_TOKEN], h[J_ENTRY] = WORKER, token, nil
+  OUT[#OUT + 1] = h
 end
 
 
@@ -110,24 +114,25 @@ end
 local function deliver(level, entry, id, jk)
   if id == '' then return dead_entry(level, entry, id) end
   jk = jk or job_key(id)
-  local h = redis.call('HMGET', jk, 'status', 'entry', 'attempts', 'max_attempts')
-  if not h[1] then
+  local h = job_values(jk)
+  local status, attempts = h[J_STATUS], h[J_ATTEMPTS]
+  if not status then
     dead_entry(level, entry, id)
-  elseif h[1] == 'processing' and h[2] == entry then
+  elseif status == 'processing' and h[J_ENTRY] == entry then
     -- running under another consumer since a takeover: not ours to touch
-  elseif h[1] ~= 'pending' or h[2] ~= entry then
+  elseif status ~= 'pending' or h[J_ENTRY] ~= entry then
     drop_entry(level, entry)
-  elseif tonumber(h[3]) >= tonumber(h[4]) then
+  elseif tonumber(attempts) >= tonumber(h[J_MAX_ATTEMPTS]) then
     drop_entry(level, entry)
     dead_letter(jk, id, 'pending', 'delivered more than max_attempts times')
     OUT[1] = OUT[1] + 1
   else
-    start(jk, id, entry, string.format('%d', h[3] + 1))
+    start(jk, id, entry, string.format('%d', attempts + 1), h)
   end
 end
 
--- Promote up to `limit` (a string) due jobs and prune expired index members; return ms to next
--- due or -1, and how many were promoted.
+-- Promote up to `limit` (a string) due jobs; return ms to next due or -1, and how many were
+-- promoted.
 local function promote_due(limit)
   local dk = key('delayed')
   local promoted = 0
@@ -146,12 +151,6 @@ local function promote_due(limit)
     end
     nxt = redis.call('ZRANGE', dk, '0', '0', 'WITHSCORES')
   end
-  -- Finished jobs expire TTL after they finished: drop them from their index sets too.
-  local cutoff = string.format('%d', NOW_MS - TTL * 1000)
-  redis.call('ZREMRANGEBYSCORE', index_key('completed'), '-inf', cutoff)
-  redis.call('ZREMRANGEBYSCORE', index_key('failed'), '-inf', cutoff)
-  redis.call('ZREMRANGEBYSCORE', index_key('cancelled'), '-inf', cutoff)
-  redis.call('ZREMRANGEBYSCORE', key('dead'), '-inf', cutoff)
   if nxt[2] then return math.max(nxt[2] - NOW_MS, 0), promoted end
   return -1, promoted
 end

@@ -3,8 +3,9 @@
 -- what a blocking XREADGROUP sent just before this call in the same pipeline delivered to it),
 -- then new entries, from the highest priority in use down: one round trip for a whole batch.
 -- Returns {dead-lettered count, ms until next due job or -1, cursors, HMGET of each started
--- job...}; cursors (flat level, id) are the group's last-delivered id of each level when nothing
--- started (the worker is about to block: what its blocking read delivers is newer), else empty.
+-- job...}; cursors (flat level, id) bound what each level delivered so far when nothing
+-- started (the worker is about to block: what its blocking read delivers is newer; see
+-- cursors), else empty.
 -- Derived (keys.py): the streams of the levels in use and the job hashes of the entries read,
 -- known only here (reading them first would cost a round trip per batch), this minute's counters.
 WORKER = ARGV[3]
@@ -46,16 +47,22 @@ local function read(level, want)
   return reply
 end
 
+-- The last entry each level's read returned is the group's last-delivered id. After a read that
+-- returned none, no entry past that id is left, so the stream's last entry (0-0: none) is a
+-- cursor too: every entry this consumer holds is at or before it (an entry leaves the stream
+-- only once acked), and what a later read delivers is added after it. No XINFO GROUPS (it
+-- costs more than the rest of an empty take).
+local last_read = {}
 local function cursors(levels)
   local flat = {}
   for _, level in ipairs(levels) do
-    local groups = redis.pcall('XINFO', 'GROUPS', stream_key(level))
-    for _, g in ipairs(type(groups) == 'table' and not groups.err and groups or {}) do
-      if field(g, 'name') == GROUP then
-        flat[#flat + 1] = level
-        flat[#flat + 1] = field(g, 'last-delivered-id')
-      end
+    local last = last_read[level]
+    if not last then
+      local tail = redis.call('XREVRANGE', stream_key(level), '+', '-', 'COUNT', '1')
+      last = tail[1] and tail[1][1] or '0-0'
     end
+    flat[#flat + 1] = level
+    flat[#flat + 1] = last
   end
   return flat
 end
@@ -69,7 +76,10 @@ for _, level in ipairs(levels) do
   if want <= 0 then break end
   local reply = read(level, want)
   if reply then
-    for _, e in ipairs(reply[1][2]) do start_entry(level, e[1], e[2] or {}) end
+    for _, e in ipairs(reply[1][2]) do
+      start_entry(level, e[1], e[2] or {})
+      last_read[level] = e[1]
+    end
   end
 end
 table.insert(OUT, 2, next_due)
