@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
 import redis
 import redis.asyncio as aioredis
 
-from queue_app.queue import Job, QueueConfig, QueueConnectionError, RedisStreamsQueue
+from queue_app.queue import Job, QueueConfig, RedisStreamsQueue
 from queue_app.queue.redis import SyncEnqueuer
 from tests.integration.conftest import QueueFactory
 
@@ -39,10 +38,9 @@ async def test_enqueue_on_the_lane_connects_again_after_a_restart(redis_server_f
     try:
         await queue.enqueue(Job(payload={"i": 0}))
         server.restart()  # empty: no script, no group; the lane's socket is closed
-        with contextlib.suppress(QueueConnectionError):  # as on a connection of the pool
-            await queue.enqueue(Job(payload={"i": 1}))
-        job_id = await queue.enqueue(Job(payload={"i": 2}))
-        assert (await queue.get_queue_stats())["pending"] in (1, 2)
+        await asyncio.sleep(0.1)  # the event loop reads the end of the old socket's stream
+        job_id = await queue.enqueue(Job(payload={"i": 1}))  # on a new socket, not an error
+        assert (await queue.get_queue_stats())["pending"] == 1
         assert (await queue.get_status(job_id)) is not None
     finally:
         await queue.close()
