@@ -163,7 +163,9 @@ def run_partition(
         return f"redis://{host.redis_address}:{port}/0"
 
     def held_by_a() -> bool:
-        return [job(client, i).get("worker_id") for i in ids] == ["host-a"] * 2
+        # Taken by host-a and its handlers started (each counted its run) before the cut.
+        taken = [job(client, i).get("worker_id") for i in ids] == ["host-a"] * 2
+        return taken and client.hmget("chaos:runs", ids) == ["1", "1"]
 
     def done() -> bool:
         return all(job(client, i).get("status") == "completed" for i in ids)

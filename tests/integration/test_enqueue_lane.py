@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import redis
 import redis.asyncio as aioredis
 
-from queue_app.queue import Job, QueueConfig, RedisStreamsQueue
+from queue_app.queue import Job, QueueConfig, RedisStreamsQueue, create_redis_queue
 from queue_app.queue.redis import SyncEnqueuer
 from tests.integration.conftest import QueueFactory
 
@@ -30,21 +30,20 @@ async def test_enqueue_on_the_lane_loads_a_flushed_script_again(queue: RedisStre
     assert stored is not None and stored.payload == {"i": 1}
 
 
-async def test_enqueue_on_the_lane_connects_again_after_a_restart(redis_server_factory) -> None:
+async def test_first_calls_after_a_restart_connect_again(redis_server_factory) -> None:
     server = redis_server_factory()
-    client = aioredis.from_url(server.url, decode_responses=True)
-    config = QueueConfig(redis_url=server.url)
-    queue = RedisStreamsQueue(client, "c", config)
+    queue = await create_redis_queue(consumer_name="c", config=QueueConfig(redis_url=server.url))
     try:
-        await queue.enqueue(Job(payload={"i": 0}))
-        server.restart()  # empty: no script, no group; the lane's socket is closed
-        await asyncio.sleep(0.1)  # the event loop reads the end of the old socket's stream
-        job_id = await queue.enqueue(Job(payload={"i": 1}))  # on a new socket, not an error
+        old_id = await queue.enqueue(Job(payload={"i": 0}))
+        assert (await queue.get_status(old_id)) is not None  # a pool connection, then idle
+        server.restart()  # empty: no script, no group; every socket of the client is closed
+        await asyncio.sleep(0.1)  # the event loop reads the end of the old sockets' streams
+        assert (await queue.get_status(old_id)) is None  # on a new socket, not an error
+        job_id = await queue.enqueue(Job(payload={"i": 1}))  # the lane's (or pool's) too
         assert (await queue.get_queue_stats())["pending"] == 1
         assert (await queue.get_status(job_id)) is not None
     finally:
         await queue.close()
-        await client.aclose()
 
 
 def test_sync_enqueues_from_many_threads_all_land(queue_config: QueueConfig) -> None:

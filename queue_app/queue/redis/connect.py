@@ -14,6 +14,7 @@ that every key of a queue is on one slot. Timeouts and keepalive come from the o
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -21,6 +22,7 @@ import redis
 import redis.asyncio as aioredis
 import redis.cluster
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import AbstractConnection
 
 from ..config import is_cluster_url
 from ..errors import ConfigError
@@ -55,9 +57,9 @@ def client_from_url(url: str, **options: Any) -> aioredis.Redis | RedisCluster:
         ConfigError: a cluster URL without any ``host:port``.
     """
     if url.startswith(f"{SENTINEL_SCHEME}:"):
-        return sentinel_client(url, options)
+        return _check_closed_sockets(sentinel_client(url, options))
     if not is_cluster_url(url):
-        return aioredis.from_url(url, **_server_options(url, options))
+        return _check_closed_sockets(aioredis.from_url(url, **_server_options(url, options)))
     return RedisCluster(**_cluster_options(url, options))
 
 
@@ -70,6 +72,46 @@ def sync_client_from_url(url: str, **options: Any) -> redis.Redis | redis.cluste
     options = _cluster_options(url, options)
     nodes = [redis.cluster.ClusterNode(node.host, node.port) for node in options["startup_nodes"]]  # type: ignore[no-untyped-call]
     return redis.cluster.RedisCluster(**{**options, "startup_nodes": nodes})
+
+
+def _check_closed_sockets(client: aioredis.Redis) -> aioredis.Redis:
+    """Make ``client``'s pool see a socket the server closed (Redis restarted, idle timeout).
+
+    The pool checks each connection it hands out (``ensure_connection``: ``can_read``, a read
+    with a zero timeout), which misses the end of stream the event loop has already read into the
+    connection's reader: the next command then fails on the dead socket though Redis is up. The
+    pool's connections get a ``can_read`` that reports such a socket, so the pool reconnects.
+    """
+    pool = client.connection_pool
+    pool.connection_class = _closed_socket_checking(pool.connection_class)
+    return client
+
+
+def _closed_socket_checking(base: type[AbstractConnection]) -> type[AbstractConnection]:
+    """Return ``base`` whose ``can_read`` raises ConnectionError on a socket the server closed."""
+    if issubclass(base, _ClosedSocketCheck):
+        return base
+    checking = _CHECKING.get(base)
+    if checking is None:
+        checking = _CHECKING[base] = type(base.__name__, (_ClosedSocketCheck, base), {})
+    return checking
+
+
+#: Each connection class seen, with ``_ClosedSocketCheck`` mixed in (made once per class).
+_CHECKING: dict[type[AbstractConnection], type[AbstractConnection]] = {}
+
+
+class _ClosedSocketCheck:
+    """Mixin of an asyncio connection class: ``can_read`` first asks the stream reader."""
+
+    _reader: asyncio.StreamReader | None
+
+    async def can_read(self) -> bool:
+        """Raise ConnectionError when the server closed the socket, else check as redis-py does."""
+        reader = self._reader
+        if reader is not None and (reader.at_eof() or reader.exception() is not None):
+            raise redis.ConnectionError("Connection closed by server.")
+        return await super().can_read()  # type: ignore[misc,no-any-return]
 
 
 def _server_options(url: str, options: dict[str, Any]) -> dict[str, Any]:

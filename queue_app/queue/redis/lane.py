@@ -53,8 +53,6 @@ class Lane:
         self._busy = True
         try:
             connection = self._connection or await self._take()
-            if _closed_by_server(connection):  # e.g. Redis restarted since the last call
-                await connection.disconnect()
             # As the pool checks a connection it hands out: (re)connected, nothing unread.
             await self._client.connection_pool.ensure_connection(connection)
             command = hiredis.pack_command(args)
@@ -74,17 +72,6 @@ class Lane:
         connection, self._connection = self._connection, None
         if connection is not None:
             await self._client.connection_pool.release(connection)
-
-
-def _closed_by_server(connection: AbstractConnection) -> bool:
-    """Tell whether the server closed ``connection``'s socket since its last use.
-
-    The event loop has already read the end of stream (or the reset) into the connection's
-    reader; the pool's check (``can_read_destructive`` with a zero timeout) does not see it, so
-    the next command would be sent on a dead socket and fail, though Redis is up again.
-    """
-    reader = getattr(connection, "_reader", None)
-    return reader is not None and (reader.at_eof() or reader.exception() is not None)
 
 
 async def _round_trip(connection: AbstractConnection, command: bytes) -> Any:
