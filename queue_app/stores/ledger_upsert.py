@@ -20,10 +20,8 @@ job after its hash expired) are not in the statement's ``RETURNING`` and get the
 from __future__ import annotations
 
 import functools
-from _json import make_encoder
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
-from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -33,6 +31,7 @@ from django.db.models import Field
 
 from queue_app.models import JobRecord, job_record_fields
 from queue_app.queue import Job
+from queue_app.queue.redis.core import compact_json
 
 #: Fields a newer event overwrites on an existing row; people's marks (retries, archive) stay.
 EVENT_FIELDS = (
@@ -142,19 +141,13 @@ def _method(ops: Any, name: str, backend: str) -> bool:
     return module == f"django.db.backends.{backend}.operations"
 
 
-def _unencodable(value: Any) -> Any:
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
 #: ``json.dumps(value)`` (its default options), with the C encoder built once instead of per call.
-_encode_json = make_encoder(
-    None, _unencodable, encode_basestring_ascii, None, ": ", ", ", False, False, True
-)
+_encode_json = compact_json(separators=(", ", ": "))
 
 
 def _json_text(value: Any) -> str | None:
     """Return a JSON column's text as Django's base ``adapt_json_value`` writes it."""
-    return None if value is None else "".join(_encode_json(value, 0))
+    return None if value is None else _encode_json(value)
 
 
 def _sqlite_datetime(zone: tzinfo, value: datetime | None) -> str | None:

@@ -42,8 +42,10 @@ def check_queue_name(name: str) -> str:
     return name
 
 
-def compact_json(ensure_ascii: bool = True) -> Callable[[Any], str]:
-    """Return ``json.JSONEncoder(separators=(",", ":"), ensure_ascii=...).encode``, made once.
+def compact_json(
+    ensure_ascii: bool = True, separators: tuple[str, str] = (",", ":")
+) -> Callable[[Any], str]:
+    """Return ``json.JSONEncoder(separators=separators, ensure_ascii=...).encode``, made once.
 
     ``JSONEncoder.encode`` builds its C encoder (``_json.make_encoder``) on every call: half its
     cost for the small dicts of a job. This one is built once, without the check for circular
@@ -51,7 +53,8 @@ def compact_json(ensure_ascii: bool = True) -> Callable[[Any], str]:
     too deeply nested one does anyway.
     """
     strings = encode_basestring_ascii if ensure_ascii else encode_basestring
-    encoder = make_encoder(None, _unencodable, strings, None, ":", ",", False, False, True)
+    item, key = separators
+    encoder = make_encoder(None, _unencodable, strings, None, key, item, False, False, True)
     return lambda value: "".join(encoder(value, 0))
 
 
