@@ -25,7 +25,7 @@ from _redis import private_redis
 
 from peers import procs, report
 from peers.measure import Phases, Plan
-from peers.systems import PROJECT, QUICK, SYSTEMS, System
+from peers.systems import FLOOR, PROJECT, QUICK, SYSTEMS, System
 
 README = procs.ROOT / "README.md"
 START, END = "<!-- bench-peers:start -->", "<!-- bench-peers:end -->"
@@ -47,7 +47,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     """Return the command-line options."""
     parser = argparse.ArgumentParser(prog="bin/bench-peers", description=__doc__)
     names = ", ".join(s.name for s in SYSTEMS)
-    parser.add_argument("--quick", action="store_true", help="500 jobs, 1 rep, project + huey")
+    parser.add_argument(
+        "--quick", action="store_true", help="500 jobs, 1 rep, project + huey + floor"
+    )
     parser.add_argument("--jobs", type=int, help="jobs per throughput run (10,000)")
     parser.add_argument("--reps", type=int, help="repetitions, interleaved (3)")
     parser.add_argument("--samples", type=int, help="latency samples at 100 jobs/s (500)")
@@ -86,7 +88,7 @@ def chosen_systems(args: argparse.Namespace) -> tuple[list[System], dict[str, st
     versions = {"this project": project_version(), **installed(".venv", list(PROJECT_PACKAGES))}
     systems = []
     for system in (s for s in SYSTEMS if names is None or s.name in names):
-        if system.kind == PROJECT:
+        if system.kind in (PROJECT, FLOOR):
             systems.append(system)
         elif found := installed(system.venv_path, [system.package]):
             versions.update(found)

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PROJECT, PEER = "project", "peer"
+PROJECT, PEER, FLOOR = "project", "peer", "floor"
 #: Virtualenv of each ``System.venv``, relative to the project root (bin/bench-peers makes them).
-VENVS = {PROJECT: ".venv", PEER: ".run/peers-venv", "arq": ".run/peers-venv-arq"}
+VENVS = {
+    PROJECT: ".venv",
+    FLOOR: ".venv",
+    PEER: ".run/peers-venv",
+    "arq": ".run/peers-venv-arq",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +28,7 @@ class System:
     name: str
     #: Row label of the table.
     label: str
-    #: ``PROJECT`` (this project's rows) or ``PEER``.
+    #: ``PROJECT`` (this project's rows), ``PEER`` or ``FLOOR`` (the bound of the project's rows).
     kind: str
     #: Module of this package with ``producer()`` (and ``enqueue_many`` when ``bulk``).
     app: str
@@ -45,7 +50,27 @@ class System:
 
 
 LIBRARY_WORKER = ("{bin}/python", "-m", "peers.project_app")
+FLOOR_WORKER = ("{bin}/python", "-m", "peers.floor_app", "--concurrency")
 
+FLOORS = (
+    System(
+        "floor",
+        "floor: bare redis-py asyncio Streams consumer, concurrency 3",
+        FLOOR,
+        "floor_app",
+        (*FLOOR_WORKER, "3"),
+        "XADD / XREADGROUP / batched XACK on redis.asyncio, nothing else (floor_app.py):"
+        " the library row's bound",
+    ),
+    System(
+        "floor-c100",
+        "floor: bare redis-py asyncio Streams consumer, concurrency 100",
+        FLOOR,
+        "floor_app",
+        (*FLOOR_WORKER, "100"),
+        "the same at concurrency 100: the bound of the concurrency-100 row",
+    ),
+)
 SYSTEMS = (
     System(
         "library",
@@ -151,7 +176,9 @@ SYSTEMS = (
         " taskiq-redis RedisStreamBroker; --log-level WARNING",
         "taskiq",
     ),
+    *FLOORS,
 )
 
-#: The rows of ``--quick``: this project's own and the lightest peer.
-QUICK = ("library", "library-c100", "tasks", "huey")
+
+#: The rows of ``--quick``: this project's own, the lightest peer and the floor of the library row.
+QUICK = ("library", "library-c100", "tasks", "huey", "floor")

@@ -69,6 +69,11 @@ def test_bench_peers_quick_prints_a_table_of_numbers_and_writes_json(tmp_path: P
         assert set(systems[name]["median"]) == expected
         assert all(value > 0 for value in systems[name]["median"].values())
         assert systems[name]["errors"] == []
+    # The floor row (bench/peers/floor_app.py) bounds the library row: it measures what it
+    # claims only when its worker really drains the jobs.
+    assert set(systems["floor"]["median"]) == FIGURES | {COUNTED}
+    assert systems["floor"]["median"][COUNTED] > 0
+    assert systems["floor"]["errors"] == []
     if "huey" in systems:
         assert set(systems["huey"]["median"]) == FIGURES | {COUNTED}
     else:

@@ -1,0 +1,109 @@
+"""The floor rows: the least any Redis Streams queue on redis-py's asyncio client can do.
+
+Not a queue: no job record, status, retry, recovery, cancel, fencing, ledger or metrics. The
+producer sends one ``XADD`` of the job's ``sent`` field; the worker reads with ``XREADGROUP``
+(blocking, as many entries as it has free slots), runs the benchmark job (``shape.arecord``) in
+one asyncio task per entry, up to ``--concurrency`` at once, and acknowledges finished entries
+with one ``XACK`` per batch on a second connection. The same client library and event loop as
+this project's worker, without the project's work: what it reaches bounds what the project's
+rows can reach on this machine (bench/README.md, "Floors").
+
+``python -m peers.floor_app --concurrency N`` runs the worker until SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import redis.asyncio
+
+from peers import shape
+
+STREAM = "floor:stream"
+GROUP = "floor"
+
+
+@contextlib.asynccontextmanager
+async def producer() -> AsyncIterator[Callable[[float], Any]]:
+    """Yield the enqueue call: one ``XADD``."""
+    client = shape.async_client()
+
+    async def enqueue(sent: float) -> None:
+        await client.xadd(STREAM, {"sent": repr(sent)})
+
+    try:
+        yield enqueue
+    finally:
+        await client.aclose()
+
+
+class FloorWorker:
+    """Read entries into at most ``concurrency`` running jobs; acknowledge them in batches."""
+
+    def __init__(self, client: redis.asyncio.Redis, concurrency: int) -> None:
+        self.client = client
+        self.free = concurrency
+        self.slot_freed = asyncio.Event()
+        self.done: list[bytes] = []
+        self.ack_due = asyncio.Event()
+        self.running: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        """Read and start jobs forever."""
+        with contextlib.suppress(redis.ResponseError):  # BUSYGROUP: made by another process
+            await self.client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+        acker = asyncio.create_task(self.acknowledge())
+        consumer = f"floor-{id(self)}"
+        while not acker.done():
+            while self.free == 0:
+                await self.slot_freed.wait()
+                self.slot_freed.clear()
+            reply = await self.client.xreadgroup(
+                GROUP, consumer, {STREAM: ">"}, count=self.free, block=1000
+            )
+            for _, entries in reply or ():
+                for entry_id, fields in entries:
+                    self.start(entry_id, float(fields[b"sent"]))
+        await acker  # raises what stopped it
+
+    def start(self, entry_id: bytes, sent: float) -> None:
+        """Run one job in its own task."""
+        self.free -= 1
+        task = asyncio.create_task(self.job(entry_id, sent))
+        self.running.add(task)
+        task.add_done_callback(self.running.discard)
+
+    async def job(self, entry_id: bytes, sent: float) -> None:
+        """Do the benchmark job, then hand its entry to the acknowledger and free its slot."""
+        try:
+            await shape.arecord(sent)
+        finally:
+            self.done.append(entry_id)
+            self.ack_due.set()
+            self.free += 1
+            self.slot_freed.set()
+
+    async def acknowledge(self) -> None:
+        """Acknowledge every finished entry, one ``XACK`` per batch."""
+        while True:
+            await self.ack_due.wait()
+            self.ack_due.clear()
+            done, self.done = self.done, []
+            await self.client.xack(STREAM, GROUP, *done)
+
+
+def main() -> None:
+    """Parse the worker's flags and run it."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--concurrency", type=int, required=True)
+    args = parser.parse_args()
+    client = redis.asyncio.Redis.from_url(shape.redis_url())
+    asyncio.run(FloorWorker(client, args.concurrency).run())
+
+
+if __name__ == "__main__":
+    main()
