@@ -1,12 +1,12 @@
 """The floor rows: the least any Redis Streams queue on redis-py's asyncio client can do.
 
 Not a queue: no job record, status, retry, recovery, cancel, fencing, ledger or metrics. The
-producer sends one ``XADD`` of the job's ``sent`` field; the worker reads with ``XREADGROUP``
-(blocking, as many entries as it has free slots), runs the benchmark job (``shape.arecord``) in
-one asyncio task per entry, up to ``--concurrency`` at once, and acknowledges finished entries
-with one ``XACK`` per batch on a second connection. The same client library and event loop as
-this project's worker, without the project's work: what it reaches bounds what the project's
-rows can reach on this machine (bench/README.md, "Floors").
+producer sends one ``XADD`` of the job's ``sent`` field (a batch: the ``XADD``s in one pipeline);
+the worker reads with ``XREADGROUP`` (blocking, as many entries as it has free slots), runs the
+benchmark job (``shape.arecord``) in one asyncio task per entry, up to ``--concurrency`` at once,
+and acknowledges finished entries with one ``XACK`` per batch. The same client library and event
+loop as this project's worker, without the project's work: what it reaches bounds what the
+project's rows can reach on this machine (bench/README.md, "Floors").
 
 ``python -m peers.floor_app --concurrency N`` runs the worker until SIGTERM.
 """
@@ -37,6 +37,18 @@ async def producer() -> AsyncIterator[Callable[[float], Any]]:
 
     try:
         yield enqueue
+    finally:
+        await client.aclose()
+
+
+async def enqueue_many(count: int) -> None:
+    """Enqueue ``count`` jobs: their ``XADD``s in one pipeline."""
+    client = shape.async_client()
+    try:
+        async with client.pipeline(transaction=False) as pipe:
+            for _ in range(count):
+                pipe.xadd(STREAM, {"sent": "0.0"})
+            await pipe.execute()
     finally:
         await client.aclose()
 

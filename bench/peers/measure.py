@@ -78,16 +78,29 @@ class Phases:
         workers = [procs.start_worker(self.env, self.system, i) for i in range(processes)]
         try:
             first_at, first_count = self._wait_for(1, workers)
+            cpu_before = self._cpu(workers)
             done_at, done = self._wait_for(self.plan.jobs, workers, self.plan.budget)
+            cpu_after = self._cpu(workers)
         finally:
             for worker in workers:
                 procs.stop_worker(worker)
         counted = done - first_count
+        per_job = 1e6 / max(counted, 1)
+        spent = zip(cpu_before, cpu_after, strict=True)
+        worker_cpu, redis_cpu = ((b - a) * per_job for a, b in spent)
         return {
             "jobs_per_s": counted / max(done_at - first_at, 1e-9),
             "startup_s": first_at - started,
             "jobs_counted": counted,
+            "worker_cpu_us": worker_cpu,
+            "redis_cpu_us": redis_cpu,
         }
+
+    def _cpu(self, workers: list[subprocess.Popen[bytes]]) -> tuple[float, float]:
+        """Return the CPU seconds used so far by the workers (and their children) and by Redis."""
+        info = self.redis.info("cpu")
+        redis_cpu = float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+        return sum(procs.cpu_seconds(worker.pid) for worker in workers), redis_cpu
 
     def idle_and_latency(self) -> dict[str, float]:
         """Read an idle worker's memory, then its pickup latency at ``rate`` jobs/s."""

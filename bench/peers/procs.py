@@ -142,11 +142,30 @@ def _pss_kib(pid: int) -> int:
     return 0
 
 
-def memory_mib(pid: int) -> float:
-    """Return the proportional set size (PSS) of ``pid`` and its descendants, in MiB."""
-    tree, pending, total = _children(), [pid], 0
+def _tree(pid: int) -> list[int]:
+    """Return ``pid`` and its descendants."""
+    tree, pending, found = _children(), [pid], []
     while pending:
         current = pending.pop()
-        total += _pss_kib(current)
+        found.append(current)
         pending.extend(tree.get(current, []))
-    return total / 1024
+    return found
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return the CPU time (user + system) of ``pid`` and its live descendants, in seconds."""
+    return sum(_cpu_ticks(each) for each in _tree(pid)) / os.sysconf("SC_CLK_TCK")
+
+
+def memory_mib(pid: int) -> float:
+    """Return the proportional set size (PSS) of ``pid`` and its descendants, in MiB."""
+    return sum(_pss_kib(each) for each in _tree(pid)) / 1024

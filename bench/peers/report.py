@@ -30,6 +30,8 @@ COLUMNS = (
     Column("latency_p50_ms", "pickup p50 ms", False, ".2f"),
     Column("latency_p99_ms", "pickup p99 ms", False, ".2f"),
     Column("two_procs_per_s", "2 processes jobs/s", True, ",.0f", vs_peers=False),
+    Column("worker_cpu_us", "worker CPU µs/job", False, ",.0f", vs_peers=False),
+    Column("redis_cpu_us", "Redis CPU µs/job", False, ",.0f", vs_peers=False),
     Column("idle_memory_mib", "idle worker MiB (PSS)", False, ".1f"),
     Column("startup_s", "worker startup s", False, ".2f"),
 )

@@ -61,6 +61,7 @@ FLOORS = (
         (*FLOOR_WORKER, "3"),
         "XADD / XREADGROUP / batched XACK on redis.asyncio, nothing else (floor_app.py):"
         " the library row's bound",
+        bulk=True,
     ),
     System(
         "floor-c100",
@@ -69,6 +70,7 @@ FLOORS = (
         "floor_app",
         (*FLOOR_WORKER, "100"),
         "the same at concurrency 100: the bound of the concurrency-100 row",
+        bulk=True,
     ),
 )
 SYSTEMS = (

@@ -94,6 +94,11 @@ def tracing_enabled() -> bool:
     return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 
+def in_span() -> bool:
+    """Tell whether a valid span is current (the Redis instrumentation records its children)."""
+    return trace.get_current_span().get_span_context().is_valid
+
+
 def inject_trace_context(payload: dict[str, Any]) -> dict[str, Any]:
     """Return ``payload`` with the current span's ``traceparent``/``tracestate`` added."""
     carrier = current_trace_carrier()

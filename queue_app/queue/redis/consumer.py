@@ -12,6 +12,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from ..base import Job
 from .connect import is_cluster_client
 from .core import Delivery, QueueCore
+from .lane import Lane, pipelined
 from .outage import translate_errors
 from .scripts import SCRIPTS, Call, load_all
 from .status import job_from_values, text
@@ -77,12 +78,19 @@ class QueueConsumer(QueueCore):
             if owned:
                 return owned
         for _ in range(RECOVERY_ATTEMPTS):
-            replies = await SCRIPTS["take"].run_many(
-                self._redis, self._take_calls(worker_id, count, queues)
-            )
+            replies = await self._take_replies(self._take_calls(worker_id, count, queues))
             if not await self._recover(replies, queues):
                 break
         return self._taken(queues, replies)
+
+    async def _take_replies(self, calls: list[Call]) -> list[Any]:
+        """Run the take calls; return their replies, or errors in place, as ``run_many`` does.
+
+        A single call (one queue) goes on the take lane: no pipeline to build for one command.
+        """
+        if len(calls) > 1:
+            return await SCRIPTS["take"].run_many(self._redis, calls)
+        return [await SCRIPTS["take"].run_one(self._caller(self.take_lane), *calls[0])]
 
     def _take_calls(
         self, worker_id: str, count: int, queues: list[str], cursors: bool = False
@@ -108,6 +116,13 @@ class QueueConsumer(QueueCore):
             jobs.extend(self._started(queue, reply[3:]))
         return jobs
 
+    async def _execute_many(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Run commands in one round trip: on the take lane outside a span, else a pipeline."""
+        lane = self._caller(self.take_lane)
+        if isinstance(lane, Lane):
+            return await lane.execute_many(*commands)
+        return await pipelined(self._redis, commands)
+
     def _can_read_and_take(self, queues: list[str]) -> bool:
         return not is_cluster_client(self._redis) and all(self._cursors.get(q) for q in queues)
 
@@ -127,12 +142,12 @@ class QueueConsumer(QueueCore):
             for level in self._cursors[queue][::2]
         }
         calls = self._take_calls(worker_id, count, queues, cursors=True)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            streams = dict.fromkeys(owners, ">")
-            pipe.xreadgroup(self.group_name, self.consumer_name, streams, count=1, block=block)
-            for keys, args in calls:
-                SCRIPTS["take"].queue(pipe, keys, args)
-            read, *replies = await pipe.execute(raise_on_error=False)
+        read_args = ("GROUP", self.group_name, self.consumer_name, "COUNT", 1, "BLOCK", block)
+        commands = [
+            ("XREADGROUP", *read_args, "STREAMS", *owners, *[">"] * len(owners)),
+            *(SCRIPTS["take"].command(keys, args) for keys, args in calls),
+        ]
+        read, *replies = await self._execute_many(commands)
         jobs = self._taken(queues, replies)
         started = {job.id for job in jobs}
         if not isinstance(read, Exception):

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from ..config import QueueConfig, valid_queue_name
 from ..errors import InvalidJob, UndeclaredQueue
 from ..retry import RetryPolicy
+from ..tracing import in_span
 from .keys import Keys
 from .lane import Lane
 from .scripts import SCRIPTS, Call
@@ -96,8 +97,11 @@ class QueueCore:
             max_delay_seconds=self.config.retry_max_delay,
         )
         self.owns_client = False
-        #: The connection that enqueues one by one (``lane.py``); None on a cluster.
+        #: The connections that enqueue one by one, take jobs and write outcomes (``lane.py``),
+        #: each taken from the pool on first use; None on a cluster.
         self.enqueue_lane = Lane.of(redis_client)
+        self.take_lane = Lane.of(redis_client)
+        self.finish_lane = Lane.of(redis_client)
         self._known_queues: set[str] = set()
         self._script_settings: dict[str, bytes] = {}
         self._script_keys: dict[tuple[str, str], list[bytes]] = {}
@@ -167,9 +171,26 @@ class QueueCore:
         return [*self.script_keys(script, queue), *keys], [self._settings(queue), *args]
 
     async def _run(
-        self, name: str, queue: str, args: Sequence[Any], keys: Sequence[str] = ()
+        self,
+        name: str,
+        queue: str,
+        args: Sequence[Any],
+        keys: Sequence[str] = (),
+        lane: Lane | None = None,
     ) -> Any:
-        return await SCRIPTS[name](self._redis, *self.script_call(name, queue, args, keys))
+        call = self.script_call(name, queue, args, keys)
+        return await SCRIPTS[name](self._caller(lane), *call)
+
+    def _caller(self, lane: Lane | None) -> Any:
+        """Return ``lane`` outside a span, else the client (its commands become the span's
+        children in the Redis instrumentation; a lane's do not)."""
+        return lane if lane is not None and not in_span() else self._redis
+
+    @property
+    def lanes(self) -> list[Lane]:
+        """Return the lanes of this queue (none on a cluster)."""
+        lanes = (self.enqueue_lane, self.take_lane, self.finish_lane)
+        return [lane for lane in lanes if lane is not None]
 
     # -- queues and groups ------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import hiredis
@@ -63,6 +64,33 @@ class Lane:
         finally:
             self._busy = False
 
+    async def execute_many(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Run commands in one round trip; return replies, errors in place, as a pipeline does.
+
+        Replies come as the client parses them (its response callbacks); through the client's
+        own pipeline when the lane is busy.
+        """
+        if self._busy:
+            return await pipelined(self._client, commands)
+        self._busy = True
+        try:
+            connection = self._connection or await self._take()
+            await self._client.connection_pool.ensure_connection(connection)
+            packed = b"".join(hiredis.pack_command(args) for args in commands)
+            raw = await connection.retry.call_with_retry(
+                lambda: _round_trips(connection, packed, len(commands)),
+                lambda error: connection.disconnect(),
+            )
+        finally:
+            self._busy = False
+        callbacks = self._client.response_callbacks
+        return [
+            reply
+            if isinstance(reply, ResponseError) or args[0] not in callbacks
+            else callbacks[args[0]](reply)
+            for args, reply in zip(commands, raw, strict=True)
+        ]
+
     async def _take(self) -> AbstractConnection:
         self._connection = await self._client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
         return self._connection
@@ -81,6 +109,30 @@ async def _round_trip(connection: AbstractConnection, command: bytes) -> Any:
         return await connection.read_response()
     except ResponseError:
         raise
+    except BaseException:
+        await connection.disconnect()
+        raise
+
+
+async def pipelined(client: Redis, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """Run commands in one pipeline of ``client``; return replies, errors in place."""
+    async with client.pipeline(transaction=False) as pipe:
+        for args in commands:
+            pipe.execute_command(*args)
+        return list(await pipe.execute(raise_on_error=False))
+
+
+async def _round_trips(connection: AbstractConnection, packed: bytes, count: int) -> list[Any]:
+    """Send ``count`` packed commands and read their replies, an error reply in its place."""
+    try:
+        await connection.send_packed_command(packed)
+        replies: list[Any] = []
+        for _ in range(count):
+            try:
+                replies.append(await connection.read_response())
+            except ResponseError as error:
+                replies.append(error)
+        return replies
     except BaseException:
         await connection.disconnect()
         raise

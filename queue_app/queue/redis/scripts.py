@@ -13,7 +13,7 @@ from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from redis.client import Pipeline as SyncPipeline
 from redis.cluster import RedisCluster as SyncCluster
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from .connect import is_cluster_client
 from .keys import lua_prelude
@@ -124,9 +124,23 @@ class Script:
             client.script_load(self.source)
             return client.evalsha(self.sha, len(keys), *keys, *args)
 
+    def command(self, keys: list[Any], args: list[Any]) -> tuple[Any, ...]:
+        """Return the EVALSHA command of a call, to send with others."""
+        return ("EVALSHA", self.sha, len(keys), *keys, *args)
+
     def queue(self, pipe: SyncPipeline, keys: list[Any], args: list[Any]) -> None:
         """Add a call to a pipeline (the caller reloads on NoScriptError)."""
         pipe.evalsha(self.sha, len(keys), *keys, *args)
+
+    async def run_one(self, client: Redis | Lane, keys: list[Any], args: list[Any]) -> Any:
+        """Run the script once; return its reply, or its error reply, as ``run_many`` does.
+
+        A NoScriptError is returned too: the caller reloads (every script, after a restart).
+        """
+        try:
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+        except ResponseError as error:
+            return error
 
     async def run_many(
         self, client: Any, calls: Sequence[tuple[list[str], list[Any]]]

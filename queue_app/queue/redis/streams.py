@@ -153,7 +153,7 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
             ids = [row[0] for _, row in rows]
             keys = [*self.keys.jobs(queue, ids), *self.keys.jobs(queue, ids, "checkpoints")]
             args = [encode_rows([row for _, row in rows])]
-            replies = await self._run("finish", queue, args, keys)
+            replies = await self._run("finish", queue, args, keys, self.finish_lane)
             for (index, row), reply in zip(rows, replies, strict=True):
                 results[index] = FINISH_REPLIES[int(reply)]
                 self._forget_delivery(row[0], row[1])
@@ -354,8 +354,8 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
     async def close(self) -> None:
         """Close the Redis client when this queue created it."""
         await self.stop_reads()
-        if self.enqueue_lane is not None:
-            await self.enqueue_lane.close()
+        for lane in self.lanes:
+            await lane.close()
         if self.owns_client:
             await self._redis.aclose()
 
