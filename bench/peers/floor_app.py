@@ -3,10 +3,10 @@
 Not a queue: no job record, status, retry, recovery, cancel, fencing, ledger or metrics. The
 producer sends one ``XADD`` of the job's ``sent`` field (a batch: the ``XADD``s in one pipeline);
 the worker reads with ``XREADGROUP`` (blocking, as many entries as it has free slots), runs the
-benchmark job (``shape.arecord``) in one asyncio task per entry, up to ``--concurrency`` at once,
-and acknowledges finished entries with one ``XACK`` per batch. The same client library and event
-loop as this project's worker, without the project's work: what it reaches bounds what the
-project's rows can reach on this machine (bench/README.md, "Floors").
+benchmark job (``shape.arecord``) in one eager asyncio task per entry, up to ``--concurrency`` at
+once, and acknowledges finished entries with one ``XACK`` sent with its next read. The same
+client library and event loop as this project's worker, without the project's work: what it
+reaches bounds what the project's rows can reach on this machine (bench/README.md, "Floors").
 
 ``python -m peers.floor_app --concurrency N`` runs the worker until SIGTERM.
 """
@@ -54,58 +54,56 @@ async def enqueue_many(count: int) -> None:
 
 
 class FloorWorker:
-    """Read entries into at most ``concurrency`` running jobs; acknowledge them in batches."""
+    """Read entries into at most ``concurrency`` running jobs, acknowledging in the same trip.
+
+    Each read waits for a quarter of the slots to be free (at least one) and carries the
+    ``XACK`` of the entries finished since the last read in the same pipeline: for a batch of
+    jobs, one round trip besides the jobs' own. Jobs run as eager tasks (to their first await
+    at once), as the project's worker runs them.
+    """
 
     def __init__(self, client: redis.asyncio.Redis, concurrency: int) -> None:
         self.client = client
         self.free = concurrency
+        self.batch = max(1, concurrency // 4)
         self.slot_freed = asyncio.Event()
         self.done: list[bytes] = []
-        self.ack_due = asyncio.Event()
         self.running: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         """Read and start jobs forever."""
         with contextlib.suppress(redis.ResponseError):  # BUSYGROUP: made by another process
             await self.client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
-        acker = asyncio.create_task(self.acknowledge())
         consumer = f"floor-{id(self)}"
-        while not acker.done():
-            while self.free == 0:
-                await self.slot_freed.wait()
-                self.slot_freed.clear()
-            reply = await self.client.xreadgroup(
-                GROUP, consumer, {STREAM: ">"}, count=self.free, block=1000
-            )
-            for _, entries in reply or ():
-                for entry_id, fields in entries:
-                    self.start(entry_id, float(fields[b"sent"]))
-        await acker  # raises what stopped it
+        async with self.client.pipeline(transaction=False) as pipe:
+            while True:
+                while self.free < self.batch:
+                    self.slot_freed.clear()
+                    await self.slot_freed.wait()
+                done, self.done = self.done, []
+                if done:
+                    pipe.xack(STREAM, GROUP, *done)
+                pipe.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=self.free, block=1000)
+                *_, reply = await pipe.execute()
+                for _, entries in reply or ():
+                    for entry_id, fields in entries:
+                        self.start(entry_id, float(fields[b"sent"]))
 
     def start(self, entry_id: bytes, sent: float) -> None:
         """Run one job in its own task."""
         self.free -= 1
-        task = asyncio.create_task(self.job(entry_id, sent))
+        task = asyncio.eager_task_factory(asyncio.get_running_loop(), self.job(entry_id, sent))
         self.running.add(task)
         task.add_done_callback(self.running.discard)
 
     async def job(self, entry_id: bytes, sent: float) -> None:
-        """Do the benchmark job, then hand its entry to the acknowledger and free its slot."""
+        """Do the benchmark job, then free its slot; its entry goes with the next read."""
         try:
             await shape.arecord(sent)
         finally:
             self.done.append(entry_id)
-            self.ack_due.set()
             self.free += 1
             self.slot_freed.set()
-
-    async def acknowledge(self) -> None:
-        """Acknowledge every finished entry, one ``XACK`` per batch."""
-        while True:
-            await self.ack_due.wait()
-            self.ack_due.clear()
-            done, self.done = self.done, []
-            await self.client.xack(STREAM, GROUP, *done)
 
 
 def main() -> None:
