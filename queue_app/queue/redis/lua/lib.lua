@@ -13,7 +13,12 @@ local USEC = string.rep('0', 6 - #TIME[2]) .. TIME[2]
 local NOW_MS = TIME[1] .. string.sub(USEC, 1, 3)
 local NOW_S = TIME[1] .. '.' .. USEC
 
+-- A finish.lua call of several jobs defers index moves, acks and minute counts to its end, one
+-- command per key for all its jobs (finish.lua); nil: every write at once.
+local DEFER = nil
+
 local function move_index(id, old, new)
+  if DEFER then return DEFER.move(id, old, new) end
   if old and old ~= new then redis.call('ZREM', index_key(old), id) end
   redis.call('ZADD', index_key(new), NOW_MS, id)
 end
@@ -36,14 +41,15 @@ local function add_entry(id, priority)
 end
 
 local function drop_entry(level, entry)
-  if level and entry then
-    local sk = stream_key(level)
-    redis.call('XACK', sk, GROUP, entry)
-    redis.call('XDEL', sk, entry)
-  end
+  if not (level and entry) then return end
+  if DEFER then return DEFER.drop(level, entry) end
+  local sk = stream_key(level)
+  redis.call('XACK', sk, GROUP, entry)
+  redis.call('XDEL', sk, entry)
 end
 
 local function count_minute(status)
+  if DEFER then return DEFER.count(status) end
   local mk = minute_key(string.format('%d', NOW_MS / 60000))
   if redis.call('HINCRBY', mk, status, '1') == 1 then redis.call('EXPIRE', mk, '7200') end
 end
