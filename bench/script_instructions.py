@@ -2,7 +2,8 @@
 
 Runs redis-server under ``valgrind --tool=callgrind``, collecting only inside ``evalShaCommand``,
 and prints the instructions per call of enqueue, take (one job), start (one job), finish (one
-job) and an empty take. Needs valgrind; each phase makes ``CALLS`` calls.
+job) and an empty take, each phase ``CALLS`` calls, then per job of one finish call of ``BATCH``
+jobs. Needs valgrind.
 
     .venv/bin/python bench/script_instructions.py
 """
@@ -22,6 +23,8 @@ from _redis import _free_port, wait_for_ping
 from queue_app.queue import Job, QueueConfig, create_redis_queue
 
 CALLS = 100
+#: Jobs of the one finish call whose instructions per job are printed last.
+BATCH = 50
 QUEUE = QueueConfig().default_queue
 
 
@@ -117,6 +120,13 @@ async def measure(port: int, pid: int, workdir: Path) -> None:
         assert not await queue.dequeue_many("bench", 1, timeout_ms=0)
 
     await phase("empty take", empty)
+
+    await queue.enqueue_many([Job(payload={"i": i}) for i in range(BATCH)])
+    batch = await queue.dequeue_many("bench", BATCH, timeout_ms=0)
+    instructions(workdir, pid, seen)
+    await queue.finish_many([(j.id, j.delivery_token or "", "completed", "null", 0) for j in batch])
+    per_job = instructions(workdir, pid, seen) / BATCH
+    print(f"{f'finish ({BATCH} jobs, one call)':28s} {per_job:10,.0f} instructions/job")
     await queue.close()
 
 
