@@ -351,3 +351,19 @@ async def test_dequeue_without_wait_works_after_redis_lost_scripts_and_data(
     await queue.redis.script_flush()
     job = await queue.dequeue("w", timeout_ms=0)
     assert job is not None and job.id == job_id
+
+
+async def test_one_batch_of_several_priorities_makes_each_level_and_its_group(
+    queue: RedisStreamsQueue,
+) -> None:
+    """The enqueue script checks a level once per run of rows of that level, not once per call."""
+    priorities = [0, 7, 7, 3, 7, 0]
+    jobs = [Job(payload={"i": i}, priority=p) for i, p in enumerate(priorities)]
+    await queue.enqueue_many(jobs)
+    levels = await queue.redis.zrange("aragora:queue:debates:levels", 0, -1)
+    assert sorted(levels, key=int) == ["0", "3", "7"]
+    for level in ("3", "7"):
+        groups = await queue.redis.xinfo_groups(f"{STREAM}:p{level}")
+        assert [g["name"] for g in groups] == [GROUP]
+    started = await queue.dequeue_many("w", len(jobs), 100)
+    assert [job.priority for job in started] == sorted(priorities, reverse=True)

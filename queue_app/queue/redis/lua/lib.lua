@@ -31,11 +31,17 @@ end
 
 -- Add the stream entry of job `id` (the stream of its priority and its group made when the level is
 -- new); return the entry id and the level.
+-- The level add_entry last made sure of in this call (a batch mostly has one priority).
+local LEVEL_IN_USE = nil
+
 local function add_entry(id, priority)
   local level = level_of(priority)
   local sk = stream_key(level)
-  if redis.call('ZADD', key('levels'), 'NX', level, level) == 1 then
-    redis.pcall('XGROUP', 'CREATE', sk, GROUP, '0', 'MKSTREAM')
+  if level ~= LEVEL_IN_USE then
+    if redis.call('ZADD', key('levels'), 'NX', level, level) == 1 then
+      redis.pcall('XGROUP', 'CREATE', sk, GROUP, '0', 'MKSTREAM')
+    end
+    LEVEL_IN_USE = level
   end
   return redis.call('XADD', sk, '*', 'job_id', id), level
 end
