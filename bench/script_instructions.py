@@ -2,8 +2,8 @@
 
 Runs redis-server under ``valgrind --tool=callgrind``, collecting only inside ``evalShaCommand``,
 and prints the instructions per call of enqueue, take (one job), start (one job), finish (one
-job) and an empty take, each phase ``CALLS`` calls, then per job of one finish call of ``BATCH``
-jobs. Needs valgrind.
+job) and an empty take, each phase ``CALLS`` calls, then per job of one enqueue call of
+``ENQUEUE_BATCH`` jobs and of one finish call of ``BATCH`` jobs. Needs valgrind.
 
     .venv/bin/python bench/script_instructions.py
 """
@@ -23,7 +23,8 @@ from _redis import _free_port, wait_for_ping
 from queue_app.queue import Job, QueueConfig, create_redis_queue
 
 CALLS = 100
-#: Jobs of the one finish call whose instructions per job are printed last.
+#: Jobs of the one enqueue call and of the one finish call whose instructions per job are printed.
+ENQUEUE_BATCH = 500
 BATCH = 50
 QUEUE = QueueConfig().default_queue
 
@@ -120,6 +121,14 @@ async def measure(port: int, pid: int, workdir: Path) -> None:
         assert not await queue.dequeue_many("bench", 1, timeout_ms=0)
 
     await phase("empty take", empty)
+
+    instructions(workdir, pid, seen)
+    await queue.enqueue_many([Job(payload={"i": i}) for i in range(ENQUEUE_BATCH)])
+    per_job = instructions(workdir, pid, seen) / ENQUEUE_BATCH
+    print(f"{f'enqueue ({ENQUEUE_BATCH} jobs, one call)':28s} {per_job:10,.0f} instructions/job")
+    await queue.redis.flushall()
+    queue._known_queues.clear()
+    await queue.ensure_queue(QUEUE)
 
     await queue.enqueue_many([Job(payload={"i": i}) for i in range(BATCH)])
     batch = await queue.dequeue_many("bench", BATCH, timeout_ms=0)
