@@ -29,11 +29,11 @@ local function ledger(id, status)
   redis.call('XADD', key('ledger'), 'MAXLEN', '~', LEDGER_MAX, '*', 'job_id', id, 'status', status)
 end
 
--- Add the stream entry of job `id` (the stream of its priority and its group made when the level is
--- new); return the entry id and the level.
 -- The level add_entry last made sure of in this call (a batch mostly has one priority).
 local LEVEL_IN_USE = nil
 
+-- Add the stream entry of job `id` (the stream of its priority and its group made when the level is
+-- new); return the entry id and the level.
 local function add_entry(id, priority)
   local level = level_of(priority)
   local sk = stream_key(level)
