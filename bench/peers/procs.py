@@ -116,18 +116,21 @@ def worker_failure(env: Environment, system: System, process: subprocess.Popen[b
     return f"{system.name} worker ({state}):\n{_tail(_output(env, f'{system.name}-worker-0'))}"
 
 
+def _stat_fields(pid: int) -> list[str] | None:
+    """Return the fields of ``/proc/<pid>/stat`` after the command name (from ``state``)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()
+
+
 def _children() -> dict[int, list[int]]:
     """Map each pid to its child pids, from /proc."""
     tree: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        tree.setdefault(parent, []).append(int(entry.name))
+        if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))):
+            tree.setdefault(int(fields[1]), []).append(int(entry.name))
     return tree
 
 
@@ -153,12 +156,8 @@ def _tree(pid: int) -> list[int]:
 
 
 def _cpu_ticks(pid: int) -> int:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0
-    fields = stat.rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    fields = _stat_fields(pid)
+    return int(fields[11]) + int(fields[12]) if fields else 0  # utime, stime (14, 15 of proc(5))
 
 
 def cpu_seconds(pid: int) -> float:

@@ -51,18 +51,10 @@ class Lane:
         """Run a command on the lane's connection (through the client when the lane is busy)."""
         if self._busy:
             return await self._client.execute_command(*args)  # type: ignore[no-untyped-call]
-        self._busy = True
-        try:
-            connection = self._connection or await self._take()
-            # As the pool checks a connection it hands out: (re)connected, nothing unread.
-            await self._client.connection_pool.ensure_connection(connection)
-            command = hiredis.pack_command(args)
-            return await connection.retry.call_with_retry(
-                lambda: _round_trip(connection, command),
-                lambda error: connection.disconnect(),
-            )
-        finally:
-            self._busy = False
+        [reply] = await self._exchange([args])
+        if isinstance(reply, ResponseError):
+            raise reply
+        return reply
 
     async def execute_many(self, *commands: tuple[Any, ...]) -> list[Any]:
         """Run commands in one round trip; return replies, errors in place, as a pipeline does.
@@ -72,17 +64,7 @@ class Lane:
         """
         if self._busy:
             return await pipelined(self._client, commands)
-        self._busy = True
-        try:
-            connection = self._connection or await self._take()
-            await self._client.connection_pool.ensure_connection(connection)
-            packed = b"".join(hiredis.pack_command(args) for args in commands)
-            raw = await connection.retry.call_with_retry(
-                lambda: _round_trips(connection, packed, len(commands)),
-                lambda error: connection.disconnect(),
-            )
-        finally:
-            self._busy = False
+        raw = await self._exchange(commands)
         callbacks = self._client.response_callbacks
         return [
             reply
@@ -90,6 +72,22 @@ class Lane:
             else callbacks[args[0]](reply)
             for args, reply in zip(commands, raw, strict=True)
         ]
+
+    async def _exchange(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Send ``commands`` packed on the lane's connection; return the raw replies, errors in
+        place, under the connection's retry policy."""
+        self._busy = True
+        try:
+            connection = self._connection or await self._take()
+            # As the pool checks a connection it hands out: (re)connected, nothing unread.
+            await self._client.connection_pool.ensure_connection(connection)
+            packed = b"".join(hiredis.pack_command(args) for args in commands)
+            return await connection.retry.call_with_retry(
+                lambda: _round_trips(connection, packed, len(commands)),
+                lambda error: connection.disconnect(),
+            )
+        finally:
+            self._busy = False
 
     async def _take(self) -> AbstractConnection:
         self._connection = await self._client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
@@ -100,18 +98,6 @@ class Lane:
         connection, self._connection = self._connection, None
         if connection is not None:
             await self._client.connection_pool.release(connection)
-
-
-async def _round_trip(connection: AbstractConnection, command: bytes) -> Any:
-    """Send ``command`` and read its reply; disconnect on a failure (a reply may be left unread)."""
-    try:
-        await connection.send_packed_command(command)
-        return await connection.read_response()
-    except ResponseError:
-        raise
-    except BaseException:
-        await connection.disconnect()
-        raise
 
 
 async def pipelined(client: Redis, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
@@ -207,7 +193,7 @@ def _ensure_connection(connection: Any) -> None:
 
 
 def _sync_round_trip(connection: Any, command: list[bytes]) -> Any:
-    """``_round_trip`` on a sync connection."""
+    """Send ``command`` and read its reply; disconnect on a failure (a reply may be left unread)."""
     try:
         connection.send_packed_command(command)
         return connection.read_response()
