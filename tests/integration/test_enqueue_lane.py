@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import redis
 import redis.asyncio as aioredis
 
 from queue_app.queue import Job, QueueConfig, RedisStreamsQueue, create_redis_queue
 from queue_app.queue.redis import SyncEnqueuer
+from queue_app.queue.redis.lane import Lane
 from tests.integration.conftest import QueueFactory
 
 
@@ -75,3 +79,29 @@ def test_sync_enqueue_on_the_lane_loads_a_flushed_script_again(queue_config: Que
             assert client.xlen(queue.stream_key) == 2
     finally:
         enqueuer.close()
+
+
+async def test_a_lane_call_to_a_server_that_stops_answering_times_out_and_recovers(
+    redis_server_factory,
+) -> None:
+    server = redis_server_factory()
+    client = aioredis.Redis.from_url(server.url, socket_timeout=0.5)
+    lane = Lane(client)
+    try:
+        assert await lane.execute("PING") == b"PONG"
+        server.process.send_signal(signal.SIGSTOP)  # the socket stays open: no reply comes
+        started = time.monotonic()
+        try:
+            with pytest.raises(redis.TimeoutError):
+                await lane.execute_many(("SET", "k", "v"), ("GET", "k"))
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+        waited = time.monotonic() - started
+        # One deadline for the exchange, per try of the client's retry policy (3 retries).
+        assert 0.5 <= waited < 4 * 0.5 + 2.0, waited
+        assert await lane.execute_many(("SET", "k", "v"), ("GET", "k")) == [True, b"v"]
+        connection = lane._connection
+        assert connection is not None and connection.socket_timeout == 0.5  # given back as set
+    finally:
+        await lane.close()
+        await client.aclose()
