@@ -1,0 +1,234 @@
+"""Where the pickup latency of the library worker goes, beside the floor's.
+
+Pickup is measured as ``make bench-peers`` does: one private redis-server, one worker process
+(the library worker at its default concurrency, or the bare consumer of the floor row,
+``peers/floor_app.py``), and this process enqueueing SAMPLES jobs at RATE per second, each
+carrying the producer's ``time.time()``. Timestamps on one clock split each pickup into:
+
+- producer: from that time to the send of the enqueue command (the job, the client library);
+- Redis and the wire: from the send to the worker's read of the reply that delivers the job
+  (the commands or scripts, the wake-ups of Redis and the worker, the transfers);
+- worker: from that read to the handler's start (parsing, starting the job, dispatch);
+
+and, in a second run of the same samples, SLOWLOG (every command; it slows each a little, so
+that run's segments are not kept) gives Redis's time per call of each script (library) and
+command (floor), with the calls per job. Medians per run; the runs of the systems interleaved.
+
+Usage: .venv/bin/python bench/pickup_breakdown.py [--reps 3] [--samples 300] [--rate 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import redis
+from _redis import private_redis
+from peers import shape
+from redis.asyncio.connection import AbstractConnection
+
+SYSTEMS = {"library": "project_app", "floor": "floor_app"}
+#: Commands of the SLOWLOG report: the library's scripts (not the commands they run) and the
+#: floor's commands.
+REPORTED = {"library": ("script ",), "floor": ("X", "INCR", "RPUSH")}
+SEGMENTS = ("producer", "redis_and_wire", "worker", "pickup")
+#: Seconds the worker gets to start before the first sample.
+START_SECONDS = 2.0
+
+#: time.time() of the last reply read and of the first send since the last ``clear``.
+STAMPS: dict[str, float] = {}
+
+
+def stamp_replies() -> None:
+    """Record when each reply is read (the last one before a handler starts delivered it)."""
+    read = AbstractConnection.read_response
+
+    async def stamped(self: AbstractConnection, *args: Any, **kwargs: Any) -> Any:
+        reply = await read(self, *args, **kwargs)
+        STAMPS["reply"] = time.time()
+        return reply
+
+    AbstractConnection.read_response = stamped  # type: ignore[method-assign]
+
+
+def stamp_sends() -> None:
+    """Record when the first command since the last ``STAMPS.clear()`` is sent."""
+    send = AbstractConnection.send_packed_command
+
+    async def stamped(self: AbstractConnection, *args: Any, **kwargs: Any) -> None:
+        STAMPS.setdefault("send", time.time())
+        await send(self, *args, **kwargs)
+
+    AbstractConnection.send_packed_command = stamped  # type: ignore[method-assign]
+
+
+def run_worker(system: str, records: Path) -> None:
+    """Run the worker of ``system``, recording (sent, reply read, handler start) per job."""
+    rows: list[tuple[float, float, float]] = []
+    record = shape.arecord
+
+    async def timed_record(sent: float) -> None:
+        if sent:
+            rows.append((sent, STAMPS.get("reply", 0.0), time.time()))
+        await record(sent)
+
+    shape.arecord = timed_record  # type: ignore[assignment]
+    stamp_replies()
+    if system == "library":  # SIGTERM: a graceful stop, then the records
+        from peers import project_app
+
+        asyncio.run(project_app.work(concurrency=3, production=False))
+        records.write_text(json.dumps(rows))
+        return
+    from peers import floor_app
+
+    def write_and_exit(*_: Any) -> None:
+        records.write_text(json.dumps(rows))
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, write_and_exit)
+    asyncio.run(floor_app.FloorWorker(shape.async_client(), concurrency=3).run())
+
+
+async def produce(system: str, samples: int, rate: float) -> list[float]:
+    """Enqueue ``samples`` jobs at ``rate``; return the send time of each, in order."""
+    app = __import__(f"peers.{SYSTEMS[system]}", fromlist=["producer"])
+    sends: list[float] = []
+    async with app.producer() as enqueue:
+        await enqueue(0.0)  # connect and load scripts before the samples
+        started = time.perf_counter()
+        for i in range(samples):
+            pause = started + i / rate - time.perf_counter()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            STAMPS.clear()
+            await enqueue(time.time())
+            sends.append(STAMPS["send"])
+    return sends
+
+
+def script_names() -> dict[str, str]:
+    """Return the name of each of the library's scripts by SHA."""
+    from queue_app.queue.redis.scripts import SCRIPTS
+
+    return {script.sha: name for name, script in SCRIPTS.items()}
+
+
+def slowlog_medians(client: redis.Redis, system: str, samples: int) -> dict[str, list[float]]:
+    """Return [median µs, calls per job] of each reported command (a script by its name)."""
+    names = script_names()
+    durations: dict[str, list[int]] = defaultdict(list)
+    for entry in client.slowlog_get(1_000_000):
+        words = entry["command"].split()
+        command = words[0].decode().upper()
+        if command == "EVALSHA":
+            command = "script " + names.get(words[1].decode(), words[1].decode()[:8])
+        if command.startswith(REPORTED[system]):
+            durations[command].append(int(entry["duration"]))
+    return {
+        name: [statistics.median(values), len(values) / samples]
+        for name, values in sorted(durations.items())
+    }
+
+
+def one_run(url: str, system: str, samples: int, rate: float, slowlog: bool) -> dict[str, Any]:
+    """Measure ``samples`` pickups of ``system``: the median of each segment (µs), or with
+    ``slowlog`` the median µs and calls per job of each command."""
+    client = redis.Redis.from_url(url)
+    client.flushall()
+    with tempfile.TemporaryDirectory() as folder:
+        records = Path(folder) / "records.json"
+        worker = subprocess.Popen(
+            [sys.executable, __file__, "--worker", system, "--records", str(records)],
+            env={**os.environ, shape.URL_VARIABLE: url},
+        )
+        try:
+            time.sleep(START_SECONDS)
+            if slowlog:
+                client.config_set("slowlog-max-len", 1_000_000)
+                client.config_set("slowlog-log-slower-than", 0)
+                client.slowlog_reset()
+            sends = asyncio.run(produce(system, samples, rate))
+            time.sleep(0.5)
+        finally:
+            client.config_set("slowlog-log-slower-than", 10_000)
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=30)
+        if slowlog:
+            commands = slowlog_medians(client, system, samples)
+            client.slowlog_reset()
+            return {"slowlog": commands}
+        rows = json.loads(records.read_text())
+    return {"segments": _segments(sends, rows[-len(sends) :])}
+
+
+def _segments(sends: list[float], rows: list[list[float]]) -> dict[str, float]:
+    parts: dict[str, list[float]] = {name: [] for name in SEGMENTS}
+    for send, (sent, reply, started) in zip(sends, rows, strict=True):
+        parts["producer"].append(send - sent)
+        parts["redis_and_wire"].append(reply - send)
+        parts["worker"].append(started - reply)
+        parts["pickup"].append(started - sent)
+    return {name: statistics.median(values) * 1e6 for name, values in parts.items()}
+
+
+def report(runs: dict[str, list[dict[str, Any]]]) -> None:
+    """Print the medians over the runs of each segment and of each SLOWLOG command."""
+    print(f"{'median µs':34s}" + "".join(f"{system:>12s}" for system in runs))
+    for segment in SEGMENTS:
+        values = [
+            statistics.median(r["segments"][segment] for r in runs[s] if "segments" in r)
+            for s in runs
+        ]
+        print(f"{segment:34s}" + "".join(f"{v:12.0f}" for v in values))
+    print("Redis, median µs per call (calls per job):")
+    for system, results in runs.items():
+        logged = [r["slowlog"] for r in results if "slowlog" in r]
+        commands = sorted({name for log in logged for name in log})
+        seen = {name: [log[name] for log in logged if name in log] for name in commands}
+        cells = [
+            f"{name} {statistics.median(v[0] for v in values):.0f}"
+            f" ({statistics.median(v[1] for v in values):.1f})"
+            for name, values in seen.items()
+        ]
+        print(f"  {system}: " + ", ".join(cells))
+
+
+def main() -> None:
+    """Parse the options; run the interleaved repetitions (or, with --worker, one worker)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--worker", choices=SYSTEMS, help=argparse.SUPPRESS)
+    parser.add_argument("--records", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        run_worker(args.worker, args.records)
+        return
+    stamp_sends()
+    runs: dict[str, list[dict[str, Any]]] = {system: [] for system in SYSTEMS}
+    with private_redis() as url:
+        os.environ[shape.URL_VARIABLE] = url
+        for rep in range(args.reps):
+            for system in SYSTEMS:
+                print(f"rep {rep + 1}/{args.reps}: {system}", file=sys.stderr)
+                for slowlog in (False, True):
+                    run = one_run(url, system, args.samples, args.rate, slowlog)
+                    runs[system].append(run)
+    report(runs)
+
+
+if __name__ == "__main__":
+    main()
