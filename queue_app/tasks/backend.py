@@ -45,6 +45,8 @@ from queue_app.queue.redis.core import check_queue_name
 from queue_app.queue.retry import is_retryable_error
 from queue_app.services.bridge import get_bridge
 
+#: Most validated tasks a backend remembers (``validate_task``); past it, it starts again.
+VALIDATED_MAX = 1024
 #: ``Job.metadata["job_type"]`` of task jobs (the worker's handler key).
 TASK_JOB_TYPE = "django_task"
 #: Redis queue of Django's ``default`` task queue.
@@ -233,6 +235,8 @@ class RedisStreamsTaskBackend(BaseTaskBackend):
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
         self.max_attempts: int | None = self.options.get("max_attempts")
+        #: Tasks without ``run_after`` that passed ``validate_task`` (at most VALIDATED_MAX).
+        self._validated: set[Task] = set()
 
     def redis_queue(self, queue_name: str) -> str:
         """Return the Redis queue that runs Django's task queue ``queue_name``."""
@@ -246,15 +250,24 @@ class RedisStreamsTaskBackend(BaseTaskBackend):
     def validate_task(self, task: Task) -> None:
         """Check ``task`` as Django does, then its queue name and ``run_after`` for the library.
 
+        Every enqueue checks its task again (``Task.using`` makes variants); a task without
+        ``run_after`` that passed once passes again (the checks read only the task, a frozen
+        dataclass, and this backend's settings), so it is checked once.
+
         Raises:
             InvalidTask: the task cannot be enqueued on this backend.
         """
+        if task in self._validated:
+            return
         super().validate_task(task)
         try:
             check_queue_name(self.redis_queue(task.queue_name))
         except InvalidJob as error:
             raise InvalidTask(str(error)) from error
         if task.run_after is None:
+            if len(self._validated) >= VALIDATED_MAX:
+                self._validated.clear()
+            self._validated.add(task)
             return
         if _delay_seconds(task.run_after) >= get_queue_config().job_ttl_seconds:
             raise InvalidTask(

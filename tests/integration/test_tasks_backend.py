@@ -13,6 +13,7 @@ import pytest
 import redis
 from django.core import checks
 from django.tasks import TaskResult, TaskResultStatus, task, task_backends
+from django.tasks.backends.base import BaseTaskBackend
 from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist, TaskResultMismatch
 from django.tasks.signals import task_enqueued, task_finished, task_started
 from django.utils import timezone
@@ -20,6 +21,7 @@ from django.utils import timezone
 from queue_app import wiring
 from queue_app.management.commands.queue_worker import WORKER_CHECK_TAGS
 from queue_app.queue import Job, JobStatus, QueueConfig, QueueError, RetryPolicy
+from queue_app.tasks import backend as backend_module
 from queue_app.tasks import runner
 from queue_app.tasks.backend import (
     TASK_STATUS,
@@ -187,6 +189,35 @@ def test_validate_task_refuses_queue_names_redis_cannot_hold(
     tasks_settings(["default", "bad name"])
     with pytest.raises(InvalidTask, match="invalid queue name 'bad name'"):
         add.using(queue_name="bad name")
+
+
+def test_a_task_checked_once_is_not_checked_again_and_its_variants_still_are(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    backend = task_backends["default"]
+    assert isinstance(backend, RedisStreamsTaskBackend)
+    checked: list[Any] = []
+    django_check = BaseTaskBackend.validate_task
+
+    def counting(self: BaseTaskBackend, task: Any) -> None:
+        checked.append(task)
+        django_check(self, task)
+
+    monkeypatch.setattr(BaseTaskBackend, "validate_task", counting)
+    backend._validated.clear()
+    for _ in range(3):
+        backend.validate_task(add)
+    assert checked == [add]  # checked once: the same frozen task passes as before
+    backend.validate_task(add.using(priority=5))
+    assert len(checked) == 2  # a variant is another task: checked
+    with pytest.raises(InvalidTask, match="priority must be a whole number"):
+        backend.validate_task(add.using(priority=101))
+    with pytest.raises(InvalidTask, match="priority must be a whole number"):
+        backend.validate_task(add.using(priority=101))  # a refused task is not remembered
+    monkeypatch.setattr(backend_module, "VALIDATED_MAX", 3)
+    for priority in range(10):
+        backend.validate_task(add.using(priority=priority))
+        assert len(backend._validated) <= 3  # bounded: variants without end cost no memory
 
 
 def test_check_reports_bad_options_and_queues(tasks_settings: Callable[..., None]) -> None:
