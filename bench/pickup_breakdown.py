@@ -1,14 +1,17 @@
-"""Where the pickup latency of the library worker goes, beside the floor's.
+"""Where the pickup latency of the library worker and of ``@task`` goes, beside the floor's.
 
 Pickup is measured as ``make bench-peers`` does: one private redis-server, one worker process
-(the library worker at its default concurrency, or the bare consumer of the floor row,
-``peers/floor_app.py``), and this process enqueueing SAMPLES jobs at RATE per second, each
-carrying the producer's ``time.time()``. Timestamps on one clock split each pickup into:
+(the library worker at its default concurrency; ``manage.py queue_worker --queues tasks`` for
+the ``@task`` of ``peers/project_tasks.py``, enqueued with ``task.enqueue()``; or the bare
+consumer of the floor row, ``peers/floor_app.py``), and this process enqueueing SAMPLES jobs at
+RATE per second, each carrying the producer's ``time.time()``. Timestamps on one clock split
+each pickup into:
 
 - producer: from that time to the send of the enqueue command (the job, the client library);
 - Redis and the wire: from the send to the worker's read of the reply that delivers the job
   (the commands or scripts, the wake-ups of Redis and the worker, the transfers);
-- worker: from that read to the handler's start (parsing, starting the job, dispatch);
+- worker: from that read to the handler's start (parsing, building and starting the job,
+  dispatch);
 
 and, in a second run of the same samples, SLOWLOG (every command; it slows each a little, so
 that run's segments are not kept) gives Redis's time per call of each script (library) and
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import os
 import signal
@@ -35,13 +39,17 @@ from typing import Any
 
 import redis
 from _redis import private_redis
-from peers import shape
+from peers import procs, shape
+from redis.asyncio.client import Pipeline
 from redis.asyncio.connection import AbstractConnection
+from redis.connection import AbstractConnection as SyncConnection
 
-SYSTEMS = {"library": "project_app", "floor": "floor_app"}
+from queue_app.queue.redis.consumer import QueueConsumer
+
+SYSTEMS = {"library": "project_app", "tasks": "project_tasks", "floor": "floor_app"}
 #: Commands of the SLOWLOG report: the library's scripts (not the commands they run) and the
 #: floor's commands.
-REPORTED = {"library": ("script ",), "floor": ("X", "INCR", "RPUSH")}
+REPORTED = {"library": ("script ",), "tasks": ("script ",), "floor": ("X", "INCR", "RPUSH")}
 SEGMENTS = ("producer", "redis_and_wire", "worker", "pickup")
 #: Seconds the worker gets to start before the first sample.
 START_SECONDS = 2.0
@@ -50,55 +58,91 @@ START_SECONDS = 2.0
 STAMPS: dict[str, float] = {}
 
 
-def stamp_replies() -> None:
-    """Record when each reply is read (the last one before a handler starts delivered it)."""
-    read = AbstractConnection.read_response
+def stamp_deliveries(system: str) -> None:
+    """Record when the worker read the reply of the read or take that delivered a job.
 
-    async def stamped(self: AbstractConnection, *args: Any, **kwargs: Any) -> Any:
-        reply = await read(self, *args, **kwargs)
-        STAMPS["reply"] = time.time()
+    Every reply read is stamped; where the worker holds the delivering reply parsed (the take's
+    replies reaching ``_taken``, the floor's pipeline returning) the stamp of its last read,
+    made in the same step of the same task, is kept as the delivery's.
+    """
+    read_response = AbstractConnection.read_response
+
+    async def read(self: AbstractConnection, *args: Any, **kwargs: Any) -> Any:
+        reply = await read_response(self, *args, **kwargs)
+        STAMPS["read"] = time.time()
         return reply
 
-    AbstractConnection.read_response = stamped  # type: ignore[method-assign]
+    AbstractConnection.read_response = read  # type: ignore[method-assign]
+    if system == "floor":
+        execute = Pipeline.execute
+
+        async def delivered(self: Pipeline, *args: Any, **kwargs: Any) -> Any:
+            replies = await execute(self, *args, **kwargs)
+            STAMPS["delivered"] = STAMPS["read"]
+            return replies
+
+        Pipeline.execute = delivered  # type: ignore[method-assign]
+        return
+    taken = QueueConsumer._taken
+
+    def take(self: QueueConsumer, *args: Any, **kwargs: Any) -> Any:
+        STAMPS["delivered"] = STAMPS["read"]
+        return taken(self, *args, **kwargs)
+
+    QueueConsumer._taken = take  # type: ignore[method-assign]
 
 
 def stamp_sends() -> None:
-    """Record when the first command since the last ``STAMPS.clear()`` is sent."""
-    send = AbstractConnection.send_packed_command
+    """Record when the first command since the last ``STAMPS.clear()`` is sent (both clients)."""
+    for connection in (AbstractConnection, SyncConnection):
+        send = connection.send_packed_command
+        if connection is AbstractConnection:
 
-    async def stamped(self: AbstractConnection, *args: Any, **kwargs: Any) -> None:
-        STAMPS.setdefault("send", time.time())
-        await send(self, *args, **kwargs)
+            async def stamped(self: Any, *args: Any, _send: Any = send, **kwargs: Any) -> None:
+                STAMPS.setdefault("send", time.time())
+                await _send(self, *args, **kwargs)
+        else:
 
-    AbstractConnection.send_packed_command = stamped  # type: ignore[method-assign]
+            def stamped(self: Any, *args: Any, _send: Any = send, **kwargs: Any) -> None:  # type: ignore[misc]
+                STAMPS.setdefault("send", time.time())
+                _send(self, *args, **kwargs)
+
+        connection.send_packed_command = stamped  # type: ignore[method-assign,assignment]
 
 
 def run_worker(system: str, records: Path) -> None:
-    """Run the worker of ``system``, recording (sent, reply read, handler start) per job."""
+    """Run the worker of ``system``, recording (sent, delivered, handler start) per job."""
     rows: list[tuple[float, float, float]] = []
     record = shape.arecord
 
     async def timed_record(sent: float) -> None:
         if sent:
-            rows.append((sent, STAMPS.get("reply", 0.0), time.time()))
+            rows.append((sent, STAMPS.get("delivered", 0.0), time.time()))
         await record(sent)
 
     shape.arecord = timed_record  # type: ignore[assignment]
-    stamp_replies()
-    if system == "library":  # SIGTERM: a graceful stop, then the records
+    stamp_deliveries(system)
+    if system == "floor":
+        from peers import floor_app
+
+        def write_and_exit(*_: Any) -> None:
+            records.write_text(json.dumps(rows))
+            os._exit(0)
+
+        signal.signal(signal.SIGTERM, write_and_exit)
+        asyncio.run(floor_app.FloorWorker(shape.async_client(), concurrency=3).run())
+        return
+    # SIGTERM: a graceful stop, then the records.
+    if system == "library":
         from peers import project_app
 
         asyncio.run(project_app.work(concurrency=3, production=False))
-        records.write_text(json.dumps(rows))
-        return
-    from peers import floor_app
+    else:
+        from django.core.management import call_command
+        from peers import project_tasks  # noqa: F401  (Django set up, the task registered)
 
-    def write_and_exit(*_: Any) -> None:
-        records.write_text(json.dumps(rows))
-        os._exit(0)
-
-    signal.signal(signal.SIGTERM, write_and_exit)
-    asyncio.run(floor_app.FloorWorker(shape.async_client(), concurrency=3).run())
+        call_command("queue_worker", "--queues", "tasks")
+    records.write_text(json.dumps(rows))
 
 
 async def produce(system: str, samples: int, rate: float) -> list[float]:
@@ -106,14 +150,18 @@ async def produce(system: str, samples: int, rate: float) -> list[float]:
     app = __import__(f"peers.{SYSTEMS[system]}", fromlist=["producer"])
     sends: list[float] = []
     async with app.producer() as enqueue:
-        await enqueue(0.0)  # connect and load scripts before the samples
+        first = enqueue(0.0)  # connect and load scripts before the samples
+        if inspect.isawaitable(first):
+            await first
         started = time.perf_counter()
         for i in range(samples):
             pause = started + i / rate - time.perf_counter()
             if pause > 0:
                 await asyncio.sleep(pause)
             STAMPS.clear()
-            await enqueue(time.time())
+            enqueued = enqueue(time.time())
+            if inspect.isawaitable(enqueued):
+                await enqueued
             sends.append(STAMPS["send"])
     return sends
 
@@ -219,8 +267,11 @@ def main() -> None:
         return
     stamp_sends()
     runs: dict[str, list[dict[str, Any]]] = {system: [] for system in SYSTEMS}
-    with private_redis() as url:
-        os.environ[shape.URL_VARIABLE] = url
+    with private_redis() as url, tempfile.TemporaryDirectory() as run_dir:
+        # Django's settings for the @task producer (this process) and worker, as bench-peers.
+        os.environ.update(procs.Environment(url, Path(run_dir)).variables())
+        migrate = [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"]
+        subprocess.run(migrate, cwd=procs.ROOT, check=True)
         for rep in range(args.reps):
             for system in SYSTEMS:
                 print(f"rep {rep + 1}/{args.reps}: {system}", file=sys.stderr)

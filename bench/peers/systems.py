@@ -98,8 +98,9 @@ SYSTEMS = (
         PROJECT,
         "project_tasks",
         ("{bin}/python", "manage.py", "queue_worker", "--queues", "tasks"),
-        "manage.py queue_worker --queues tasks: default concurrency (3), production middleware,"
-        " ledger drained in the process; async @task; enqueued with task.enqueue()",
+        "manage.py queue_worker --queues tasks: the tasks kind's default concurrency (50),"
+        " production middleware, ledger drained in the process; async @task; enqueued with"
+        " task.enqueue()",
     ),
     System(
         "huey",
