@@ -12,7 +12,6 @@ has no lane (each call goes to the node of its slot).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 from collections.abc import Sequence
@@ -22,8 +21,7 @@ import hiredis
 import redis
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import ConnectionError, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 
 from .connect import is_cluster_client
 
@@ -111,30 +109,19 @@ async def pipelined(client: Redis, commands: Sequence[tuple[Any, ...]]) -> list[
 
 
 async def _round_trips(connection: AbstractConnection, packed: bytes, count: int) -> list[Any]:
-    """Send ``count`` packed commands and read their replies, an error reply in its place.
-
-    One deadline of the connection's ``socket_timeout`` covers the send and every read (and a
-    reconnect the send makes), where redis-py would arm a timer for each of them.
-    """
-    timeout, connection.socket_timeout = connection.socket_timeout, None
+    """Send ``count`` packed commands and read their replies, an error reply in its place."""
     try:
-        async with asyncio.timeout(timeout):
-            await connection.send_packed_command(packed)
-            replies: list[Any] = []
-            for _ in range(count):
-                try:
-                    replies.append(await connection.read_response())
-                except ResponseError as error:
-                    replies.append(error)
-            return replies
-    except TimeoutError:  # the deadline (asyncio raises the builtin)
-        await connection.disconnect()
-        raise RedisTimeoutError(f"Timeout: no reply from Redis within {timeout} s") from None
+        await connection.send_packed_command(packed)
+        replies: list[Any] = []
+        for _ in range(count):
+            try:
+                replies.append(await connection.read_response())
+            except ResponseError as error:
+                replies.append(error)
+        return replies
     except BaseException:
         await connection.disconnect()
         raise
-    finally:
-        connection.socket_timeout = timeout
 
 
 class SyncLane:
@@ -198,7 +185,7 @@ def _ensure_connection(connection: Any) -> None:
     try:
         if connection.can_read():
             raise ConnectionError("Connection has data")
-    except (ConnectionError, RedisTimeoutError, OSError):
+    except (ConnectionError, TimeoutError, OSError):
         connection.disconnect()
         connection.connect()
         if connection.can_read():
