@@ -54,7 +54,8 @@ SEGMENTS = ("producer", "redis_and_wire", "worker", "pickup")
 #: Seconds the worker gets to start before the first sample.
 START_SECONDS = 2.0
 
-#: time.time() of the last reply read and of the first send since the last ``clear``.
+#: time.time() of the worker's last reply read ("read") and of the read that delivered the job
+#: its handler runs ("delivered"); of the producer's first send since the last clear ("send").
 STAMPS: dict[str, float] = {}
 
 
@@ -94,20 +95,19 @@ def stamp_deliveries(system: str) -> None:
 
 def stamp_sends() -> None:
     """Record when the first command since the last ``STAMPS.clear()`` is sent (both clients)."""
-    for connection in (AbstractConnection, SyncConnection):
-        send = connection.send_packed_command
-        if connection is AbstractConnection:
+    async_send = AbstractConnection.send_packed_command
+    sync_send = SyncConnection.send_packed_command
 
-            async def stamped(self: Any, *args: Any, _send: Any = send, **kwargs: Any) -> None:
-                STAMPS.setdefault("send", time.time())
-                await _send(self, *args, **kwargs)
-        else:
+    async def stamped_async(self: AbstractConnection, *args: Any, **kwargs: Any) -> None:
+        STAMPS.setdefault("send", time.time())
+        await async_send(self, *args, **kwargs)
 
-            def stamped(self: Any, *args: Any, _send: Any = send, **kwargs: Any) -> None:  # type: ignore[misc]
-                STAMPS.setdefault("send", time.time())
-                _send(self, *args, **kwargs)
+    def stamped_sync(self: SyncConnection, *args: Any, **kwargs: Any) -> None:
+        STAMPS.setdefault("send", time.time())
+        sync_send(self, *args, **kwargs)
 
-        connection.send_packed_command = stamped  # type: ignore[method-assign,assignment]
+    AbstractConnection.send_packed_command = stamped_async  # type: ignore[method-assign]
+    SyncConnection.send_packed_command = stamped_sync  # type: ignore[method-assign]
 
 
 def run_worker(system: str, records: Path) -> None:
@@ -197,9 +197,8 @@ def one_run(url: str, system: str, samples: int, rate: float, slowlog: bool) -> 
     client.flushall()
     with tempfile.TemporaryDirectory() as folder:
         records = Path(folder) / "records.json"
-        worker = subprocess.Popen(
-            [sys.executable, __file__, "--worker", system, "--records", str(records)],
-            env={**os.environ, shape.URL_VARIABLE: url},
+        worker = subprocess.Popen(  # this process's environment: the run's (main)
+            [sys.executable, __file__, "--worker", system, "--records", str(records)]
         )
         try:
             time.sleep(START_SECONDS)
@@ -269,9 +268,9 @@ def main() -> None:
     runs: dict[str, list[dict[str, Any]]] = {system: [] for system in SYSTEMS}
     with private_redis() as url, tempfile.TemporaryDirectory() as run_dir:
         # Django's settings for the @task producer (this process) and worker, as bench-peers.
-        os.environ.update(procs.Environment(url, Path(run_dir)).variables())
-        migrate = [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"]
-        subprocess.run(migrate, cwd=procs.ROOT, check=True)
+        env = procs.Environment(url, Path(run_dir))
+        os.environ.update(env.variables())
+        procs.migrate(env)
         for rep in range(args.reps):
             for system in SYSTEMS:
                 print(f"rep {rep + 1}/{args.reps}: {system}", file=sys.stderr)

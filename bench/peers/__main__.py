@@ -119,16 +119,6 @@ def machine(redis_url: str) -> dict[str, Any]:
     }
 
 
-def migrate(env: procs.Environment) -> None:
-    """Create the @task worker's SQLite database (its ledger writes there)."""
-    subprocess.run(
-        [procs.ROOT / ".venv/bin/python", "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=procs.ROOT,
-        env=env.variables(),
-        check=True,
-    )
-
-
 def run_all(
     env: procs.Environment,
     plan: Plan,
@@ -200,7 +190,7 @@ def measure(args: argparse.Namespace, argv: list[str], run_dir: Path) -> dict[st
             "plan": {"jobs": plan.jobs, "reps": reps, "samples": plan.samples, "rate": plan.rate},
             "versions": versions,
         }
-        migrate(env)
+        procs.migrate(env)
 
         def save(results: dict[str, Any]) -> None:
             """Write the JSON after each round, so that a stopped run keeps what it measured."""

@@ -50,6 +50,16 @@ class Environment:
         }
 
 
+def migrate(env: Environment) -> None:
+    """Create the @task worker's SQLite database (its ledger writes there)."""
+    subprocess.run(
+        [ROOT / ".venv/bin/python", "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env.variables(),
+        check=True,
+    )
+
+
 def _output(env: Environment, name: str) -> Path:
     return env.run_dir / f"{name}.log"
 

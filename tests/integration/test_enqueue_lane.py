@@ -97,11 +97,11 @@ async def test_a_lane_call_to_a_server_that_stops_answering_times_out_and_recove
         finally:
             server.process.send_signal(signal.SIGCONT)
         waited = time.monotonic() - started
-        # One deadline for the exchange, per try of the client's retry policy (3 retries).
+        # The socket timeout, per try of the client's retry policy (3 retries at most).
         assert 0.5 <= waited < 4 * 0.5 + 2.0, waited
         assert await lane.execute_many(("SET", "k", "v"), ("GET", "k")) == [True, b"v"]
         connection = lane._connection
-        assert connection is not None and connection.socket_timeout == 0.5  # given back as set
+        assert connection is not None and connection.socket_timeout == 0.5  # as the client set it
     finally:
         await lane.close()
         await client.aclose()
