@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -52,7 +52,7 @@ from prometheus_client.registry import Collector
 from queue_app.queue import Job
 
 from .metrics_server import MetricsServer
-from .runtime.middleware import CallNext, Middleware
+from .runtime.middleware import Middleware
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -266,17 +266,17 @@ class MetricsMiddleware(Middleware):
     def __init__(self, collector: JobStatsCollector = JOB_STATS) -> None:
         self.collector = collector
 
-    async def wrap_job(self, job: Job, call_next: CallNext) -> Any:
-        """Count the start, observe the queue wait of first attempts, track the running job."""
+    def on_start(self, job: Job) -> None:
+        """Count the start, observe the queue wait of first attempts, count the running job."""
         stats = self.collector.of(job.queue, job.job_type)
         stats.started += 1
         if job.attempts <= 1 and job.started_at:
             stats.wait.observe(max(0.0, job.started_at - job.created_at))
         stats.active += 1
-        try:
-            return await call_next(job)
-        finally:
-            stats.active -= 1
+
+    def on_end(self, job: Job) -> None:
+        """Count the job as no longer running."""
+        self.collector.of(job.queue, job.job_type).active -= 1
 
     def on_outcome(
         self, job: Job, outcome: str, duration: float, error: BaseException | None

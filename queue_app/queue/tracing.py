@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
+from opentelemetry.environment_variables import OTEL_PYTHON_TRACER_PROVIDER
 from opentelemetry.trace import (
     NonRecordingSpan,
     SpanContext,
@@ -90,8 +92,25 @@ class TraceCarrier:
 
 
 def tracing_enabled() -> bool:
-    """Tell whether an OpenTelemetry SDK (or other real tracer provider) is installed."""
+    """Tell whether an OpenTelemetry SDK (or other real tracer provider) is installed.
+
+    Asked per job and per enqueue. While no provider is set, OpenTelemetry's
+    ``get_tracer_provider()`` looks its variable up in the environment on every call (2.5 µs,
+    a KeyError inside); its global and one look at the environment answer that case first.
+    """
+    if getattr(trace, "_TRACER_PROVIDER", _UNKNOWN) is None and not _provider_in_environment():
+        return False
     return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
+#: What ``tracing_enabled`` reads when OpenTelemetry no longer has the global it looks at.
+_UNKNOWN = object()
+
+
+@functools.cache
+def _provider_in_environment() -> bool:
+    """Tell whether the environment names a provider (loaded by OpenTelemetry on first use)."""
+    return OTEL_PYTHON_TRACER_PROVIDER in os.environ
 
 
 def in_span() -> bool:

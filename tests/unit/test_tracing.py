@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 
 import pytest
 from opentelemetry import baggage, context, trace
@@ -143,3 +146,37 @@ async def test_traced_job_finds_the_trace_in_a_payload_dict(spans: InMemorySpanE
         return trace.get_current_span().get_span_context().trace_id
 
     assert await explain(payload, 1) == producer.get_span_context().trace_id
+
+
+def enabled_in_fresh_interpreter(code: str, **environment: str) -> list[bool]:
+    """Run ``code`` in a new interpreter; return what each ``check()`` it called answered."""
+    script = (
+        "from opentelemetry import trace\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "from queue_app.queue.tracing import tracing_enabled\n"
+        "answers = []\n"
+        "def check():\n    answers.append(tracing_enabled())\n"
+        f"{code}\nprint(answers)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OTEL_PYTHON_TRACER_PROVIDER"}
+    env.update(environment)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, check=True, text=True, env=env
+    )
+    return [word == "True" for word in done.stdout.strip(" []\n").split(", ")]
+
+
+def test_tracing_is_enabled_from_the_moment_a_provider_is_set() -> None:
+    answers = enabled_in_fresh_interpreter(
+        "check(); check()\ntrace.set_tracer_provider(TracerProvider())\ncheck(); check()"
+    )
+
+    assert answers == [False, False, True, True]
+
+
+def test_tracing_is_enabled_by_a_provider_the_environment_names() -> None:
+    answers = enabled_in_fresh_interpreter(
+        "check()", OTEL_PYTHON_TRACER_PROVIDER="sdk_tracer_provider"
+    )
+
+    assert answers == [True]

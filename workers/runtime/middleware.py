@@ -1,4 +1,9 @@
-"""Middleware around every job (an onion of ``wrap_job``) and hooks fired after the fact."""
+"""Middleware around every job: an onion of ``wrap_job``, and hooks called as things happen.
+
+A layer that only observes (counts, logs) uses the synchronous hooks ``on_start`` and ``on_end``
+instead of ``wrap_job``: the chain calls only the hooks a layer defines, and wraps the handler
+only in layers that define ``wrap_job``, so that each job pays for what its layers do.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +34,12 @@ class Middleware:
         """Run ``call_next(job)``; code before and after it surrounds the handler."""
         return await call_next(job)
 
+    def on_start(self, job: Job) -> None:
+        """Observe the start of an attempt, before every layer's ``wrap_job``."""
+
+    def on_end(self, job: Job) -> None:
+        """Observe the handler's return or raise (or cancellation), after every ``wrap_job``."""
+
     def on_outcome(
         self, job: Job, outcome: str, duration: float, error: BaseException | None
     ) -> None:
@@ -54,25 +65,42 @@ class Middleware:
 
 
 class MiddlewareChain:
-    """Compose middleware; the first listed is outermost. Hook failures never fail a job."""
+    """Compose middleware; the first listed is outermost. Hook failures never fail a job.
+
+    Hooks are called in the order the middleware is listed, ``on_end`` in the reverse order.
+    """
 
     def __init__(self, middleware: Sequence[Middleware] = ()) -> None:
-        self.middleware = list(middleware)
+        self.middleware = tuple(middleware)
+        self._hooks: dict[str, list[Callable[..., None]]] = {}
 
     def wrap(self, handler: CallNext) -> CallNext:
-        """Return ``handler`` wrapped by every middleware."""
+        """Return ``handler`` wrapped by every middleware that defines ``wrap_job``."""
         wrapped = handler
         for layer in reversed(self.middleware):
-            wrapped = _bind(layer, wrapped)
+            if _defines(layer, "wrap_job"):
+                wrapped = _bind(layer, wrapped)
         return wrapped
 
     def emit(self, hook: str, *args: Any) -> None:
-        """Call ``hook`` on every middleware, logging (CRITICAL) and swallowing failures."""
-        for layer in self.middleware:
+        """Call ``hook`` on every middleware defining it, logging (CRITICAL) any failure."""
+        calls = self._hooks.get(hook)
+        if calls is None:
+            calls = self._hooks[hook] = self._defined(hook)
+        for call in calls:
             try:
-                getattr(layer, hook)(*args)
+                call(*args)
             except Exception:
-                logger.critical("middleware hook %s of %r failed", hook, layer, exc_info=True)
+                logger.critical("middleware hook %s of %r failed", hook, call, exc_info=True)
+
+    def _defined(self, hook: str) -> list[Callable[..., None]]:
+        layers = reversed(self.middleware) if hook == "on_end" else self.middleware
+        return [getattr(layer, hook) for layer in layers if _defines(layer, hook)]
+
+
+def _defines(layer: Middleware, name: str) -> bool:
+    """Tell whether ``layer``'s class replaces ``Middleware``'s do-nothing ``name``."""
+    return getattr(type(layer), name) is not getattr(Middleware, name)
 
 
 def _bind(layer: Middleware, call_next: CallNext) -> CallNext:
@@ -112,11 +140,10 @@ class TracingMiddleware(Middleware):
 class LoggingMiddleware(Middleware):
     """Log one line per job transition with job id, queue, attempt and trace id."""
 
-    async def wrap_job(self, job: Job, call_next: CallNext) -> Any:
+    def on_start(self, job: Job) -> None:
         """Log the start of the attempt (DEBUG: the per-job path logs no INFO)."""
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("job started", extra=log_extra(job, "job.started"))
-        return await call_next(job)
 
     def on_outcome(
         self, job: Job, outcome: str, duration: float, error: BaseException | None

@@ -298,9 +298,10 @@ class BaseWorker:
     async def _process(self, job: Job) -> None:
         bind_job(self.queue, job.id)
         started = time.perf_counter()
+        self.chain.emit("on_start", job)
         try:
             result = await self._call(job)
-            outcome = _outcome(job, "completed", json.dumps(result, separators=(",", ":")))
+            outcome = _outcome(job, "completed", _result_json(result))
         except asyncio.CancelledError:
             self._forget(job, time.perf_counter() - started)
             return
@@ -308,6 +309,8 @@ class BaseWorker:
             outcome = _outcome(job, "defer", str(defer), round(defer.seconds * 1000))
         except Exception as error:  # job boundary: any handler error is the job's outcome
             outcome = self._failure(job, error)
+        finally:
+            self.chain.emit("on_end", job)
         outcome.duration = time.perf_counter() - started
         self.outcomes.add(outcome)
 
@@ -393,6 +396,11 @@ def _outcome(
     """Return the outcome of an attempt, written under the token of the job's delivery."""
     row = (job.id, job.delivery_token or "", name, data, delay_ms)
     return Outcome(job, row, OUTCOME_KINDS[name], 0.0, error)
+
+
+def _result_json(result: Any) -> str:
+    """Return the JSON of a handler's result (most handlers return None)."""
+    return "null" if result is None else json.dumps(result, separators=(",", ":"))
 
 
 def _timeout_of(job: Job) -> float | None:
