@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict
 
 import pytest
@@ -25,6 +26,17 @@ def test_job_statuses_are_lowercase_strings() -> None:
         "cancelled",
         "retrying",
     ]
+
+
+def test_job_ids_are_distinct_random_uuids_in_canonical_text() -> None:
+    ids = [Job(payload={}).id for _ in range(4000)]
+
+    parsed = [uuid.UUID(job_id) for job_id in ids]
+    assert len(set(ids)) == len(ids)
+    assert all(str(u) == job_id for u, job_id in zip(parsed, ids, strict=True))
+    assert {u.version for u in parsed} == {4} and {u.variant for u in parsed} == {uuid.RFC_4122}
+    assert {job_id[19] for job_id in ids} == set("89ab")  # the variant's two free bits vary
+    assert {job_id[15] for job_id in ids} == set("0123456789abcdef")
 
 
 def test_job_transitions_update_fields() -> None:
