@@ -15,6 +15,8 @@ from queue_app.queue import (
     create_debate_job,
     get_debate_payload,
 )
+from queue_app.queue.redis.keys import JOB_FIELDS
+from queue_app.queue.redis.status import job_from_hash, job_from_values
 
 
 def test_job_statuses_are_lowercase_strings() -> None:
@@ -134,3 +136,61 @@ def test_debate_payload_to_dict_is_asdict_with_fresh_containers(metadata: dict) 
     assert list(copied) == list(asdict(payload))
     assert copied["agents"] is not payload.agents
     assert copied["metadata"] is not payload.metadata
+
+
+def test_a_job_is_built_from_every_field_of_its_hash_as_bytes_or_text() -> None:
+    fields = {
+        "id": "j-1",
+        "queue": "debates",
+        "status": "processing",
+        "payload": '{"topic": "x"}',
+        "metadata": '{"job_type": "debate"}',
+        "priority": "5",
+        "attempts": "2",
+        "max_attempts": "4",
+        "created_at": "100.5",
+        "started_at": "101.25",
+        "completed_at": "102.0",
+        "error": "TimeoutError: slow",
+        "worker_id": "w-1",
+        "result": '{"ok": true}',
+        "progress": "0.5",
+        "stream": "5",
+        "token": "1-0/2",
+    }
+    assert list(fields) == list(JOB_FIELDS)
+
+    job = job_from_hash(fields)
+
+    assert job == Job(
+        payload={"topic": "x"},
+        id="j-1",
+        status=JobStatus.PROCESSING,
+        created_at=100.5,
+        started_at=101.25,
+        completed_at=102.0,
+        attempts=2,
+        max_attempts=4,
+        error="TimeoutError: slow",
+        worker_id="w-1",
+        priority=5,
+        metadata={"job_type": "debate"},
+        result={"ok": True},
+        queue="debates",
+        progress=0.5,
+    )
+    assert job_from_values([value.encode() for value in fields.values()]) == job
+
+
+def test_a_job_built_from_a_partial_hash_takes_the_defaults() -> None:
+    job = job_from_hash({"id": "j-2", "payload": '"text"'})
+
+    assert (job.payload, job.status, job.attempts, job.metadata) == (
+        {"raw": "text"},
+        JobStatus.PENDING,
+        0,
+        {},
+    )
+    assert (job.started_at, job.queue, job.result) == (None, None, None)
+    with pytest.raises(KeyError):
+        job_from_hash({"status": "pending"})

@@ -65,7 +65,8 @@ from redis.crc import key_slot
 
 from ..base import JobStatus
 
-#: Fields of a job hash returned by the scripts that start jobs, in this order.
+#: Fields of a job hash returned by the scripts that start jobs, in this order (the order
+#: ``status.job_from_values`` unpacks).
 JOB_FIELDS = (
     "id",
     "queue",

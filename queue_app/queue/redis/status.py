@@ -49,33 +49,58 @@ def _json(raw: str | None, default: Any) -> Any:
 
 
 def job_from_hash(data: Mapping[str, str | None]) -> Job:
-    """Build a ``Job`` from the fields of its status hash (a None value: field missing)."""
-    get = data.get
-    payload = _json(get("payload"), {})
+    """Build a ``Job`` from the fields of its status hash (a missing field: None or absent)."""
+    return job_from_values([data.get(name) for name in JOB_FIELDS])
+
+
+def job_from_values(values: Sequence[Any]) -> Job:
+    """Build a ``Job`` from the values of ``JOB_FIELDS`` in order (bytes or str; None: missing).
+
+    The start scripts reply with these values for every job they start: positional, and no
+    dict in between, since the worker builds one per job.
+
+    Raises:
+        KeyError: the values have no ``id`` (not a job hash).
+    """
+    (
+        job_id,
+        queue,
+        status,
+        payload,
+        metadata,
+        priority,
+        attempts,
+        max_attempts,
+        created_at,
+        started_at,
+        completed_at,
+        error,
+        worker_id,
+        result,
+        progress,
+        _stream,
+        _token,
+    ) = [value.decode() if isinstance(value, bytes) else value for value in values]
+    if job_id is None:
+        raise KeyError("id")
+    decoded = _json(payload, {})
     return Job(
-        payload=payload if isinstance(payload, dict) else {"raw": payload},
-        id=str(data["id"]),
-        status=JobStatus(get("status") or "pending"),
-        created_at=float(get("created_at") or 0),
-        started_at=_float(get("started_at")),
-        completed_at=_float(get("completed_at")),
-        attempts=int(get("attempts") or 0),
-        max_attempts=int(get("max_attempts") or 0),
-        error=get("error") or None,
-        worker_id=get("worker_id") or None,
-        priority=int(get("priority") or 0),
-        metadata=_json(get("metadata"), {}),
-        result=_json(get("result"), None),
-        queue=get("queue") or None,
-        progress=_json(get("progress"), None),
+        payload=decoded if isinstance(decoded, dict) else {"raw": decoded},
+        id=job_id,
+        status=JobStatus(status or "pending"),
+        created_at=float(created_at or 0),
+        started_at=_float(started_at),
+        completed_at=_float(completed_at),
+        attempts=int(attempts or 0),
+        max_attempts=int(max_attempts or 0),
+        error=error or None,
+        worker_id=worker_id or None,
+        priority=int(priority or 0),
+        metadata=_json(metadata, {}),
+        result=_json(result, None),
+        queue=queue or None,
+        progress=_json(progress, None),
     )
-
-
-def job_from_values(values: list[Any]) -> Job:
-    """Build a ``Job`` from an HMGET of ``JOB_FIELDS`` (the reply of the start scripts)."""
-    if values and not isinstance(values[0], str):
-        values = [None if value is None else text(value) for value in values]
-    return job_from_hash(dict(zip(JOB_FIELDS, values, strict=True)))
 
 
 def _float(raw: str | None) -> float | None:
