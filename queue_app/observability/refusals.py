@@ -25,7 +25,7 @@ ENQUEUE_REFUSED = Counter(
 class RefusalCounter:
     """Count a ``QueueFull`` raised inside the block, then let it propagate (``with`` block).
 
-    A class, not a generator: it is entered around every enqueue (0.2 µs instead of 2.5 µs).
+    A class, not a generator: it is entered around every enqueue (0.36 µs instead of 2.5 µs).
     """
 
     def __enter__(self) -> None:
