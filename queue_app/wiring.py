@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from django.conf import settings
 
 from queue_app.queue import JobQueue, QueueConfig
+from queue_app.queue.payloads import DEBATE_QUEUE
 from queue_app.queue.redis import RedisStreamsQueue, WorkerRegistry, create_redis_queue
 from queue_app.stores.debate_history import LedgerDebateHistory
 from queue_app.stores.endpoints import DjangoEndpointStore
@@ -128,7 +129,9 @@ async def build_kind(kind: WorkerKind, options: WorkerOptions, config: QueueConf
     """Build the worker of ``kind`` exactly as ``queue_worker`` runs it, on its own client."""
     queue = await build_queue(options.worker_id, config)
     try:
-        context = kind_context(WorkerRegistry(queue.redis, config), queue)
+        # Only debates have results to route: other kinds run without the routing layer.
+        routed = queue if kind.QUEUE_NAME == DEBATE_QUEUE else None
+        context = kind_context(WorkerRegistry(queue.redis, config), routed)
         return await kind.build(queue, options, context)
     except BaseException:
         await queue.close()

@@ -40,7 +40,17 @@ from queue_app.tasks.examples import (
 )
 from queue_app.tasks.runner import ConnectionSweeper, TaskWorker
 from tests.integration.conftest import QueueFactory
-from workers import BaseWorker, DiagnosticsWorker, KindContext, MiddlewareChain, WorkerOptions
+from workers import (
+    BaseWorker,
+    DiagnosticsWorker,
+    KindContext,
+    LoggingMiddleware,
+    MiddlewareChain,
+    TracingMiddleware,
+    WorkerOptions,
+)
+from workers.metrics import MetricsMiddleware
+from workers.routing import OriginRoutingMiddleware
 
 if TYPE_CHECKING:
     from pytest_django.fixtures import SettingsWrapper
@@ -482,6 +492,21 @@ async def test_build_workers_groups_task_queues_into_one_task_worker(
         assert (tasks.worker_id, diagnostics.worker_id) == ("w/emails", "w/diagnostics")
     finally:
         await group.close()
+
+
+async def test_only_the_debates_kind_routes_results(
+    tasks_settings: Callable[..., None], queue_config: QueueConfig
+) -> None:
+    tasks_settings(["default"])
+    options = WorkerOptions(worker_id="w", queues=("debates", "tasks"))
+    group = await wiring.build_workers(options, queue_config)
+    try:
+        layers = {w.options.queues[0]: [type(m) for m in w.chain.middleware] for w in group.workers}
+    finally:
+        await group.close()
+
+    production = [TracingMiddleware, LoggingMiddleware, MetricsMiddleware]
+    assert layers == {"debates": [*production, OriginRoutingMiddleware], "tasks": production}
 
 
 async def test_connection_sweeper_serves_a_burst_of_requests_with_one_sweep_at_most_per_interval(
