@@ -7,6 +7,7 @@ import os
 import secrets
 import signal
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,10 +69,15 @@ def _tail(path: Path, lines: int = 15) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def start_worker(env: Environment, system: System, index: int = 0) -> subprocess.Popen[bytes]:
-    """Start one worker process of ``system`` in its own session (so its pool goes with it)."""
+def start_worker(
+    env: Environment, system: System, index: int = 0, prefix: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
+    """Start one worker process of ``system`` in its own session (so its pool goes with it).
+
+    ``prefix``: a command that runs the worker (``valgrind ...``).
+    """
     fields = {"bin": env.bin_of(system), "url": env.redis_url}
-    argv = [part.format(**fields) for part in system.worker]
+    argv = [*prefix, *(part.format(**fields) for part in system.worker)]
     log = _output(env, f"{system.name}-worker-{index}").open("wb")
     with log:
         return subprocess.Popen(
