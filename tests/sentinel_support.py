@@ -132,6 +132,26 @@ class SentinelSet:
             "the new replica to sync",
         )
 
+    def replication(self) -> str:
+        """Describe each server's replication state and the Sentinels' master, for a failure."""
+        parts = []
+        for name, server in (("old master", self.master), ("replica", self.replica)):
+            try:
+                info = ask(server.port, "INFO", "replication")
+            except redis.RedisError as error:
+                parts.append(f"{name}: {type(error).__name__}")
+                continue
+            fields = ("role", "master_port", "master_link_status", "connected_slaves")
+            parts.append(f"{name}: " + " ".join(f"{f}={info.get(f, '-')}" for f in fields))
+        masters = []
+        for port in self.sentinel_ports:
+            try:
+                masters.append(str(ask(port, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER)[1]))
+            except redis.RedisError as error:
+                masters.append(type(error).__name__)
+        ports = f"master {self.master.port}, link {self.link.port}, replica {self.replica.port}"
+        return f"{'; '.join(parts)}; Sentinels name port {', '.join(masters)} ({ports})"
+
     def stop(self) -> None:
         """Kill every process still running and reap it."""
         for server in (self.master, self.replica):

@@ -51,6 +51,8 @@ class Enqueuer(threading.Thread):
         #: Enqueues refused with ``EnqueueNotReplicated`` / with another connection error.
         self.unreplicated = 0
         self.unreachable = 0
+        #: The last refusal's error, for a failure's message.
+        self.last_refusal = ""
         self.crash: BaseException | None = None
         self._stopping = threading.Event()
 
@@ -67,10 +69,12 @@ class Enqueuer(threading.Thread):
                 job = Job(payload={}, metadata={"job_type": "noop"})
                 try:
                     await queue.enqueue(job)
-                except EnqueueNotReplicated:
+                except EnqueueNotReplicated as error:
                     self.unreplicated += 1
-                except QueueConnectionError:
+                    self.last_refusal = str(error)
+                except QueueConnectionError as error:
                     self.unreachable += 1
+                    self.last_refusal = str(error)
                     await asyncio.sleep(0.05)
                 else:
                     self.acked.append((time.monotonic(), job.id))
@@ -81,6 +85,26 @@ class Enqueuer(threading.Thread):
     def calls(self) -> int:
         """Return how many enqueues were answered (acknowledged or refused as unreplicated)."""
         return len(self.acked) + self.unreplicated
+
+    def wait_for_acks(self, count: int, seconds: float, what: str) -> None:
+        """Wait until ``count`` enqueues were acknowledged; fail at once if the thread crashed."""
+
+        def done() -> bool:
+            if self.crash is not None:
+                raise AssertionError(f"the enqueuer crashed: {self.crash!r}")
+            return len(self.acked) >= count
+
+        try:
+            wait_for(done, seconds, what)
+        except AssertionError as error:
+            raise AssertionError(f"{error} ({self.summary()})") from None
+
+    def summary(self) -> str:
+        """Return the counts and the last refusal, for a failure's message."""
+        return (
+            f"{len(self.acked)} acknowledged, {self.unreplicated} not replicated, "
+            f"{self.unreachable} unreachable, last refusal: {self.last_refusal or 'none'}"
+        )
 
     def stop(self) -> None:
         self._stopping.set()
@@ -105,7 +129,7 @@ def fail_over_under_load(
     cluster.wait_until_monitored()
     workers.start("survivor", "--concurrency", "20")
     enqueuer.start()
-    wait_for(lambda: len(enqueuer.acked) >= 150, 20, "150 acknowledged enqueues")
+    enqueuer.wait_for_acks(150, 20, "150 acknowledged enqueues")
     if link_lost:
         cluster.cut_replication()
         calls = enqueuer.calls()
@@ -122,7 +146,10 @@ def fail_over_under_load(
     acked = len(enqueuer.acked)
     # With a replica to wait for, the restarted old master first resyncs in full: slow on a
     # loaded machine (once over 20 s with two suites and callgrind running beside it).
-    wait_for(lambda: len(enqueuer.acked) >= acked + 100, 45, "enqueues after the failover")
+    try:
+        enqueuer.wait_for_acks(acked + 100, 45, "enqueues after the failover")
+    except AssertionError as error:
+        raise AssertionError(f"{error}; {cluster.replication()}") from None
     enqueuer.stop()
     assert enqueuer.crash is None, enqueuer.crash
     ids = [job_id for _, job_id in enqueuer.acked]
