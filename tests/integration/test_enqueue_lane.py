@@ -1,10 +1,14 @@
-"""Enqueues one by one on the lane (``redis/lane.py``): concurrency, lost scripts, lost servers."""
+"""Enqueues one by one on the lane (``redis/lane.py``): concurrency, lost scripts, lost servers.
+
+And how the enqueue script gets loaded: with the first calls on a client, in their round trip.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -32,6 +36,66 @@ async def test_enqueue_on_the_lane_loads_a_flushed_script_again(queue: RedisStre
     job_id = await queue.enqueue(Job(payload={"i": 1}))
     stored = await queue.get_status(job_id)
     assert stored is not None and stored.payload == {"i": 1}
+
+
+def script_calls(url: str) -> tuple[int, int, int]:
+    """Return the EVALSHA calls, SCRIPT LOAD calls and NOSCRIPT refusals since CONFIG RESETSTAT."""
+    with redis.Redis.from_url(url) as client:
+        commands, errors = client.info("commandstats"), client.info("errorstats")
+        client.config_resetstat()
+    calls = [
+        commands.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("evalsha", "script|load")
+    ]
+    return calls[0], calls[1], errors.get("errorstat_NOSCRIPT", {}).get("count", 0)
+
+
+@pytest.fixture
+async def fresh(redis_server_factory) -> AsyncIterator[tuple[RedisStreamsQueue, str]]:
+    """Yield a queue on a server of its own (no script loaded) and the server's URL."""
+    server = redis_server_factory()
+    queue = await create_redis_queue(consumer_name="c", config=QueueConfig(redis_url=server.url))
+    script_calls(server.url)
+    yield queue, server.url
+    await queue.close()
+
+
+async def test_a_first_batch_loads_the_script_with_its_calls_and_sends_them_once(
+    fresh: tuple[RedisStreamsQueue, str],
+) -> None:
+    queue, url = fresh
+    await queue.enqueue_many([Job(payload={"i": i}) for i in range(1200)])  # 3 calls
+    assert script_calls(url) == (3, 1, 0)
+    await queue.enqueue(Job(payload={}))  # on the lane: no load again
+    assert script_calls(url) == (1, 0, 0)
+    await queue.redis.script_flush()  # the server lost it: refused, loaded, sent again
+    script_calls(url)
+    await queue.enqueue_many([Job(payload={"i": i}) for i in range(1200)])
+    assert script_calls(url) == (6, 1, 3)
+    assert (await queue.get_queue_stats())["pending"] == 2401
+
+
+async def test_a_first_single_enqueue_loads_the_script_in_its_round_trip(
+    fresh: tuple[RedisStreamsQueue, str],
+) -> None:
+    queue, url = fresh
+    job_id = await queue.enqueue(Job(payload={"i": 0}))
+    assert script_calls(url) == (1, 1, 0)
+    assert (await queue.get_status(job_id)) is not None
+
+
+def test_a_first_sync_batch_loads_the_script_with_its_calls(redis_server_factory) -> None:
+    server = redis_server_factory()
+    config = QueueConfig(redis_url=server.url)
+    queue = RedisStreamsQueue(aioredis.from_url(server.url), "c", config)
+    enqueuer = SyncEnqueuer.beside(queue)
+    try:
+        script_calls(server.url)
+        enqueuer.enqueue_many([Job(payload={"i": i}) for i in range(1200)])
+        assert script_calls(server.url) == (3, 1, 0)
+        with redis.Redis.from_url(server.url) as client:
+            assert client.xlen(queue.stream_key) == 1200
+    finally:
+        enqueuer.close()
 
 
 async def test_first_calls_after_a_restart_connect_again(redis_server_factory) -> None:

@@ -4,6 +4,11 @@ With ``QueueConfig.enqueue_replicas`` = n > 0, ``WAIT n enqueue_wait_ms`` follow
 calls in the same pipeline (one round trip, one connection, so it waits for exactly these
 writes). Fewer than n confirmations raise ``EnqueueNotReplicated``: the caller is not told the
 jobs are safe, since a failover to a replica that lacks them would lose them.
+
+The first calls on a client go in a pipeline behind ``SCRIPT LOAD`` of the script, in the same
+round trip: a process that starts with a large batch would otherwise send it twice (refused as
+NOSCRIPT, then again after the load). A server that loses the script later (a restart, SCRIPT
+FLUSH) refuses the calls, and they are sent again after a load, as before.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ async def run_enqueue(
         ResponseError: a script call failed (``QUEUEFULL ...`` when refused by a depth limit).
         EnqueueNotReplicated: fewer than ``config.enqueue_replicas`` replicas confirmed.
     """
-    if len(calls) == 1 and not config.enqueue_replicas:
+    if len(calls) == 1 and not config.enqueue_replicas and not _unloaded(client):
         return [await SCRIPTS["enqueue"](lane or client, *calls[0])]
     replies = await _run_all(client, calls, config)
     if _lost_script(replies):  # nothing was written: load it and run the calls again
@@ -44,7 +49,7 @@ def run_enqueue_sync(
     client: Any, calls: Sequence[Call], config: QueueConfig, lane: SyncLane | None = None
 ) -> list[Any]:
     """``run_enqueue`` on a sync client."""
-    if len(calls) == 1 and not config.enqueue_replicas:
+    if len(calls) == 1 and not config.enqueue_replicas and not _unloaded(client):
         return [SCRIPTS["enqueue"].run_sync(lane or client, *calls[0])]
     if is_cluster_client(client):
         return checked([SCRIPTS["enqueue"].run_sync(client, *call) for call in calls], config)
@@ -69,6 +74,28 @@ def checked(replies: list[Any], config: QueueConfig) -> list[Any]:
     return replies
 
 
+def _unloaded(client: Any) -> bool:
+    """Tell whether a pipeline on ``client`` loads the script first (no batch did it yet).
+
+    Never on a cluster client: it cannot pipeline scripts; each call loads on its own node.
+    """
+    return client not in SCRIPTS["enqueue"].loaded_on and not is_cluster_client(client)
+
+
+def _loading(pipe: Any, client: Any) -> bool:
+    """Queue ``SCRIPT LOAD`` first in ``pipe`` when ``client`` needs it; tell whether it did."""
+    load = _unloaded(client)
+    if load:
+        pipe.script_load(SCRIPTS["enqueue"].source)
+    return load
+
+
+def _loaded(client: Any, replies: list[Any]) -> list[Any]:
+    """Drop the reply of ``SCRIPT LOAD`` (its failure shows as NOSCRIPT replies after it)."""
+    SCRIPTS["enqueue"].loaded_on.add(client)
+    return replies[1:]
+
+
 def _lost_script(replies: list[Any]) -> bool:
     return any(isinstance(reply, NoScriptError) for reply in replies)
 
@@ -88,11 +115,15 @@ async def _run_all(client: Any, calls: Sequence[Call], config: QueueConfig) -> l
 
 async def _pipeline(client: Any, calls: Sequence[Call], config: QueueConfig) -> list[Any]:
     async with client.pipeline(transaction=False) as pipe:
+        load = _loading(pipe, client)
         _fill(pipe, calls, config)
-        return list(await pipe.execute(raise_on_error=False))
+        replies = list(await pipe.execute(raise_on_error=False))
+    return _loaded(client, replies) if load else replies
 
 
 def _pipeline_sync(client: Any, calls: Sequence[Call], config: QueueConfig) -> list[Any]:
     with client.pipeline(transaction=False) as pipe:
+        load = _loading(pipe, client)
         _fill(pipe, calls, config)
-        return list(pipe.execute(raise_on_error=False))
+        replies = list(pipe.execute(raise_on_error=False))
+    return _loaded(client, replies) if load else replies

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,9 @@ class Script:
         self.name = name
         self.source = _source(name)
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
+        #: Clients on whose server a batch loaded the script (``replication.run_enqueue``): a
+        #: hint, not a guarantee (a restart or SCRIPT FLUSH empties the server's cache).
+        self.loaded_on: weakref.WeakSet[Any] = weakref.WeakSet()
 
     async def __call__(self, client: Redis | Lane, keys: list[Any], args: list[Any]) -> Any:
         """Run the script; load it first when the server does not know it."""
