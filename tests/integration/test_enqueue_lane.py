@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 
 from queue_app.queue import Job, QueueConfig, RedisStreamsQueue, create_redis_queue
 from queue_app.queue.redis import SyncEnqueuer
-from queue_app.queue.redis.lane import Lane
+from queue_app.queue.redis.lane import Lane, SyncLane
 from tests.integration.conftest import QueueFactory
 
 
@@ -169,3 +169,19 @@ async def test_a_lane_call_to_a_server_that_stops_answering_times_out_and_recove
     finally:
         await lane.close()
         await client.aclose()
+
+
+def test_sync_lane_runs_many_commands_in_one_trip_with_errors_in_place(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    lane = SyncLane(client)
+    commands = (("SET", "k", "v"), ("INCR", "k"), ("GET", "k"))
+    try:
+        replies = lane.execute_many(*commands)
+        assert replies[0] is True and replies[2] == b"v"  # parsed as the client parses them
+        assert isinstance(replies[1], redis.ResponseError)
+        with lane._lock:  # busy (another thread): through the client's pipeline, same replies
+            busy = lane.execute_many(*commands)
+        assert busy[0] is True and busy[2] == b"v" and isinstance(busy[1], redis.ResponseError)
+    finally:
+        lane.close()
+        client.close()

@@ -65,13 +65,7 @@ class Lane:
         if self._busy:
             return await pipelined(self._client, commands)
         raw = await self._exchange(commands)
-        callbacks = self._client.response_callbacks
-        return [
-            reply
-            if isinstance(reply, ResponseError) or args[0] not in callbacks
-            else callbacks[args[0]](reply)
-            for args, reply in zip(commands, raw, strict=True)
-        ]
+        return _parsed(self._client.response_callbacks, commands, raw)
 
     async def _exchange(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         """Send ``commands`` packed on the lane's connection; return the raw replies, errors in
@@ -100,12 +94,30 @@ class Lane:
             await self._client.connection_pool.release(connection)
 
 
+def _parsed(callbacks: Any, commands: Sequence[tuple[Any, ...]], raw: list[Any]) -> list[Any]:
+    """Return raw replies as the client parses them (its response callbacks), errors as they are."""
+    return [
+        reply
+        if isinstance(reply, ResponseError) or args[0] not in callbacks
+        else callbacks[args[0]](reply)
+        for args, reply in zip(commands, raw, strict=True)
+    ]
+
+
 async def pipelined(client: Redis, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
     """Run commands in one pipeline of ``client``; return replies, errors in place."""
     async with client.pipeline(transaction=False) as pipe:
         for args in commands:
             pipe.execute_command(*args)
         return list(await pipe.execute(raise_on_error=False))
+
+
+def pipelined_sync(client: Any, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """``pipelined`` on a sync client."""
+    with client.pipeline(transaction=False) as pipe:
+        for args in commands:
+            pipe.execute_command(*args)
+        return list(pipe.execute(raise_on_error=False))
 
 
 async def _round_trips(connection: AbstractConnection, packed: bytes, count: int) -> list[Any]:
@@ -151,8 +163,7 @@ class SyncLane:
         if not self._lock.acquire(blocking=False):
             return self._client.execute_command(*args)  # type: ignore[no-untyped-call]
         try:
-            connection = self._connection_here()
-            _ensure_connection(connection)
+            connection = self._ready_connection()
             command = [hiredis.pack_command(args)]
             return connection.retry.call_with_retry(
                 lambda: _sync_round_trip(connection, command),
@@ -160,6 +171,26 @@ class SyncLane:
             )
         finally:
             self._lock.release()
+
+    def execute_many(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Run commands in one round trip; return replies, errors in place (``Lane``'s)."""
+        if not self._lock.acquire(blocking=False):
+            return pipelined_sync(self._client, commands)
+        try:
+            connection = self._ready_connection()
+            packed = [b"".join(hiredis.pack_command(args) for args in commands)]
+            raw = connection.retry.call_with_retry(
+                lambda: _sync_round_trips(connection, packed, len(commands)),
+                lambda error: connection.disconnect(),
+            )
+        finally:
+            self._lock.release()
+        return _parsed(self._client.response_callbacks, commands, raw)
+
+    def _ready_connection(self) -> Any:
+        connection = self._connection_here()
+        _ensure_connection(connection)
+        return connection
 
     def _connection_here(self) -> Any:
         """Return the lane's connection, taken again in a forked child (sockets are not shared)."""
@@ -190,6 +221,22 @@ def _ensure_connection(connection: Any) -> None:
         connection.connect()
         if connection.can_read():
             raise ConnectionError("Connection not ready") from None
+
+
+def _sync_round_trips(connection: Any, packed: list[bytes], count: int) -> list[Any]:
+    """Send ``count`` packed commands and read their replies, an error reply in its place."""
+    try:
+        connection.send_packed_command(packed)
+        replies: list[Any] = []
+        for _ in range(count):
+            try:
+                replies.append(connection.read_response())
+            except ResponseError as error:
+                replies.append(error)
+        return replies
+    except BaseException:
+        connection.disconnect()
+        raise
 
 
 def _sync_round_trip(connection: Any, command: list[bytes]) -> Any:

@@ -1,14 +1,16 @@
 """Enqueue script calls, confirmed by replicas (``WAIT``) when the config asks; async and sync.
 
-With ``QueueConfig.enqueue_replicas`` = n > 0, ``WAIT n enqueue_wait_ms`` follows the script
-calls in the same pipeline (one round trip, one connection, so it waits for exactly these
-writes). Fewer than n confirmations raise ``EnqueueNotReplicated``: the caller is not told the
-jobs are safe, since a failover to a replica that lacks them would lose them.
+The calls of one enqueue go in one round trip on one connection: the caller's lane when it has
+one (``lane.py``: packed by hiredis, without the pool's bookkeeping), else a pipeline of the
+client. With ``QueueConfig.enqueue_replicas`` = n > 0, ``WAIT n enqueue_wait_ms`` follows the
+script calls in that round trip (so it waits for exactly these writes). Fewer than n
+confirmations raise ``EnqueueNotReplicated``: the caller is not told the jobs are safe, since a
+failover to a replica that lacks them would lose them.
 
-The first calls on a client go in a pipeline behind ``SCRIPT LOAD`` of the script, in the same
-round trip: a process that starts with a large batch would otherwise send it twice (refused as
-NOSCRIPT, then again after the load). A server that loses the script later (a restart, SCRIPT
-FLUSH) refuses the calls, and they are sent again after a load, as before.
+The first calls on a client go behind ``SCRIPT LOAD`` of the script, in the same round trip: a
+process that starts with a large batch would otherwise send it twice (refused as NOSCRIPT, then
+again after the load). A server that loses the script later (a restart, SCRIPT FLUSH) refuses
+the calls, and they are sent again after a load.
 """
 
 from __future__ import annotations
@@ -21,16 +23,17 @@ from redis.exceptions import NoScriptError
 from ..config import QueueConfig
 from ..errors import EnqueueNotReplicated
 from .connect import is_cluster_client
-from .lane import Lane, SyncLane
+from .lane import Lane, SyncLane, pipelined, pipelined_sync
 from .scripts import SCRIPTS, Call
 
 
 async def run_enqueue(
     client: Any, calls: Sequence[Call], config: QueueConfig, lane: Lane | None = None
 ) -> list[Any]:
-    """Run the enqueue script once per call, in one pipeline; return its replies.
+    """Run the enqueue script once per call, in one round trip; return its replies.
 
-    A single call without replicas to wait for goes on ``lane`` when one is given.
+    The calls go on ``lane`` when one is given (packed by hiredis), else in a pipeline of
+    ``client``.
 
     Raises:
         ResponseError: a script call failed (``QUEUEFULL ...`` when refused by a depth limit).
@@ -38,10 +41,10 @@ async def run_enqueue(
     """
     if len(calls) == 1 and not config.enqueue_replicas and not _unloaded(client):
         return [await SCRIPTS["enqueue"](lane or client, *calls[0])]
-    replies = await _run_all(client, calls, config)
+    replies = await _run_all(client, calls, config, lane)
     if _lost_script(replies):  # nothing was written: load it and run the calls again
         await SCRIPTS["enqueue"].load(client)
-        replies = await _run_all(client, calls, config)
+        replies = await _run_all(client, calls, config, lane)
     return checked(replies, config)
 
 
@@ -53,10 +56,10 @@ def run_enqueue_sync(
         return [SCRIPTS["enqueue"].run_sync(lane or client, *calls[0])]
     if is_cluster_client(client):
         return checked([SCRIPTS["enqueue"].run_sync(client, *call) for call in calls], config)
-    replies = _pipeline_sync(client, calls, config)
+    replies = _round_trip_sync(client, calls, config, lane)
     if _lost_script(replies):
         client.script_load(SCRIPTS["enqueue"].source)
-        replies = _pipeline_sync(client, calls, config)
+        replies = _round_trip_sync(client, calls, config, lane)
     return checked(replies, config)
 
 
@@ -75,23 +78,28 @@ def checked(replies: list[Any], config: QueueConfig) -> list[Any]:
 
 
 def _unloaded(client: Any) -> bool:
-    """Tell whether a pipeline on ``client`` loads the script first (no batch did it yet).
+    """Tell whether a round trip on ``client`` loads the script first (no batch did it yet).
 
     Never on a cluster client: it cannot pipeline scripts; each call loads on its own node.
     """
     return client not in SCRIPTS["enqueue"].loaded_on and not is_cluster_client(client)
 
 
-def _loading(pipe: Any, client: Any) -> bool:
-    """Queue ``SCRIPT LOAD`` first in ``pipe`` when ``client`` needs it; tell whether it did."""
-    load = _unloaded(client)
-    if load:
-        pipe.script_load(SCRIPTS["enqueue"].source)
-    return load
+def _commands(client: Any, calls: Sequence[Call], config: QueueConfig) -> list[tuple[Any, ...]]:
+    """Return the commands of one round trip: SCRIPT LOAD when needed, the calls, WAIT."""
+    script = SCRIPTS["enqueue"]
+    commands = [script.command(keys, args) for keys, args in calls]
+    if _unloaded(client):
+        commands.insert(0, ("SCRIPT", "LOAD", script.source))
+    if config.enqueue_replicas:
+        commands.append(("WAIT", config.enqueue_replicas, config.enqueue_wait_ms))
+    return commands
 
 
-def _loaded(client: Any, replies: list[Any]) -> list[Any]:
-    """Drop the reply of ``SCRIPT LOAD`` (its failure shows as NOSCRIPT replies after it)."""
+def _scripts_replies(client: Any, commands: list[tuple[Any, ...]], replies: list[Any]) -> list[Any]:
+    """Drop the reply of a ``SCRIPT LOAD`` (its failure shows as NOSCRIPT replies after it)."""
+    if commands[0][0] != "SCRIPT":
+        return replies
     SCRIPTS["enqueue"].loaded_on.add(client)
     return replies[1:]
 
@@ -100,30 +108,22 @@ def _lost_script(replies: list[Any]) -> bool:
     return any(isinstance(reply, NoScriptError) for reply in replies)
 
 
-def _fill(pipe: Any, calls: Sequence[Call], config: QueueConfig) -> None:
-    for keys, args in calls:
-        SCRIPTS["enqueue"].queue(pipe, keys, args)
-    if config.enqueue_replicas:
-        pipe.wait(config.enqueue_replicas, config.enqueue_wait_ms)
-
-
-async def _run_all(client: Any, calls: Sequence[Call], config: QueueConfig) -> list[Any]:
+async def _run_all(
+    client: Any, calls: Sequence[Call], config: QueueConfig, lane: Lane | None
+) -> list[Any]:
     if is_cluster_client(client):  # no EVALSHA in a cluster pipeline (and no WAIT: see config)
         return await SCRIPTS["enqueue"].run_many(client, calls)
-    return await _pipeline(client, calls, config)
+    commands = _commands(client, calls, config)
+    if lane is None:
+        replies = await pipelined(client, commands)
+    else:
+        replies = await lane.execute_many(*commands)
+    return _scripts_replies(client, commands, replies)
 
 
-async def _pipeline(client: Any, calls: Sequence[Call], config: QueueConfig) -> list[Any]:
-    async with client.pipeline(transaction=False) as pipe:
-        load = _loading(pipe, client)
-        _fill(pipe, calls, config)
-        replies = list(await pipe.execute(raise_on_error=False))
-    return _loaded(client, replies) if load else replies
-
-
-def _pipeline_sync(client: Any, calls: Sequence[Call], config: QueueConfig) -> list[Any]:
-    with client.pipeline(transaction=False) as pipe:
-        load = _loading(pipe, client)
-        _fill(pipe, calls, config)
-        replies = list(pipe.execute(raise_on_error=False))
-    return _loaded(client, replies) if load else replies
+def _round_trip_sync(
+    client: Any, calls: Sequence[Call], config: QueueConfig, lane: SyncLane | None
+) -> list[Any]:
+    commands = _commands(client, calls, config)
+    replies = pipelined_sync(client, commands) if lane is None else lane.execute_many(*commands)
+    return _scripts_replies(client, commands, replies)

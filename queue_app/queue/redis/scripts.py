@@ -12,7 +12,6 @@ from typing import Any
 
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
-from redis.client import Pipeline as SyncPipeline
 from redis.cluster import RedisCluster as SyncCluster
 from redis.exceptions import NoScriptError, ResponseError
 
@@ -131,10 +130,6 @@ class Script:
     def command(self, keys: list[Any], args: list[Any]) -> tuple[Any, ...]:
         """Return the EVALSHA command of a call, to send with others."""
         return ("EVALSHA", self.sha, len(keys), *keys, *args)
-
-    def queue(self, pipe: SyncPipeline, keys: list[Any], args: list[Any]) -> None:
-        """Add a call to a pipeline (the caller reloads on NoScriptError)."""
-        pipe.evalsha(self.sha, len(keys), *keys, *args)
 
     async def run_one(self, client: Redis | Lane, keys: list[Any], args: list[Any]) -> Any:
         """Run the script once; return its reply, or its error reply, as ``run_many`` does.

@@ -109,7 +109,9 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
         await self.ensure_queue(queue)
         rows = job_rows(jobs, queue, priority, delay_seconds, self.config, trace_jobs)
         limit = self.config.depth_limit(queue)
-        await self._enqueue_parts(queue, batches(rows, limit), limit)
+        # While tracing, through the client: its commands are recorded as spans.
+        lane = None if tracing_enabled() else self.enqueue_lane
+        await self._enqueue_parts(queue, batches(rows, limit), limit, lane)
         return [job.id for job in jobs]
 
     async def _enqueue_parts(

@@ -74,7 +74,7 @@ class SyncEnqueuer:
             QueueFull: the batch would take the queue's waiting jobs past its depth limit.
         """
         queue = queue_name or self.queue.config.default_queue
-        self._add(jobs, queue, priority, delay_seconds, True)
+        self._add(jobs, queue, priority, delay_seconds, True, lane=self._batch_lane())
         return [job.id for job in jobs]
 
     @translate_errors_sync
@@ -90,7 +90,12 @@ class SyncEnqueuer:
             UndeclaredQueue: the queue is not declared.
             QueueFull: the jobs would take the queue's waiting jobs past its depth limit.
         """
-        return [bool(added) for added in self._add(jobs, queue_name, 0, delays, True, True)]
+        added = self._add(jobs, queue_name, 0, delays, True, True, self._batch_lane())
+        return [bool(one) for one in added]
+
+    def _batch_lane(self) -> SyncLane | None:
+        """Return the lane for a batch, or None while tracing (the client's commands are spans)."""
+        return None if tracing_enabled() else self._lane
 
     def _add(
         self,
