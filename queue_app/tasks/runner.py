@@ -189,15 +189,20 @@ async def run_unobserved(
 ) -> Any:
     """Run the task of ``job`` that nothing observes (``_observed``); return its JSON value.
 
-    No ``TaskResult`` is built unless the task fails: the failure is then logged and signalled
-    as ``run_task`` does.
+    No ``TaskResult`` is built unless the task fails, or a ``task_finished`` receiver was
+    connected while it ran: the end is then logged and signalled as ``run_task`` does.
     """
     try:
-        return normalize_json(await _call(loaded, args, kwargs))
+        value = normalize_json(await _call(loaded, args, kwargs))
     except Exception as error:  # job boundary: the task's own errors become its result
         failure = task_failure(error)
         await _failed(job, task_result(job, loaded.task), loaded, failure, error)
         raise failure from error
+    if signals.task_finished.receivers:  # connected since the start (the task's own code...)
+        result = task_result(job, loaded.task)
+        _succeeded(result, value)
+        await _send(signals.task_finished, loaded.sender, result)
+    return value
 
 
 async def run_task(job: Job, result: TaskResult, loaded: LoadedTask) -> Any:
@@ -218,8 +223,7 @@ async def run_task(job: Job, result: TaskResult, loaded: LoadedTask) -> Any:
         failure = task_failure(error)
         await _failed(job, result, loaded, failure, error)
         raise failure from error
-    finished = timezone.now()
-    _set(result, status=TaskResultStatus.SUCCESSFUL, finished_at=finished, _return_value=value)
+    _succeeded(result, value)
     await _send(signals.task_finished, sender, result)
     return value
 
@@ -276,6 +280,12 @@ def _record_failure(result: TaskResult, failure: TaskFailed, job: Job) -> None:
         _set(result, status=TaskResultStatus.READY, errors=[error])
     else:
         _set(result, status=TaskResultStatus.FAILED, errors=[error], finished_at=timezone.now())
+
+
+def _succeeded(result: TaskResult, value: Any) -> None:
+    """Mark ``result`` successful now, with the task's JSON-normalised ``value``."""
+    finished = timezone.now()
+    _set(result, status=TaskResultStatus.SUCCESSFUL, finished_at=finished, _return_value=value)
 
 
 def _set(result: TaskResult, **changes: Any) -> None:

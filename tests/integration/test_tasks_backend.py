@@ -435,6 +435,34 @@ async def test_signals_fire_on_enqueue_start_and_finish(make_queue: QueueFactory
     ]
 
 
+#: What a receiver that ``connects_a_receiver`` connects while it runs has seen.
+late_finishes: list[tuple[str, str, Any]] = []
+
+
+def late_receiver(sender: type, task_result: TaskResult, **kwargs: Any) -> None:
+    """Record a ``task_finished`` (connected by a running task)."""
+    late_finishes.append((task_result.id, task_result.status, task_result.return_value))
+
+
+@task()
+async def connects_a_receiver() -> str:
+    """Connect ``late_receiver`` to ``task_finished`` while running (none was at the start)."""
+    task_finished.connect(late_receiver)
+    return "done"
+
+
+async def test_a_receiver_connected_while_a_task_runs_gets_its_finish(
+    make_queue: QueueFactory,
+) -> None:
+    late_finishes.clear()
+    result = connects_a_receiver.enqueue()
+    try:
+        await run_worker(make_queue)
+    finally:
+        task_finished.disconnect(late_receiver)
+    assert late_finishes == [(result.id, TaskResultStatus.SUCCESSFUL, "done")]
+
+
 async def run_logged(
     make_queue: QueueFactory, caplog: pytest.LogCaptureFixture, level: int
 ) -> tuple[TaskResult, TaskResult, list[tuple[int, str]]]:
