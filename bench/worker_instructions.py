@@ -78,12 +78,12 @@ def total(out: Path) -> int:
     return int(found.group(1))
 
 
-def main() -> None:
-    """Count and print the instructions per job of each chosen row."""
-    parser = argparse.ArgumentParser(description=__doc__)
+def chosen_rows(doc: str | None, default: tuple[str, ...]) -> tuple[int, int, list[System]]:
+    """Parse ``--low``, ``--high`` and ``--only`` (rows, ``default`` unless told); return them."""
+    parser = argparse.ArgumentParser(description=doc)
     parser.add_argument("--low", type=int, default=1000)
     parser.add_argument("--high", type=int, default=3000)
-    parser.add_argument("--only", default=",".join(DEFAULT), help="comma-separated rows")
+    parser.add_argument("--only", default=",".join(default), help="comma-separated rows")
     args = parser.parse_args()
     if not 0 < args.low < args.high:
         parser.error("--low must be positive and below --high")
@@ -91,13 +91,19 @@ def main() -> None:
     unknown = sorted(set(names) - {system.name for system in SYSTEMS})
     if unknown:
         parser.error(f"unknown rows: {', '.join(unknown)}")
-    for system in (system for system in SYSTEMS if system.name in names):
+    return args.low, args.high, [system for system in SYSTEMS if system.name in names]
+
+
+def main() -> None:
+    """Count and print the instructions per job of each chosen row."""
+    low_jobs, high_jobs, systems = chosen_rows(__doc__, DEFAULT)
+    for system in systems:
         try:
-            low, high = instructions(system, args.low), instructions(system, args.high)
+            low, high = instructions(system, low_jobs), instructions(system, high_jobs)
         except RuntimeError as error:
             print(f"{system.label}: not counted: {error}", flush=True)
             continue
-        per_job = (high - low) / (args.high - args.low)
+        per_job = (high - low) / (high_jobs - low_jobs)
         print(f"{system.label}: {per_job:,.0f} instructions per job", flush=True)
 
 

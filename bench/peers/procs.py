@@ -113,9 +113,15 @@ def _kill_group(pgid: int) -> None:
         return
 
 
-def produce(env: Environment, system: System, count: int, *flags: str) -> float:
-    """Run the system's producer for ``count`` jobs; return the seconds it reported."""
-    argv = [str(env.bin_of(system) / "python"), "-m", "peers.produce", system.app, str(count)]
+def produce(
+    env: Environment, system: System, count: int, *flags: str, prefix: Sequence[str] = ()
+) -> float:
+    """Run the system's producer for ``count`` jobs; return the seconds it reported.
+
+    ``prefix``: a command that runs the producer (``valgrind ...``).
+    """
+    python = str(env.bin_of(system) / "python")
+    argv = [*prefix, python, "-m", "peers.produce", system.app, str(count)]
     log = _output(env, f"{system.name}-producer")
     with log.open("wb") as out:
         done = subprocess.run(
