@@ -163,34 +163,32 @@ class SyncLane:
         if not self._lock.acquire(blocking=False):
             return self._client.execute_command(*args)  # type: ignore[no-untyped-call]
         try:
-            connection = self._ready_connection()
-            command = [hiredis.pack_command(args)]
-            return connection.retry.call_with_retry(
-                lambda: _sync_round_trip(connection, command),
-                lambda error: connection.disconnect(),
-            )
+            [reply] = self._exchange([args])
         finally:
             self._lock.release()
+        if isinstance(reply, ResponseError):
+            raise reply
+        return reply
 
     def execute_many(self, *commands: tuple[Any, ...]) -> list[Any]:
         """Run commands in one round trip; return replies, errors in place (``Lane``'s)."""
         if not self._lock.acquire(blocking=False):
             return pipelined_sync(self._client, commands)
         try:
-            connection = self._ready_connection()
-            packed = [b"".join(hiredis.pack_command(args) for args in commands)]
-            raw = connection.retry.call_with_retry(
-                lambda: _sync_round_trips(connection, packed, len(commands)),
-                lambda error: connection.disconnect(),
-            )
+            raw = self._exchange(commands)
         finally:
             self._lock.release()
         return _parsed(self._client.response_callbacks, commands, raw)
 
-    def _ready_connection(self) -> Any:
+    def _exchange(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """``Lane._exchange`` on the sync connection; the caller holds the lock."""
         connection = self._connection_here()
         _ensure_connection(connection)
-        return connection
+        packed = [b"".join(hiredis.pack_command(args) for args in commands)]
+        return connection.retry.call_with_retry(  # type: ignore[no-any-return]
+            lambda: _sync_round_trips(connection, packed, len(commands)),
+            lambda error: connection.disconnect(),
+        )
 
     def _connection_here(self) -> Any:
         """Return the lane's connection, taken again in a forked child (sockets are not shared)."""
@@ -234,18 +232,6 @@ def _sync_round_trips(connection: Any, packed: list[bytes], count: int) -> list[
             except ResponseError as error:
                 replies.append(error)
         return replies
-    except BaseException:
-        connection.disconnect()
-        raise
-
-
-def _sync_round_trip(connection: Any, command: list[bytes]) -> Any:
-    """Send ``command`` and read its reply; disconnect on a failure (a reply may be left unread)."""
-    try:
-        connection.send_packed_command(command)
-        return connection.read_response()
-    except ResponseError:
-        raise
     except BaseException:
         connection.disconnect()
         raise
