@@ -6,8 +6,8 @@ with the client's and the server's CPU per call (µs). The cases, sync redis-py 
 redis.asyncio:
 
 - ``lpush``: one LPUSH of a 100-byte value (what huey's enqueue sends, pickling aside);
-- ``evalsha trivial``: EVALSHA of ``return 1`` with one key and one argument;
-- ``evalsha enqueue``: EVALSHA of the enqueue script with the arguments the library sends;
+- ``fcall trivial``: FCALL of a function that returns 1, with one key and one argument;
+- ``fcall enqueue``: FCALL of the enqueue script with the arguments the library sends;
 - ``enqueue()``: the library call itself (``RedisStreamsQueue.enqueue`` / ``SyncEnqueuer``).
 
 Usage: .venv/bin/python bench/enqueue_floors.py [--reps 3] [--count 5000]
@@ -31,15 +31,17 @@ from _redis import private_redis
 
 CASES = (
     "sync lpush",
-    "sync evalsha trivial",
-    "sync evalsha enqueue",
+    "sync fcall trivial",
+    "sync fcall enqueue",
     "sync enqueue()",
     "async lpush",
-    "async evalsha trivial",
-    "async evalsha enqueue",
+    "async fcall trivial",
+    "async fcall enqueue",
     "async enqueue()",
 )
-TRIVIAL = "return 1"
+TRIVIAL = (
+    "#!lua name=bench_trivial\nredis.register_function('bench_trivial', function() return 1 end)"
+)
 VALUE = b"x" * 100
 
 
@@ -64,18 +66,18 @@ def _sync_ops(case: str, url: str) -> Callable[[int], Any]:
     client = redis.Redis.from_url(url)
     if case == "sync lpush":
         return lambda i: client.lpush("bench:list", VALUE)
-    if case == "sync evalsha trivial":
-        sha = client.script_load(TRIVIAL)
-        return lambda i: client.evalsha(sha, 1, "bench:k", i)
+    if case == "sync fcall trivial":
+        client.function_load(TRIVIAL, replace=True)
+        return lambda i: client.fcall("bench_trivial", 1, "bench:k", i)
     from queue_app.queue import Job, QueueConfig, RedisStreamsQueue
     from queue_app.queue.redis import SyncEnqueuer
-    from queue_app.queue.redis.scripts import SCRIPTS
+    from queue_app.queue.redis.scripts import SCRIPTS, load_sync
 
-    if case == "sync evalsha enqueue":
+    if case == "sync fcall enqueue":
         core, make = _queue_parts(url)
         asyncio.run(core.ensure_queue(core.config.default_queue))
         script = SCRIPTS["enqueue"]
-        client.script_load(script.source)
+        load_sync(client)
         calls = [make(i) for i in range(COUNT)]
         return lambda i: script.run_sync(client, *calls[i])
     queue = RedisStreamsQueue(
@@ -89,17 +91,17 @@ async def _async_ops(case: str, url: str) -> Callable[[int], Any]:
     client = redis.asyncio.Redis.from_url(url)
     if case == "async lpush":
         return lambda i: client.lpush("bench:list", VALUE)
-    if case == "async evalsha trivial":
-        sha = await client.script_load(TRIVIAL)
-        return lambda i: client.evalsha(sha, 1, "bench:k", i)
+    if case == "async fcall trivial":
+        await client.function_load(TRIVIAL, replace=True)
+        return lambda i: client.fcall("bench_trivial", 1, "bench:k", i)
     from queue_app.queue import Job, QueueConfig, create_redis_queue
-    from queue_app.queue.redis.scripts import SCRIPTS
+    from queue_app.queue.redis.scripts import SCRIPTS, load
 
-    if case == "async evalsha enqueue":
+    if case == "async fcall enqueue":
         core, make = _queue_parts(url)
         await core.ensure_queue(core.config.default_queue)
         script = SCRIPTS["enqueue"]
-        await script.load(client)
+        await load(client)
         calls = [make(i) for i in range(COUNT)]
         return lambda i: script(client, *calls[i])
     queue = await create_redis_queue(consumer_name="bench", config=QueueConfig(redis_url=url))

@@ -167,10 +167,10 @@ async def produce(system: str, samples: int, rate: float) -> list[float]:
 
 
 def script_names() -> dict[str, str]:
-    """Return the name of each of the library's scripts by SHA."""
+    """Return the name of each of the library's scripts by its function's name."""
     from queue_app.queue.redis.scripts import SCRIPTS
 
-    return {script.sha: name for name, script in SCRIPTS.items()}
+    return {script.function: name for name, script in SCRIPTS.items()}
 
 
 def slowlog_medians(client: redis.Redis, system: str, samples: int) -> dict[str, list[float]]:
@@ -180,7 +180,7 @@ def slowlog_medians(client: redis.Redis, system: str, samples: int) -> dict[str,
     for entry in client.slowlog_get(1_000_000):
         words = entry["command"].split()
         command = words[0].decode().upper()
-        if command == "EVALSHA":
+        if command == "FCALL":
             command = "script " + names.get(words[1].decode(), words[1].decode()[:8])
         if command.startswith(REPORTED[system]):
             durations[command].append(int(entry["duration"]))

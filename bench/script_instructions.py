@@ -1,6 +1,6 @@
 """Count the instructions Redis spends per script call (callgrind of a private redis-server).
 
-Runs redis-server under ``valgrind --tool=callgrind``, collecting only inside ``evalShaCommand``,
+Runs redis-server under ``valgrind --tool=callgrind``, collecting only inside ``fcallCommand``,
 and prints the instructions per call of enqueue, take (one job), start (one job), finish (one
 job) and an empty take, each phase ``CALLS`` calls, then per job of one enqueue call of
 ``ENQUEUE_BATCH`` jobs and of one finish call of ``BATCH`` jobs. Needs valgrind.
@@ -37,7 +37,7 @@ def callgrind_redis(workdir: Path) -> Iterator[tuple[int, int]]:
         "valgrind",
         "--tool=callgrind",
         "--collect-atstart=no",
-        "--toggle-collect=evalShaCommand",
+        "--toggle-collect=fcallCommand",
         f"--callgrind-out-file={workdir}/cg.out",
         "redis-server",
         "--port",

@@ -1,6 +1,6 @@
-"""Enqueues one by one on the lane (``redis/lane.py``): concurrency, lost scripts, lost servers.
+"""Enqueues one by one on the lane (``redis/lane.py``): concurrency, lost library, lost servers.
 
-And how the enqueue script gets loaded: with the first calls on a client, in their round trip.
+And how the library gets loaded: with the first calls on a client, in their round trip.
 """
 
 from __future__ import annotations
@@ -30,28 +30,28 @@ async def test_concurrent_enqueues_all_land_when_the_lane_is_busy(
     assert len(set(ids)) == 50 and stats["pending"] == 50 and stats["stream_length"] == 50
 
 
-async def test_enqueue_on_the_lane_loads_a_flushed_script_again(queue: RedisStreamsQueue) -> None:
+async def test_enqueue_on_the_lane_loads_a_flushed_library_again(queue: RedisStreamsQueue) -> None:
     await queue.enqueue(Job(payload={"i": 0}))
-    await queue.redis.script_flush()
+    await queue.redis.function_flush()
     job_id = await queue.enqueue(Job(payload={"i": 1}))
     stored = await queue.get_status(job_id)
     assert stored is not None and stored.payload == {"i": 1}
 
 
 def script_calls(url: str) -> tuple[int, int, int]:
-    """Return the EVALSHA calls, SCRIPT LOAD calls and NOSCRIPT refusals since CONFIG RESETSTAT."""
+    """Return the FCALL calls, FUNCTION LOAD calls and refused FCALLs since CONFIG RESETSTAT.
+
+    The refusals are a lost library's ("Function not found") in these tests."""
     with redis.Redis.from_url(url) as client:
-        commands, errors = client.info("commandstats"), client.info("errorstats")
+        commands = client.info("commandstats")
         client.config_resetstat()
-    calls = [
-        commands.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("evalsha", "script|load")
-    ]
-    return calls[0], calls[1], errors.get("errorstat_NOSCRIPT", {}).get("count", 0)
+    fcall, load = (commands.get(f"cmdstat_{name}", {}) for name in ("fcall", "function|load"))
+    return fcall.get("calls", 0), load.get("calls", 0), fcall.get("failed_calls", 0)
 
 
 @pytest.fixture
 async def fresh(redis_server_factory) -> AsyncIterator[tuple[RedisStreamsQueue, str]]:
-    """Yield a queue on a server of its own (no script loaded) and the server's URL."""
+    """Yield a queue on a server of its own (no library loaded) and the server's URL."""
     server = redis_server_factory()
     queue = await create_redis_queue(consumer_name="c", config=QueueConfig(redis_url=server.url))
     script_calls(server.url)
@@ -59,7 +59,7 @@ async def fresh(redis_server_factory) -> AsyncIterator[tuple[RedisStreamsQueue, 
     await queue.close()
 
 
-async def test_a_first_batch_loads_the_script_with_its_calls_and_sends_them_once(
+async def test_a_first_batch_loads_the_library_with_its_calls_and_sends_them_once(
     fresh: tuple[RedisStreamsQueue, str],
 ) -> None:
     queue, url = fresh
@@ -67,14 +67,14 @@ async def test_a_first_batch_loads_the_script_with_its_calls_and_sends_them_once
     assert script_calls(url) == (3, 1, 0)
     await queue.enqueue(Job(payload={}))  # on the lane: no load again
     assert script_calls(url) == (1, 0, 0)
-    await queue.redis.script_flush()  # the server lost it: refused, loaded, sent again
+    await queue.redis.function_flush()  # the server lost it: refused, loaded, sent again
     script_calls(url)
     await queue.enqueue_many([Job(payload={"i": i}) for i in range(1200)])
     assert script_calls(url) == (6, 1, 3)
     assert (await queue.get_queue_stats())["pending"] == 2401
 
 
-async def test_a_first_single_enqueue_loads_the_script_in_its_round_trip(
+async def test_a_first_single_enqueue_loads_the_library_in_its_round_trip(
     fresh: tuple[RedisStreamsQueue, str],
 ) -> None:
     queue, url = fresh
@@ -83,7 +83,7 @@ async def test_a_first_single_enqueue_loads_the_script_in_its_round_trip(
     assert (await queue.get_status(job_id)) is not None
 
 
-def test_a_first_sync_batch_loads_the_script_with_its_calls(redis_server_factory) -> None:
+def test_a_first_sync_batch_loads_the_library_with_its_calls(redis_server_factory) -> None:
     server = redis_server_factory()
     config = QueueConfig(redis_url=server.url)
     queue = RedisStreamsQueue(aioredis.from_url(server.url), "c", config)
@@ -104,7 +104,7 @@ async def test_first_calls_after_a_restart_connect_again(redis_server_factory) -
     try:
         old_id = await queue.enqueue(Job(payload={"i": 0}))
         assert (await queue.get_status(old_id)) is not None  # a pool connection, then idle
-        server.restart()  # empty: no script, no group; every socket of the client is closed
+        server.restart()  # empty: no library, no group; every socket of the client is closed
         await asyncio.sleep(0.1)  # the event loop reads the end of the old sockets' streams
         assert (await queue.get_status(old_id)) is None  # on a new socket, not an error
         job_id = await queue.enqueue(Job(payload={"i": 1}))  # the lane's (or pool's) too
@@ -130,14 +130,14 @@ def test_sync_enqueues_from_many_threads_all_land(queue_config: QueueConfig) -> 
         enqueuer.close()
 
 
-def test_sync_enqueue_on_the_lane_loads_a_flushed_script_again(queue_config: QueueConfig) -> None:
+def test_sync_enqueue_on_the_lane_loads_a_flushed_library_again(queue_config: QueueConfig) -> None:
     queue = RedisStreamsQueue(aioredis.from_url(queue_config.redis_url), "c", queue_config)
     enqueuer = SyncEnqueuer.beside(queue)
     try:
         job = Job(payload={"i": 0})
         assert enqueuer.enqueue_if_new(job)
         with redis.Redis.from_url(queue_config.redis_url) as client:
-            client.script_flush()
+            client.function_flush()
             assert enqueuer.enqueue_if_new(Job(payload={"i": 1}))
             assert not enqueuer.enqueue_if_new(job)  # its id is known: not added twice
             assert client.xlen(queue.stream_key) == 2

@@ -341,14 +341,14 @@ async def test_delay_beyond_job_retention_is_refused(queue: RedisStreamsQueue) -
     assert (await queue.get_queue_stats())["delayed"] == 0
 
 
-async def test_dequeue_without_wait_works_after_redis_lost_scripts_and_data(
+async def test_dequeue_without_wait_works_after_redis_lost_its_library_and_data(
     queue: RedisStreamsQueue,
 ) -> None:
     await queue.redis.flushall()
-    await queue.redis.script_flush()
+    await queue.redis.function_flush()
     job_id = await queue.enqueue(Job(payload={}))
     assert await queue.redis.smembers("aragora:queue:queues") == {"debates"}
-    await queue.redis.script_flush()
+    await queue.redis.function_flush()
     job = await queue.dequeue("w", timeout_ms=0)
     assert job is not None and job.id == job_id
 

@@ -20,7 +20,7 @@ from redis.crc import key_slot
 
 from queue_app.queue import Job, QueueConfig, RedisStreamsQueue
 from queue_app.queue.redis import LedgerReader
-from queue_app.queue.redis.scripts import SCRIPTS, load_all
+from queue_app.queue.redis.scripts import SCRIPTS, load
 from tests.conftest import RedisServer
 
 PREFIX = "aragora:queue:"
@@ -33,7 +33,7 @@ _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "a": "\a", "b": "\b", '"': '"', "\\
 
 @dataclass
 class ScriptCall:
-    """One EVALSHA seen by MONITOR and the commands its script ran."""
+    """One FCALL seen by MONITOR and the commands its function ran."""
 
     name: str
     keys: list[str]
@@ -62,7 +62,7 @@ class Monitor:
     def __init__(self, port: int) -> None:
         self.port = port
         self.calls: list[ScriptCall] = []
-        self._names = {script.sha: name for name, script in SCRIPTS.items()}
+        self._names = {script.function: name for name, script in SCRIPTS.items()}
         self._connection = redis.Connection(port=port, decode_responses=True, socket_timeout=60)
         self._connection.send_command("MONITOR")
         assert self._connection.read_response() == "OK"
@@ -77,7 +77,7 @@ class Monitor:
                 return
             if "[0 lua]" in line and self.calls:
                 self.calls[-1].commands.append(words)
-            elif words and words[0].lower() == "evalsha":
+            elif words and words[0].lower() == "fcall":
                 count = int(words[2])
                 name = self._names[words[1]]
                 self.calls.append(ScriptCall(name, words[3 : 3 + count], words[3 + count :]))
@@ -113,7 +113,7 @@ async def run_every_script(config: QueueConfig) -> None:
     clients = [aioredis.from_url(config.redis_url, decode_responses=True) for _ in range(2)]
     queue = RedisStreamsQueue(clients[0], "consumer-1", config)
     other = RedisStreamsQueue(clients[1], "dead-1", config)
-    await load_all(clients[0])  # no NOSCRIPT replies: each EVALSHA seen runs its script
+    await load(clients[0])  # no lost-library replies: each FCALL seen runs its function
     try:
         await _enqueue_and_run(queue, other)
     finally:

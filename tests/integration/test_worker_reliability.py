@@ -55,8 +55,8 @@ async def test_outcomes_survive_a_redis_that_refuses_scripts(
         ids += [await producer.enqueue(diag("noop"), queue_name="diagnostics") for _ in range(7)]
         runner = asyncio.create_task(worker.start())
         await wait_until(lambda: _started(worker))
-        # NOPERM for every script call: an error reply on a live connection, as OOM would be.
-        await admin.execute_command("ACL", "SETUSER", "default", "-evalsha", "-eval")
+        # NOPERM for every function call: an error reply on a live connection, as OOM would be.
+        await admin.execute_command("ACL", "SETUSER", "default", "-fcall")
         await wait_until(lambda: _true(worker.outcomes.failing))
         assert group.problems == ["w-oom: outcomes not written"]
         await asyncio.sleep(0.5)

@@ -1,20 +1,22 @@
-"""Each Lua script takes the shared definitions it uses, and only those."""
+"""The scripts' library: one function per script, the clock read only by scripts that use it."""
 
 from __future__ import annotations
 
-import pytest
+import re
 
-from queue_app.queue.redis.keys import lua_prelude
+from queue_app.queue.redis.keys import SCRIPT_KEYS
 from queue_app.queue.redis.scripts import (
-    _LUA_DIR,
+    LIBRARY,
     NAMES,
     SCRIPTS,
+    SOURCE,
     definitions,
     names_used,
     used_definitions,
 )
 
-SHARED = {name: lua_prelude(name) + (_LUA_DIR / "lib.lua").read_text() for name in NAMES}
+#: The first line of each function: begin(keys, args, key_of, always, single, clock).
+_BEGIN = re.compile(r"begin\(keys, args, key_(\w+), (\d+), (\d+), (true|false)\)")
 
 
 def test_definitions_split_locals_with_their_comments_and_statements() -> None:
@@ -43,24 +45,19 @@ def test_a_definition_comes_with_those_it_uses_in_their_order() -> None:
     )
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_a_script_names_no_shared_definition_it_left_out(name: str) -> None:
-    source = SCRIPTS[name].source
-    left_out = {
-        defined
-        for names, text in definitions(SHARED[name])
-        if text not in source
-        for defined in names
+def test_each_script_is_a_function_of_the_library_named_by_its_code() -> None:
+    assert SOURCE.startswith(f"#!lua name={LIBRARY}\n")
+    registered = re.findall(r"redis\.register_function\('(\w+)'", SOURCE)
+    assert registered == [SCRIPTS[name].function for name in NAMES]
+    assert all(function.startswith(LIBRARY + "_") for function in registered)
+
+
+def test_each_function_begins_with_its_own_keys_and_only_clock_readers_read_the_clock() -> None:
+    begins = {
+        name: (int(a), int(s), clock == "true") for name, a, s, clock in _BEGIN.findall(SOURCE)
     }
-    assert not left_out & names_used(source)
-
-
-def test_only_scripts_that_read_the_clock_call_time() -> None:
-    without_clock = {name for name in NAMES if "redis.call('TIME')" not in SCRIPTS[name].source}
+    assert set(begins) == set(NAMES)
+    for name, (always, single, _) in begins.items():
+        assert always + single == len(SCRIPT_KEYS[name])
+    without_clock = {name for name, (_, _, clock) in begins.items() if not clock}
     assert without_clock == {"heartbeat", "ledger_jobs", "scoped"}
-
-
-def test_enqueue_leaves_out_the_helpers_of_delivered_jobs() -> None:
-    source = SCRIPTS["enqueue"].source
-    for helper in ("dead_letter", "deliver", "promote_due", "count_minute", "job_values"):
-        assert f"local function {helper}(" not in source

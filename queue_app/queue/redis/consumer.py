@@ -7,14 +7,14 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 
 from ..base import Job
 from .connect import is_cluster_client
 from .core import Delivery, QueueCore
 from .lane import Lane, pipelined
 from .outage import translate_errors
-from .scripts import SCRIPTS, Call, load_all
+from .scripts import SCRIPTS, Call, load, lost
 from .status import job_from_values, text
 
 #: Longest single XREADGROUP block, so that due delayed jobs are promoted within it.
@@ -215,12 +215,12 @@ class QueueConsumer(QueueCore):
         """Restore scripts or groups a Redis restart lost (True: run again); raise other errors."""
         errors = [reply for reply in replies if isinstance(reply, Exception)]
         lost_group = [e for e in errors if "NOGROUP" in str(e)]
-        lost_script = [e for e in errors if isinstance(e, NoScriptError)]
+        lost_library = [e for e in errors if lost(e)]
         for error in errors:
-            if error not in lost_group and error not in lost_script:
+            if error not in lost_group and error not in lost_library:
                 raise error
-        if lost_script:
-            await load_all(self._redis)
+        if lost_library:
+            await load(self._redis)
         if lost_group:
             await self._restore_groups(queues)
         return bool(errors)

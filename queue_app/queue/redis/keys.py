@@ -203,7 +203,7 @@ class Keys:
         ]
 
     def script_settings(self, queue: str, ttl: int, group: str, dead_max: int, ledger: int) -> str:
-        """Return ARGV[1] of every script: its settings as one string (see ``lua_prelude``)."""
+        """Return ARGV[1] of every script: its settings as one string (lua/call.lua reads it)."""
         values = ["1" if self.cluster else "0", queue, ttl, group, dead_max, ledger, self.prefix]
         return SEPARATOR.join(str(value) for value in values)
 
@@ -234,27 +234,31 @@ SCRIPT_KEYS: dict[str, tuple[str, ...]] = {
 SINGLE_SERVER_KEYS = frozenset({"queues"})
 
 
-def lua_prelude(script: str) -> str:
-    """Return the Lua twin of ``Keys`` that starts ``script``: settings, its keys, derived keys.
+def lua_key_function(script: str) -> str:
+    """Return the Lua ``key_<script>(name)``: the key ``name`` of ``SCRIPT_KEYS[script]``.
 
-    ``key(name)`` is the key ``name`` of ``SCRIPT_KEYS[script]`` and ``NK`` how many there are:
-    per-job keys the caller passes start at ``KEYS[NK + 1]``. Each ``local`` is a definition
-    that ``scripts.py`` leaves out of the scripts that do not use it.
+    A chain of tests, not a table: building a table of the keys costs Redis more per call.
     """
     layout = SCRIPT_KEYS[script]
     shared = [name for name in layout if name not in SINGLE_SERVER_KEYS]
     single = [name for name in layout if name in SINGLE_SERVER_KEYS]
-    nk = [f"local NK = {len(shared)}"]
-    nk += ["if not CLUSTER then NK = NK + 1 end" for _ in single]
-    # A chain of tests, not a table: building a table of the keys costs Redis more per call.
     tests = [f"name == '{name}' then return KEYS[{i}]" for i, name in enumerate(shared, start=1)]
     tests += [
         f"name == '{name}' and not CLUSTER then return KEYS[{i}]"
         for i, name in enumerate(single, start=len(shared) + 1)
     ]
     chain = "\n  elseif ".join(tests)
-    key = f"local function key(name)\n  if {chain}\n  end\n  {_UNDECLARED}\nend\n"
-    return _LUA_SETTINGS + "\n".join(nk) + "\n" + key + _LUA_KEYS
+    return f"local function key_{script}(name)\n  if {chain}\n  end\n  {_UNDECLARED}\nend\n"
+
+
+def lua_key_counts(script: str) -> tuple[int, int]:
+    """Return how many of ``script``'s queue keys it receives always, and only on one server.
+
+    Per-job keys start after them: ``KEYS[NK + 1]``, NK their sum outside cluster mode.
+    """
+    layout = SCRIPT_KEYS[script]
+    single = sum(name in SINGLE_SERVER_KEYS for name in layout)
+    return len(layout) - single, single
 
 
 _UNDECLARED = "return error('key not declared by the caller: ' .. name)"
@@ -262,7 +266,8 @@ _UNDECLARED = "return error('key not declared by the caller: ' .. name)"
 #: Positions (Lua, from 1) in ``job_values``'s reply of the fields the start scripts read or set.
 _STARTED = ("status", "attempts", "max_attempts", "started_at", "worker_id", "token")
 
-_LUA_SETTINGS = (
+#: ``job_values(jk)`` and the positions in its reply, for the library's head (scripts.py).
+LUA_JOB_FIELDS = (
     "-- JOB_FIELDS (keys.py) then the entry of the job's delivery, in one HMGET.\n"
     "local function job_values(jk)\n  return redis.call('HMGET', jk, "
     + ", ".join(f"'{name}'" for name in (*JOB_FIELDS, "entry"))
@@ -272,31 +277,4 @@ _LUA_SETTINGS = (
     + " = "
     + ", ".join(str(JOB_FIELDS.index(name) + 1) for name in _STARTED)
     + f", {len(JOB_FIELDS) + 1}\n"
-    + """-- ARGV[1]: cluster flag, queue, job TTL (s), consumer group, dead-letter cap, ledger cap,
--- prefix; kept as strings: Redis takes them as arguments as they are (it formats Lua numbers).
-"""
-    + "local CLUSTER_FLAG, Q, TTL, GROUP, DEAD_MAX, LEDGER_MAX, PREFIX = string.match(ARGV[1], '"
-    + "([^\\31]*)\\31" * 6
-    + "(.*)')\n"
-    + "local CLUSTER = CLUSTER_FLAG == '1'\n"
 )
-
-_LUA_KEYS = """local function index_key(status) return key('idx:' .. status) end
--- Derived keys (see keys.py): names that depend on what the script reads, built from the queue
--- base of KEYS[1] ('P q:' or 'P {q}:'), so with cluster keys they share its hash tag and slot.
-local QBASE = string.sub(KEYS[1], 1, -7)
-local JOB_BASE = CLUSTER and QBASE or PREFIX
-local function stream_key(level)
-  if tonumber(level) == 0 then return KEYS[1] end
-  return QBASE .. 'stream:p' .. level
-end
-local function minute_key(minute) return QBASE .. 'm:' .. minute end
-local function job_key(id) return JOB_BASE .. 'job:' .. id end
-local function level_of(priority)
-  return string.format('%d', tonumber(priority) or 0)
-end
--- Priorities in use, highest first.
-local function levels_desc()
-  return redis.call('ZREVRANGEBYSCORE', key('levels'), '+inf', '-inf')
-end
-"""

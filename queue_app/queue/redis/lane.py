@@ -27,7 +27,7 @@ from .connect import is_cluster_client
 
 
 class Lane:
-    """One connection of an asyncio client's pool for ``evalsha`` calls, one at a time."""
+    """One connection of an asyncio client's pool for ``fcall`` calls, one at a time."""
 
     def __init__(self, client: Redis) -> None:
         self._client = client
@@ -39,13 +39,13 @@ class Lane:
         """Return a lane on ``client``'s pool, or None for a cluster client."""
         return None if is_cluster_client(client) else cls(client)
 
-    async def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any:
-        """Run a script by SHA."""
-        return await self.execute("EVALSHA", sha, numkeys, *keys_and_args)
+    async def fcall(self, function: str, numkeys: int, *keys_and_args: Any) -> Any:
+        """Call a function of a loaded library."""
+        return await self.execute("FCALL", function, numkeys, *keys_and_args)
 
-    async def script_load(self, source: str) -> Any:
-        """Load a script (on the lane: a server that lost its scripts may have lost the socket)."""
-        return await self.execute("SCRIPT", "LOAD", source)
+    async def function_load(self, source: str, replace: bool = False) -> Any:
+        """Load a library (on the lane: a server that lost it may have lost the socket too)."""
+        return await self.execute("FUNCTION", "LOAD", *(["REPLACE"] if replace else []), source)
 
     async def execute(self, *args: Any) -> Any:
         """Run a command on the lane's connection (through the client when the lane is busy)."""
@@ -137,7 +137,7 @@ async def _round_trips(connection: AbstractConnection, packed: bytes, count: int
 
 
 class SyncLane:
-    """One connection of a sync client's pool for ``evalsha`` calls, one thread at a time."""
+    """One connection of a sync client's pool for ``fcall`` calls, one thread at a time."""
 
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
@@ -150,13 +150,13 @@ class SyncLane:
         """Return a lane on ``client``'s pool, or None for a cluster client."""
         return None if is_cluster_client(client) else cls(client)
 
-    def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any:
-        """Run a script by SHA."""
-        return self.execute("EVALSHA", sha, numkeys, *keys_and_args)
+    def fcall(self, function: str, numkeys: int, *keys_and_args: Any) -> Any:
+        """Call a function of a loaded library."""
+        return self.execute("FCALL", function, numkeys, *keys_and_args)
 
-    def script_load(self, source: str) -> Any:
-        """Load a script (on the lane: a server that lost its scripts may have lost the socket)."""
-        return self.execute("SCRIPT", "LOAD", source)
+    def function_load(self, source: str, replace: bool = False) -> Any:
+        """Load a library (on the lane: a server that lost it may have lost the socket too)."""
+        return self.execute("FUNCTION", "LOAD", *(["REPLACE"] if replace else []), source)
 
     def execute(self, *args: Any) -> Any:
         """Run a command on the lane's connection (through the client when the lane is busy)."""

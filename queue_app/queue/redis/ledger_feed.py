@@ -9,13 +9,13 @@ from collections.abc import Sequence
 from json.scanner import make_scanner
 from typing import Any, NamedTuple, cast
 
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 
 from ..base import Job
 from ..config import QueueConfig
 from .keys import JOB_FIELDS, Keys
 from .outage import translate_errors
-from .scripts import SCRIPTS
+from .scripts import SCRIPTS, load, lost
 from .status import JobStatusTracker, job_from_hash, text
 
 #: Consumer group of ledger readers on every ``P q:ledger`` stream.
@@ -251,8 +251,8 @@ class LedgerReader:
             settings = self.keys.script_settings(queue, self.config.job_ttl_seconds, "", 0, 0)
             runs.append((keys, [settings, *LEDGER_FIELDS]))
         replies = await script.run_many(self._redis, runs) if runs else []
-        if any(isinstance(reply, NoScriptError) for reply in replies):
-            await script.load(self._redis)
+        if any(lost(reply) for reply in replies):
+            await load(self._redis)
             replies = await script.run_many(self._redis, runs)
         for reply in replies:
             if isinstance(reply, Exception):

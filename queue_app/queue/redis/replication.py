@@ -7,10 +7,11 @@ script calls in that round trip (so it waits for exactly these writes). Fewer th
 confirmations raise ``EnqueueNotReplicated``: the caller is not told the jobs are safe, since a
 failover to a replica that lacks them would lose them.
 
-The first calls on a client go behind ``SCRIPT LOAD`` of the script, in the same round trip: a
-process that starts with a large batch would otherwise send it twice (refused as NOSCRIPT, then
-again after the load). A server that loses the script later (a restart, SCRIPT FLUSH) refuses
-the calls, and they are sent again after a load.
+The first calls on a client go behind ``FUNCTION LOAD`` of the library, in the same round trip:
+a process that starts with a large batch on a server without the library would otherwise send
+it twice (refused as an unknown function, then again after the load). A server that loses the
+library later (a restart without persistence, FUNCTION FLUSH) refuses the calls, and they are
+sent again after a load.
 """
 
 from __future__ import annotations
@@ -18,13 +19,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from redis.exceptions import NoScriptError
-
 from ..config import QueueConfig
 from ..errors import EnqueueNotReplicated
 from .connect import is_cluster_client
 from .lane import Lane, SyncLane, pipelined, pipelined_sync
-from .scripts import SCRIPTS, Call
+from .scripts import SCRIPTS, SOURCE, Call, load, load_sync, lost
 
 
 async def run_enqueue(
@@ -42,8 +41,8 @@ async def run_enqueue(
     if len(calls) == 1 and not config.enqueue_replicas and not _unloaded(client):
         return [await SCRIPTS["enqueue"](lane or client, *calls[0])]
     replies = await _run_all(client, calls, config, lane)
-    if _lost_script(replies):  # nothing was written: load it and run the calls again
-        await SCRIPTS["enqueue"].load(client)
+    if any(lost(reply) for reply in replies):  # nothing was written: load, run them again
+        await load(client)
         replies = await _run_all(client, calls, config, lane)
     return checked(replies, config)
 
@@ -57,8 +56,8 @@ def run_enqueue_sync(
     if is_cluster_client(client):
         return checked([SCRIPTS["enqueue"].run_sync(client, *call) for call in calls], config)
     replies = _round_trip_sync(client, calls, config, lane)
-    if _lost_script(replies):
-        client.script_load(SCRIPTS["enqueue"].source)
+    if any(lost(reply) for reply in replies):
+        load_sync(client)
         replies = _round_trip_sync(client, calls, config, lane)
     return checked(replies, config)
 
@@ -78,40 +77,40 @@ def checked(replies: list[Any], config: QueueConfig) -> list[Any]:
 
 
 def _unloaded(client: Any) -> bool:
-    """Tell whether a round trip on ``client`` loads the script first (no batch did it yet).
+    """Tell whether a round trip on ``client`` loads the library first (no batch did it yet).
 
-    Never on a cluster client: it cannot pipeline scripts; each call loads on its own node.
+    Never on a cluster client: it does not pipeline the calls; a lost library is loaded on
+    every primary.
     """
     return client not in SCRIPTS["enqueue"].loaded_on and not is_cluster_client(client)
 
 
 def _commands(client: Any, calls: Sequence[Call], config: QueueConfig) -> list[tuple[Any, ...]]:
-    """Return the commands of one round trip: SCRIPT LOAD when needed, the calls, WAIT."""
+    """Return the commands of one round trip: FUNCTION LOAD when needed, the calls, WAIT.
+
+    The load leaves a library the server has as it is (an error reply, dropped): the name holds
+    the code's digest, so a library of that name is this code."""
     script = SCRIPTS["enqueue"]
     commands = [script.command(keys, args) for keys, args in calls]
     if _unloaded(client):
-        commands.insert(0, ("SCRIPT", "LOAD", script.source))
+        commands.insert(0, ("FUNCTION", "LOAD", SOURCE))
     if config.enqueue_replicas:
         commands.append(("WAIT", config.enqueue_replicas, config.enqueue_wait_ms))
     return commands
 
 
 def _scripts_replies(client: Any, commands: list[tuple[Any, ...]], replies: list[Any]) -> list[Any]:
-    """Drop the reply of a ``SCRIPT LOAD`` (its failure shows as NOSCRIPT replies after it)."""
-    if commands[0][0] != "SCRIPT":
+    """Drop the reply of a ``FUNCTION LOAD`` (a failed load shows in the calls' replies)."""
+    if commands[0][0] != "FUNCTION":
         return replies
     SCRIPTS["enqueue"].loaded_on.add(client)
     return replies[1:]
 
 
-def _lost_script(replies: list[Any]) -> bool:
-    return any(isinstance(reply, NoScriptError) for reply in replies)
-
-
 async def _run_all(
     client: Any, calls: Sequence[Call], config: QueueConfig, lane: Lane | None
 ) -> list[Any]:
-    if is_cluster_client(client):  # no EVALSHA in a cluster pipeline (and no WAIT: see config)
+    if is_cluster_client(client):  # no FCALL in a cluster pipeline (and no WAIT: see config)
         return await SCRIPTS["enqueue"].run_many(client, calls)
     commands = _commands(client, calls, config)
     if lane is None:

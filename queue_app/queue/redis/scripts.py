@@ -1,4 +1,5 @@
-"""Lua scripts, one per state change, and the code that runs them by SHA."""
+"""Lua scripts, one per state change: the functions of one Redis library, and the code that
+runs them (FCALL) and loads the library where the server lacks it."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from typing import Any
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from redis.cluster import RedisCluster as SyncCluster
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 
 from .connect import is_cluster_client
-from .keys import lua_prelude
+from .keys import LUA_JOB_FIELDS, lua_key_counts, lua_key_function
 from .lane import Lane, SyncLane
 
 _LUA_DIR = Path(__file__).with_name("lua")
@@ -86,58 +87,100 @@ def used_definitions(shared: str, body: str) -> str:
     return "".join(text for i, (_, text) in enumerate(chunks) if i in wanted)
 
 
-def _source(name: str) -> str:
-    """Return the Lua of script ``name``: the definitions it uses, then its own code.
+def _uses_clock(name: str, body: str, shared: str) -> bool:
+    """Tell whether script ``name`` reads the clock (directly or through a helper it uses)."""
+    return bool({"NOW_MS", "NOW_S"} & names_used(used_definitions(shared, body) + body))
 
-    Redis runs a script's whole text on every call: each helper it defines costs a closure,
-    each setting a parse, and the clock a call of TIME. Leaving out what the script does not
-    use makes every call cheaper.
+
+def _library() -> tuple[str, str]:
+    """Return the library's name and its source: every script a function of it.
+
+    The library's helpers are made once, when Redis loads it; a call pays for its own work only
+    (an EVAL script makes its helpers, closures, on every call: 40-50k instructions, a third of
+    an empty take). The name holds a digest of the code: versions of the library side by side
+    on one server (a rolling deploy) keep their own functions.
     """
-    body = (_LUA_DIR / f"{name}.lua").read_text()
-    shared = lua_prelude(name) + (_LUA_DIR / "lib.lua").read_text()
-    return used_definitions(shared, body) + body
+    shared = (
+        LUA_JOB_FIELDS + (_LUA_DIR / "call.lua").read_text() + (_LUA_DIR / "lib.lua").read_text()
+    )
+    parts, registrations = [shared], []
+    for name in NAMES:
+        body = (_LUA_DIR / f"{name}.lua").read_text()
+        always, single = lua_key_counts(name)
+        clock = "true" if _uses_clock(name, body, shared) else "false"
+        parts.append(f"{lua_key_function(name)}local function run_{name}()\n{body}end\n")
+        registrations.append(
+            f"redis.register_function('%(library)s_{name}', function(keys, args)\n"
+            f"  begin(keys, args, key_{name}, {always}, {single}, {clock})\n"
+            f"  return run_{name}()\nend)\n"
+        )
+    code = "".join(parts + registrations)
+    library = "aragora_" + hashlib.sha1(code.encode()).hexdigest()[:16]
+    return library, f"#!lua name={library}\n" + code.replace("%(library)s", library)
+
+
+LIBRARY, SOURCE = _library()
+
+
+def lost(reply: object) -> bool:
+    """Tell whether ``reply`` says the server lacks the library (a restart, FUNCTION FLUSH)."""
+    return isinstance(reply, ResponseError) and str(reply).startswith("Function not found")
+
+
+async def load(client: Any) -> None:
+    """Load the library (again: replaced by the same code if the server has it)."""
+    await client.function_load(SOURCE, replace=True)
+
+
+def load_sync(client: Any) -> None:
+    """``load`` on a sync client."""
+    client.function_load(SOURCE, replace=True)
 
 
 class Script:
-    """One Lua script, called with EVALSHA and loaded again when Redis lost it."""
+    """One script: a function of the library, called with FCALL; the library loaded again when
+    Redis lost it."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.source = _source(name)
-        self.sha = hashlib.sha1(self.source.encode()).hexdigest()
-        #: Clients on whose server a batch loaded the script (``replication.run_enqueue``): a
-        #: hint, not a guarantee (a restart or SCRIPT FLUSH empties the server's cache).
+        self.function = f"{LIBRARY}_{name}"
+        #: Clients on whose server a batch loaded the library (``replication.run_enqueue``): a
+        #: hint, not a guarantee (a restart or FUNCTION FLUSH empties the server's functions).
         self.loaded_on: weakref.WeakSet[Any] = weakref.WeakSet()
 
     async def __call__(self, client: Redis | Lane, keys: list[Any], args: list[Any]) -> Any:
-        """Run the script; load it first when the server does not know it."""
+        """Run the script; load the library first when the server does not have it."""
         try:
-            return await client.evalsha(self.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            await client.script_load(self.source)
-            return await client.evalsha(self.sha, len(keys), *keys, *args)
+            return await client.fcall(self.function, len(keys), *keys, *args)
+        except ResponseError as error:
+            if not lost(error):
+                raise
+            await load(client)
+            return await client.fcall(self.function, len(keys), *keys, *args)
 
     def run_sync(
         self, client: SyncRedis | SyncCluster | SyncLane, keys: list[Any], args: list[Any]
     ) -> Any:
-        """Run the script on a sync client; load it first when the server does not know it."""
+        """Run the script on a sync client; load the library first when the server lacks it."""
         try:
-            return client.evalsha(self.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            client.script_load(self.source)
-            return client.evalsha(self.sha, len(keys), *keys, *args)
+            return client.fcall(self.function, len(keys), *keys, *args)
+        except ResponseError as error:
+            if not lost(error):
+                raise
+            load_sync(client)
+            return client.fcall(self.function, len(keys), *keys, *args)
 
     def command(self, keys: list[Any], args: list[Any]) -> tuple[Any, ...]:
-        """Return the EVALSHA command of a call, to send with others."""
-        return ("EVALSHA", self.sha, len(keys), *keys, *args)
+        """Return the FCALL command of a call, to send with others."""
+        return ("FCALL", self.function, len(keys), *keys, *args)
 
     async def run_one(self, client: Redis | Lane, keys: list[Any], args: list[Any]) -> Any:
         """Run the script once; return its reply, or its error reply, as ``run_many`` does.
 
-        A NoScriptError is returned too: the caller reloads (every script, after a restart).
+        A lost library's error is returned too: the caller loads it (``lost``, ``load``).
         """
         try:
-            return await client.evalsha(self.sha, len(keys), *keys, *args)
+            return await client.fcall(self.function, len(keys), *keys, *args)
         except ResponseError as error:
             return error
 
@@ -146,27 +189,16 @@ class Script:
     ) -> list[Any]:
         """Run the script once per ``(keys, args)``, all at once; return replies or errors in order.
 
-        One pipeline on a single server; a cluster client cannot pipeline EVALSHA, so there the
-        calls go concurrently, each to the node of its slot. The caller reloads the script on a
-        NoScriptError reply.
+        One pipeline on a single server; on a cluster client the calls go concurrently, each to
+        the node of its slot. The caller loads the library on a ``lost`` reply.
         """
         if is_cluster_client(client):
-            runs = (client.evalsha(self.sha, len(keys), *keys, *args) for keys, args in calls)
+            runs = (client.fcall(self.function, len(keys), *keys, *args) for keys, args in calls)
             return list(await asyncio.gather(*runs, return_exceptions=True))
         async with client.pipeline(transaction=False) as pipe:
             for keys, args in calls:
-                pipe.evalsha(self.sha, len(keys), *keys, *args)
+                pipe.fcall(self.function, len(keys), *keys, *args)
             return list(await pipe.execute(raise_on_error=False))
-
-    async def load(self, client: Redis) -> None:
-        """Load the script into the server's script cache."""
-        await client.script_load(self.source)
 
 
 SCRIPTS: dict[str, Script] = {name: Script(name) for name in NAMES}
-
-
-async def load_all(client: Redis) -> None:
-    """Load every script (after a restart of Redis flushed the script cache)."""
-    for script in SCRIPTS.values():
-        await script.load(client)

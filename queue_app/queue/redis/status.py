@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
 
 from ..base import Job, JobStatus
 from ..config import QueueConfig, get_queue_config
 from .keys import JOB_FIELDS, Keys
 from .outage import translate_errors
-from .scripts import SCRIPTS
+from .scripts import SCRIPTS, load, lost
 
 #: Most scope index entries one scoped listing walks per queue.
 SCOPED_WALK_LIMIT = 5000
@@ -225,8 +224,8 @@ class JobStatusTracker:
         self, queues: list[str], state: str, args: list[Any], tags: Sequence[str]
     ) -> list[Any]:
         replies = await self._run_scoped(queues, state, args, tags)
-        if any(isinstance(reply, NoScriptError) for reply in replies):
-            await SCRIPTS["scoped"].load(self._redis)
+        if any(lost(reply) for reply in replies):
+            await load(self._redis)
             replies = await self._run_scoped(queues, state, args, tags)
         for reply in replies:
             if isinstance(reply, Exception):

@@ -1,21 +1,9 @@
--- Shared helpers, appended after keys.lua_prelude() and before each script. ARGV[1] holds the
--- settings (keys.lua_prelude); a script's own arguments start at ARGV[2]. Keys: key(name) (the
--- queue's, SCRIPT_KEYS in keys.py), KEYS[NK + 1]... (per job), or derived (see keys.py).
--- Each script gets only the definitions (top-level locals) it uses (scripts.py), so a script
--- that does not read the clock does not call TIME. Numbers passed to redis.call are formatted
--- on every call (%.17g): values used as arguments are kept as strings.
+-- Shared helpers of the scripts, after call.lua (the state of a call) in the library (scripts.py).
+-- ARGV[1] holds the settings (call.lua); a script's own arguments start at ARGV[2]. Keys: key(name)
+-- (the queue's, SCRIPT_KEYS in keys.py), KEYS[NK + 1]... (per job), or derived (see keys.py).
+-- Numbers passed to redis.call are formatted on every call (%.17g): values used as arguments are
+-- kept as strings.
 local TERMINAL = {completed = true, failed = true, cancelled = true}
-
--- The server's clock: seconds and microseconds, as digits.
-local TIME = redis.call('TIME')
-local USEC = string.rep('0', 6 - #TIME[2]) .. TIME[2]
--- Now in ms and in s with 6 decimals, as strings (Lua turns them into numbers in arithmetic).
-local NOW_MS = TIME[1] .. string.sub(USEC, 1, 3)
-local NOW_S = TIME[1] .. '.' .. USEC
-
--- A finish.lua call of several jobs defers index moves, acks and minute counts to its end, one
--- command per key for all its jobs (finish.lua); nil: every write at once.
-local DEFER = nil
 
 local function move_index(id, old, new)
   if DEFER then return DEFER.move(id, old, new) end
@@ -28,9 +16,6 @@ local function ledger(id, status)
   if tonumber(LEDGER_MAX) <= 0 then return end  -- 0: no ledger events
   redis.call('XADD', key('ledger'), 'MAXLEN', '~', LEDGER_MAX, '*', 'job_id', id, 'status', status)
 end
-
--- The level add_entry last made sure of in this call (a batch mostly has one priority).
-local LEVEL_IN_USE = nil
 
 -- Add the stream entry of job `id` (the stream of its priority and its group made when the level is
 -- new); return the entry id and the level.
@@ -85,10 +70,6 @@ local function enter_stream(jk, id, priority)
   redis.call('HSET', jk, 'entry', entry, 'stream', level)
   return entry
 end
-
--- Delivery: scripts that start jobs set WORKER and OUT = {dead-lettered count, ...} first.
-local WORKER = ''
-local OUT = {0}
 
 local function dead_entry(level, entry, id)
   local sk = stream_key(level)
