@@ -95,6 +95,9 @@ def _uses_clock(name: str, body: str, shared: str) -> bool:
 def _library() -> tuple[str, str]:
     """Return the library's name and its source: every script a function of it.
 
+    A script's file defines ``run()``, the code of one call, after the helpers only it uses (in
+    a block of its own: another script's helpers of the same name are others).
+
     The library's helpers are made once, when Redis loads it; a call pays for its own work only
     (an EVAL script makes its helpers, closures, on every call: 40-50k instructions, a third of
     an empty take). The name holds a digest of the code: versions of the library side by side
@@ -108,7 +111,7 @@ def _library() -> tuple[str, str]:
         body = (_LUA_DIR / f"{name}.lua").read_text()
         always, single = lua_key_counts(name)
         clock = "true" if _uses_clock(name, body, shared) else "false"
-        parts.append(f"{lua_key_function(name)}local function run_{name}()\n{body}end\n")
+        parts.append(f"{lua_key_function(name)}local run_{name}\ndo\n{body}run_{name} = run\nend\n")
         registrations.append(
             f"redis.register_function('%(library)s_{name}', function(keys, args)\n"
             f"  begin(keys, args, key_{name}, {always}, {single}, {clock})\n"

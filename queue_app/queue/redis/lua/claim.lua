@@ -3,14 +3,8 @@
 -- level, entry id, job id for each delivery the caller must start. Consumers left with nothing
 -- pending and idle past ARGV 3 ms are removed from the group.
 -- Derived (keys.py): the streams of the levels in use and the job hashes of the entries claimed.
-local consumer, min_idle, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
-local out = {}
-local taken = 0
-
-local function field(kv, name)
-  for j = 1, #kv, 2 do if kv[j] == name then return kv[j + 1] end end
-  return ''
-end
+-- A call's own state, set by run() (the helpers below are made once, with the library).
+local out, taken
 
 local function take(level, entry, id)
   local jk = job_key(id)
@@ -33,34 +27,38 @@ local function take(level, entry, id)
   taken = taken + 1
 end
 
-for _, level in ipairs(levels_desc()) do
-  local cursor = '0-0'
-  repeat
-    local r = redis.pcall('XAUTOCLAIM', stream_key(level), GROUP, consumer, min_idle, cursor,
-      'COUNT', limit - taken)
-    if type(r) ~= 'table' or r.err then break end
-    cursor = r[1]
-    for _, e in ipairs(r[2]) do
-      if type(e) == 'table' and e[1] then take(level, e[1], field(e[2] or {}, 'job_id')) end
-    end
-  until cursor == '0-0' or taken >= limit
-  if taken >= limit then break end
-end
+local function run()
+  local consumer, min_idle, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
+  out, taken = {}, 0
+  for _, level in ipairs(levels_desc()) do
+    local cursor = '0-0'
+    repeat
+      local r = redis.pcall('XAUTOCLAIM', stream_key(level), GROUP, consumer, min_idle, cursor,
+        'COUNT', limit - taken)
+      if type(r) ~= 'table' or r.err then break end
+      cursor = r[1]
+      for _, e in ipairs(r[2]) do
+        if type(e) == 'table' and e[1] then take(level, e[1], field(e[2] or {}, 'job_id')) end
+      end
+    until cursor == '0-0' or taken >= limit
+    if taken >= limit then break end
+  end
 
--- Forget the consumers of dead workers once their deliveries are taken over: nothing pending
--- and idle past the takeover threshold (a live worker reads every second or less; one that was
--- forgotten is created again by its next read).
-for _, level in ipairs(levels_desc()) do
-  local sk = stream_key(level)
-  local consumers = redis.pcall('XINFO', 'CONSUMERS', sk, GROUP)
-  if type(consumers) == 'table' and not consumers.err then
-    for _, info in ipairs(consumers) do
-      local name = field(info, 'name')
-      if name ~= consumer and tonumber(field(info, 'pending')) == 0
-        and tonumber(field(info, 'idle')) >= tonumber(min_idle) then
-        redis.call('XGROUP', 'DELCONSUMER', sk, GROUP, name)
+  -- Forget the consumers of dead workers once their deliveries are taken over: nothing pending
+  -- and idle past the takeover threshold (a live worker reads every second or less; one that was
+  -- forgotten is created again by its next read).
+  for _, level in ipairs(levels_desc()) do
+    local sk = stream_key(level)
+    local consumers = redis.pcall('XINFO', 'CONSUMERS', sk, GROUP)
+    if type(consumers) == 'table' and not consumers.err then
+      for _, info in ipairs(consumers) do
+        local name = field(info, 'name')
+        if name ~= consumer and tonumber(field(info, 'pending')) == 0
+          and tonumber(field(info, 'idle')) >= tonumber(min_idle) then
+          redis.call('XGROUP', 'DELCONSUMER', sk, GROUP, name)
+        end
       end
     end
   end
+  return out
 end
-return out

@@ -85,48 +85,50 @@ local function deferred()
   return d
 end
 
-local out = {}
-local rows = cjson.decode(ARGV[2])
-if #rows > 1 then DEFER = deferred() end
-for i, row in ipairs(rows) do
-  local id, token, outcome, data = row[1], row[2], row[3], row[4]
-  local jk = KEYS[NK + i]
-  local h = redis.call('HMGET', jk, 'token', 'status', 'stream', 'entry', 'priority', 'done_token')
-  if h[1] ~= token then
-    out[#out + 1] = (h[6] == token) and 2 or 0
-  else
-    drop_entry(h[3], h[4])
-    if outcome == 'completed' then
-      finish(jk, id, h[2], 'completed', 'done_token', token, 'result', data)
-      local ck = KEYS[NK + #rows + i]  -- the result holds what the checkpoints recorded
-      if DEFER then table.insert(DEFER.checkpoints, ck) else redis.call('DEL', ck) end
-    elseif outcome == 'failed' then
-      dead_letter(jk, id, h[2], data, 'done_token', token)
-    elseif outcome == 'cancelled' then
-      finish(jk, id, h[2], 'cancelled', 'done_token', token)
-    elseif outcome == 'retry' then
-      redis.call('HSET', jk, 'status', 'retrying', 'error', data, 'updated_at', NOW_S,
-        'done_token', token)
-      redis.call('HDEL', jk, 'token', 'entry')
-      redis.call('ZADD', key('delayed'), NOW_MS + tonumber(row[5]), id)
-      move_index(id, h[2], 'retrying')
-      ledger(id, 'retrying')
-      count_minute('retrying')
-    elseif outcome == 'defer' then
-      redis.call('HSET', jk, 'status', 'pending', 'updated_at', NOW_S, 'done_token', token)
-      redis.call('HINCRBY', jk, 'attempts', '-1')
-      redis.call('HDEL', jk, 'token', 'entry')
-      redis.call('ZADD', key('delayed'), NOW_MS + tonumber(row[5]), id)
-      move_index(id, h[2], 'pending')
-      ledger(id, 'pending')
+local function run()
+  local out = {}
+  local rows = cjson.decode(ARGV[2])
+  if #rows > 1 then DEFER = deferred() end
+  for i, row in ipairs(rows) do
+    local id, token, outcome, data = row[1], row[2], row[3], row[4]
+    local jk = KEYS[NK + i]
+    local h = redis.call('HMGET', jk, 'token', 'status', 'stream', 'entry', 'priority', 'done_token')
+    if h[1] ~= token then
+      out[#out + 1] = (h[6] == token) and 2 or 0
     else
-      redis.call('HSET', jk, 'status', 'pending', 'updated_at', NOW_S, 'done_token', token)
-      redis.call('HDEL', jk, 'token')
-      enter_stream(jk, id, h[5])
-      move_index(id, h[2], 'pending')
+      drop_entry(h[3], h[4])
+      if outcome == 'completed' then
+        finish(jk, id, h[2], 'completed', 'done_token', token, 'result', data)
+        local ck = KEYS[NK + #rows + i]  -- the result holds what the checkpoints recorded
+        if DEFER then table.insert(DEFER.checkpoints, ck) else redis.call('DEL', ck) end
+      elseif outcome == 'failed' then
+        dead_letter(jk, id, h[2], data, 'done_token', token)
+      elseif outcome == 'cancelled' then
+        finish(jk, id, h[2], 'cancelled', 'done_token', token)
+      elseif outcome == 'retry' then
+        redis.call('HSET', jk, 'status', 'retrying', 'error', data, 'updated_at', NOW_S,
+          'done_token', token)
+        redis.call('HDEL', jk, 'token', 'entry')
+        redis.call('ZADD', key('delayed'), NOW_MS + tonumber(row[5]), id)
+        move_index(id, h[2], 'retrying')
+        ledger(id, 'retrying')
+        count_minute('retrying')
+      elseif outcome == 'defer' then
+        redis.call('HSET', jk, 'status', 'pending', 'updated_at', NOW_S, 'done_token', token)
+        redis.call('HINCRBY', jk, 'attempts', '-1')
+        redis.call('HDEL', jk, 'token', 'entry')
+        redis.call('ZADD', key('delayed'), NOW_MS + tonumber(row[5]), id)
+        move_index(id, h[2], 'pending')
+        ledger(id, 'pending')
+      else
+        redis.call('HSET', jk, 'status', 'pending', 'updated_at', NOW_S, 'done_token', token)
+        redis.call('HDEL', jk, 'token')
+        enter_stream(jk, id, h[5])
+        move_index(id, h[2], 'pending')
+      end
+      out[#out + 1] = 1
     end
-    out[#out + 1] = 1
   end
+  if DEFER then DEFER.flush() end
+  return out
 end
-if DEFER then DEFER.flush() end
-return out

@@ -5,6 +5,12 @@
 -- kept as strings.
 local TERMINAL = {completed = true, failed = true, cancelled = true}
 
+-- The value of field `name` in a flat reply of fields and values ('' when missing).
+local function field(kv, name)
+  for j = 1, #kv, 2 do if kv[j] == name then return kv[j + 1] end end
+  return ''
+end
+
 local function move_index(id, old, new)
   if DEFER then return DEFER.move(id, old, new) end
   if old and old ~= new then redis.call('ZREM', index_key(old), id) end

@@ -5,9 +5,11 @@
 -- job...}. Cancelled, finished and orphan entries are acked and deleted; entries of jobs already
 -- running under another consumer are left alone; entries without a job hash are dead-lettered,
 -- and so are jobs delivered more than max_attempts times.
-WORKER = ARGV[2]
-for i = 0, tonumber(ARGV[3]) - 1 do
-  local b = 4 + i * 3
-  deliver(ARGV[b], ARGV[b + 1], ARGV[b + 2], KEYS[NK + 1 + i])
+local function run()
+  WORKER = ARGV[2]
+  for i = 0, tonumber(ARGV[3]) - 1 do
+    local b = 4 + i * 3
+    deliver(ARGV[b], ARGV[b + 1], ARGV[b + 2], KEYS[NK + 1 + i])
+  end
+  return OUT
 end
-return OUT

@@ -8,15 +8,8 @@
 -- cursors), else empty.
 -- Derived (keys.py): the streams of the levels in use and the job hashes of the entries read,
 -- known only here (reading them first would cost a round trip per batch), this minute's counters.
-WORKER = ARGV[3]
-local consumer, count = ARGV[2], tonumber(ARGV[4])
-local next_due = promote_due('100')
-local started = 0
-
-local function field(kv, name)
-  for j = 1, #kv, 2 do if kv[j] == name then return kv[j + 1] end end
-  return ''
-end
+-- A call's own state, set by run() (the helpers below are made once, with the library).
+local consumer, count, started, last_read
 
 local function start_entry(level, entry, kv)
   local before = #OUT
@@ -52,7 +45,6 @@ end
 -- cursor too: every entry this consumer holds is at or before it (an entry leaves the stream
 -- only once acked), and what a later read delivers is added after it. No XINFO GROUPS (it
 -- costs more than the rest of an empty take).
-local last_read = {}
 local function cursors(levels)
   local flat = {}
   for _, level in ipairs(levels) do
@@ -67,21 +59,26 @@ local function cursors(levels)
   return flat
 end
 
-for i = 5, #ARGV - 1, 2 do
-  if started < count then start_read(ARGV[i], ARGV[i + 1]) end
-end
-local levels = levels_desc()
-for _, level in ipairs(levels) do
-  local want = count - started
-  if want <= 0 then break end
-  local reply = read(level, want)
-  if reply then
-    for _, e in ipairs(reply[1][2]) do
-      start_entry(level, e[1], e[2] or {})
-      last_read[level] = e[1]
+local function run()
+  WORKER = ARGV[3]
+  consumer, count, started, last_read = ARGV[2], tonumber(ARGV[4]), 0, {}
+  local next_due = promote_due('100')
+  for i = 5, #ARGV - 1, 2 do
+    if started < count then start_read(ARGV[i], ARGV[i + 1]) end
+  end
+  local levels = levels_desc()
+  for _, level in ipairs(levels) do
+    local want = count - started
+    if want <= 0 then break end
+    local reply = read(level, want)
+    if reply then
+      for _, e in ipairs(reply[1][2]) do
+        start_entry(level, e[1], e[2] or {})
+        last_read[level] = e[1]
+      end
     end
   end
+  table.insert(OUT, 2, next_due)
+  table.insert(OUT, 3, started == 0 and cursors(levels) or {})
+  return OUT
 end
-table.insert(OUT, 2, next_due)
-table.insert(OUT, 3, started == 0 and cursors(levels) or {})
-return OUT
