@@ -81,17 +81,21 @@ async def test_retry_recipe_fails_twice_then_succeeds(
     job_id = await enqueue(queue, diag("fail", succeed_on=3))
     seen: list[str] = []
 
+    async def observe() -> None:
+        job = await queue.get_status(job_id)
+        if job and (not seen or seen[-1] != job.status.value):
+            seen.append(job.status.value)
+
     async def watch() -> None:
         while True:
-            job = await queue.get_status(job_id)
-            if job and (not seen or seen[-1] != job.status.value):
-                seen.append(job.status.value)
+            await observe()
             await asyncio.sleep(0.005)
 
     watcher = asyncio.create_task(watch())
     worker = await make_worker(queue)
     await run_burst(worker)
     watcher.cancel()
+    await observe()  # the end, whenever the last poll ran
     job = await queue.get_status(job_id)
     assert job is not None and job.status is JobStatus.COMPLETED and job.attempts == 3
     assert "retrying" in seen and seen[-1] == "completed"
