@@ -95,3 +95,21 @@ async def test_stale_rows_in_a_batch_are_fenced_and_change_nothing(
     assert [int(reply) for reply in again] == [0, 0]
     indexes = await _indexes(queue, [job.id for job in jobs])
     assert all(found == {"completed"} for found in indexes.values())
+
+
+async def test_the_call_after_a_batch_writes_at_once(queue: RedisStreamsQueue) -> None:
+    """The library's functions share one Lua state: a batch's deferred writes end with it, and
+    the next call (another function, another queue's settings) moves its index at once."""
+    waiting = Job(payload={"waiting": True})
+    await queue.enqueue(waiting, queue_name="other")
+    jobs = [Job(payload={"i": i}) for i in range(3)]
+    await queue.enqueue_many(jobs)
+    started = await queue.dequeue_many("w", 3, 100)
+    rows = [(job.id, job.delivery_token or "", "completed", "null", 0) for job in started]
+    assert await queue.finish_many(rows) == [FinishResult.WRITTEN] * 3
+    assert await queue.cancel(waiting.id)
+    assert await queue.redis.zrange("aragora:queue:other:idx:cancelled", 0, -1) == [waiting.id]
+    assert await queue.redis.zcard("aragora:queue:other:idx:pending") == 0
+    assert (await _indexes(queue, [job.id for job in jobs])) == {
+        job.id: {"completed"} for job in jobs
+    }
