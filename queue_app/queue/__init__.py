@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import FinishResult, Job, JobQueue, JobStatus, OutcomeRow, Turnover, scope_tags
+from .base import FinishResult, Job, JobQueue, JobStatus, OutcomeRow, scope_tags
 from .config import QueueConfig, get_queue_config, reset_queue_config, set_queue_config
 from .errors import (
     ConfigError,
@@ -42,7 +42,6 @@ __all__ = [
     "RecordStore",
     "RedisStreamsQueue",
     "RetryPolicy",
-    "Turnover",
     "UndeclaredQueue",
     "create_debate_job",
     "create_redis_queue",

@@ -188,20 +188,6 @@ class FinishResult(StrEnum):
         return self is not FinishResult.FENCED
 
 
-@dataclass(slots=True)
-class Turnover:
-    """What ``finish_and_take`` did: outcomes recorded, then jobs started.
-
-    Each part has its result or the error that refused it: outcomes refused were not
-    recorded (write them again: a row recorded before comes back ``APPLIED``).
-    """
-
-    results: list[FinishResult] = field(default_factory=list)
-    finish_error: Exception | None = None
-    jobs: list[Job] = field(default_factory=list)
-    take_error: Exception | None = None
-
-
 class JobQueue(ABC):
     """Move jobs in and out of a store and change their status atomically.
 
@@ -301,31 +287,6 @@ class JobQueue(ABC):
     @abstractmethod
     async def finish_many(self, outcomes: Sequence[OutcomeRow]) -> list[FinishResult]:
         """Record the outcomes of running jobs, each under the token of its delivery."""
-
-    async def finish_and_take(
-        self,
-        outcomes: Sequence[OutcomeRow],
-        worker_id: str,
-        count: int,
-        queue_names: Sequence[str] | None = None,
-    ) -> Turnover:
-        """Record outcomes, then start up to ``count`` jobs without waiting for any.
-
-        Two calls here, each part's error in its place; a store that can does both in one
-        round trip, and may raise ``QueueConnectionError`` when the round trip is lost (then
-        neither part is known: the outcomes are written again, as after a lost reply of
-        ``finish_many``, and the jobs a lost take started are taken over once stale).
-        """
-        turnover = Turnover()
-        try:
-            turnover.results = await self.finish_many(outcomes)
-        except Exception as error:  # each part's refusal is the caller's to handle
-            turnover.finish_error = error
-        try:
-            turnover.jobs = await self.dequeue_many(worker_id, count, 0, queue_names)
-        except Exception as error:
-            turnover.take_error = error
-        return turnover
 
     @abstractmethod
     async def set_progress(self, job_id: str, progress: Any) -> bool:

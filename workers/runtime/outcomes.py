@@ -4,17 +4,12 @@ Handlers finish one by one; their outcomes are written together in one ``finish_
 (one script call per queue), by one writer task. A batch that cannot be written stays in the
 buffer and is tried again after a backoff, whatever the error: an outcome is never dropped
 while the worker runs, and at shutdown the writer finishes the batch it is writing.
-
-When the worker is about to take jobs for the slots the finished ones free (``rides``), the
-writer leaves the outcomes to it: they go in the take's round trip (``finish_and_take``), and
-the worker hands back what that could not write (``settle``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from queue_app.queue import (
@@ -50,18 +45,10 @@ class Outcome:
 class OutcomeWriter:
     """Write outcomes in batches from one task; keep them through Redis errors."""
 
-    def __init__(
-        self,
-        queue: JobQueue,
-        chain: MiddlewareChain,
-        outage: Outage,
-        rides: Callable[[], bool] = lambda: False,
-    ) -> None:
+    def __init__(self, queue: JobQueue, chain: MiddlewareChain, outage: Outage) -> None:
         self.queue = queue
         self.chain = chain
         self.outage = outage
-        #: True while the worker's next take will carry the buffered outcomes (``take_batch``).
-        self.rides = rides
         self.pending: list[Outcome] = []
         self.counters = dict.fromkeys(COUNTED, 0)
         #: True while the last write failed: the worker stops taking jobs until one succeeds.
@@ -79,29 +66,7 @@ class OutcomeWriter:
         while not (self._closing and not self.pending):
             await self._wanted.wait()
             self._wanted.clear()
-            if self._closing or not self.rides():
-                await self.flush()
-
-    def take_batch(self) -> list[Outcome]:
-        """Hand the buffered outcomes to the worker's take (none while writes fail)."""
-        if self.failing:
-            return []
-        batch, self.pending = self.pending, []
-        return batch
-
-    def settle(
-        self, batch: list[Outcome], results: list[FinishResult], error: Exception | None
-    ) -> None:
-        """Report a handed batch written with the take, or buffer it again for the writer."""
-        if error is not None:
-            self.give_back(batch)
-            return
-        self._written(batch, results)
-
-    def give_back(self, batch: list[Outcome]) -> None:
-        """Buffer a handed batch again, first: the writer writes it (and backs off on errors)."""
-        self.pending = batch + self.pending
-        self._wanted.set()
+            await self.flush()
 
     async def close(self, task: asyncio.Task[None], timeout: float) -> None:
         """Let ``task`` (running ``run()``) write what is buffered, for up to ``timeout`` s."""
@@ -126,13 +91,10 @@ class OutcomeWriter:
             except Exception as error:  # any other refusal (OOM, script error): keep, retry
                 await self._keep(batch, QueueError(f"{type(error).__name__}: {error}"))
                 continue
-            self._written(batch, written)
-
-    def _written(self, batch: list[Outcome], results: list[FinishResult]) -> None:
-        self._stalled(False)
-        self.outage.recovered()
-        for outcome, result in zip(batch, results, strict=True):
-            self._report(outcome, result)
+            self._stalled(False)
+            self.outage.recovered()
+            for outcome, result in zip(batch, written, strict=True):
+                self._report(outcome, result)
 
     async def _keep(self, batch: list[Outcome], error: QueueError) -> None:
         self.pending = batch + self.pending

@@ -94,17 +94,13 @@ class BaseWorker:
         self.chain = middleware or MiddlewareChain()
         self.registry = registry
         self.outage = Outage(self.chain)
-        self.outcomes = OutcomeWriter(queue, self.chain, self.outage, self._awaiting_slot)
+        self.outcomes = OutcomeWriter(queue, self.chain, self.outage)
         self._closers = list(closers)
         self._handlers = dict(handlers)
         self._call = self.chain.wrap(self._dispatch)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._lost: set[str] = set()
         self._slot_freed = asyncio.Event()
-        #: True while the read loop waits for a slot (the next outcome frees one) or writes
-        #: outcomes with a take (it takes again at once when slots are free): the take that
-        #: follows carries the outcomes buffered meanwhile (``OutcomeWriter.rides``).
-        self._takes_next = False
         self._stop_requested = False
         self._finished = asyncio.Event()
         self._started_at: float | None = None
@@ -220,17 +216,12 @@ class BaseWorker:
             free = self.max_concurrent - len(self._tasks)
             if free <= 0:
                 self._slot_freed.clear()
-                self._takes_next = True
-                try:
-                    await self._slot_freed.wait()
-                finally:
-                    self._takes_next = False
+                await self._slot_freed.wait()
                 continue
             if self.outcomes.failing:  # back-pressure: take no job whose outcome could not land
                 await asyncio.sleep(WRITE_STALL_PAUSE_SECONDS)
                 continue
-            batch = self.outcomes.take_batch()
-            jobs = await (self._turnover(free, batch) if batch else self._take(free))
+            jobs = await self._take(free)
             for job in jobs or ():
                 self._spawn(job)
             if jobs == [] and self.options.burst and await self._queues_empty():
@@ -246,40 +237,15 @@ class BaseWorker:
                 BURST_BLOCK_MS if self.options.burst else block_ms,
                 self.options.queues,
             )
-        except Exception as error:  # lost Redis, or a refusal (OOM, script error): back off
-            await self.outage.wait(as_queue_error(error))
+        except QueueConnectionError as error:
+            await self.outage.wait(error)
+            return None
+        except Exception as error:  # a refusal (OOM, script error): back off, keep reading
+            await self.outage.wait(QueueError(f"{type(error).__name__}: {error}"))
             return None
         self.outage.recovered()
         self._report_dead_letters()
         return jobs
-
-    async def _turnover(self, free: int, batch: list[Outcome]) -> list[Job] | None:
-        """Write ``batch`` and start up to ``free`` jobs in one round trip; None after a failed
-        take (the outcomes it could not write go back to the writer)."""
-        rows = [outcome.row for outcome in batch]
-        self._takes_next = True
-        try:
-            turnover = await self.queue.finish_and_take(
-                rows, self.worker_id, free, self.options.queues
-            )
-        except Exception as error:  # the round trip is lost: neither part is known
-            self._takes_next = False
-            self.outcomes.give_back(batch)
-            await self.outage.wait(as_queue_error(error))
-            return None
-        finally:
-            self._takes_next = False
-        self.outcomes.settle(batch, turnover.results, turnover.finish_error)
-        if turnover.take_error is not None and not turnover.jobs:
-            await self.outage.wait(as_queue_error(turnover.take_error))
-            return None
-        if turnover.take_error is None:
-            self.outage.recovered()
-        self._report_dead_letters()
-        return turnover.jobs
-
-    def _awaiting_slot(self) -> bool:
-        return self._takes_next
 
     def _report_dead_letters(self) -> None:
         for queue, total in self.queue.dead_lettered.items():
@@ -435,13 +401,6 @@ def _outcome(
 def _result_json(result: Any) -> str:
     """Return the JSON of a handler's result (most handlers return None)."""
     return "null" if result is None else json.dumps(result, separators=(",", ":"))
-
-
-def as_queue_error(error: Exception) -> QueueError:
-    """Return ``error`` as the QueueError an outage backoff reports (a refusal named by type)."""
-    if isinstance(error, QueueConnectionError):
-        return error
-    return QueueError(f"{type(error).__name__}: {error}")
 
 
 def _timeout_of(job: Job) -> float | None:

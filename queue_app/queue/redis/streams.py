@@ -9,7 +9,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ..base import FinishResult, Job, JobQueue, JobStatus, OutcomeRow, Turnover
+from ..base import FinishResult, Job, JobQueue, JobStatus, OutcomeRow
 from ..config import QueueConfig, get_queue_config
 from ..errors import InvalidJob, QueueConnectionError
 from ..records import RecordStore
@@ -29,7 +29,6 @@ from .lane import Lane
 from .outage import translate_errors
 from .records import RedisRecordStore
 from .replication import run_enqueue
-from .scripts import SCRIPTS, Call, load, lost
 from .status import text
 
 __all__ = ["Delivery", "RedisStreamsQueue", "create_redis_queue"]
@@ -144,70 +143,6 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
         consumer's current delivery of the job): a stale attempt is FENCED, and a row written
         before under the same token (a retry after a lost reply) is APPLIED, not written twice.
         """
-        results, finishes = self._finish_calls(outcomes)
-        for rows, call in finishes:
-            reply = await SCRIPTS["finish"](self._caller(self.finish_lane), *call)
-            self._record_finish(results, rows, reply)
-        return results
-
-    @translate_errors
-    async def finish_and_take(
-        self,
-        outcomes: Sequence[OutcomeRow],
-        worker_id: str,
-        count: int,
-        queue_names: Sequence[str] | None = None,
-    ) -> Turnover:
-        """Record outcomes and start up to ``count`` jobs in one round trip (see ``JobQueue``).
-
-        The finish calls go first in the round trip, then the take calls, on the take lane.
-        Owned entries (a blocking read's), a cluster, or a queue not yet made: two calls.
-        """
-        queues = list(queue_names or [self.config.default_queue])
-        results, finishes = self._finish_calls(outcomes)
-        if self._owned or is_cluster_client(self._redis) or not finishes or self._unmade(queues):
-            return await super().finish_and_take(outcomes, worker_id, count, queues)
-        takes = self._take_calls(worker_id, count, queues)
-        commands = [SCRIPTS["finish"].command(*call) for _, call in finishes]
-        commands += [SCRIPTS["take"].command(*call) for call in takes]
-        replies = await self._execute_many(commands)
-        written, taken = replies[: len(finishes)], replies[len(finishes) :]
-        turnover = Turnover(jobs=self._taken(queues, taken))
-        refused = next((reply for reply in written if isinstance(reply, Exception)), None)
-        if refused is None:
-            for (rows, _), reply in zip(finishes, written, strict=True):
-                self._record_finish(results, rows, reply)
-            turnover.results = results
-        else:
-            turnover.results, turnover.finish_error = await self._finish_again(outcomes, refused)
-        try:
-            await self._recover([reply for reply in taken if isinstance(reply, Exception)], queues)
-        except Exception as error:  # a refusal (OOM...): the caller backs off
-            turnover.take_error = error
-        return turnover
-
-    async def _finish_again(
-        self, outcomes: Sequence[OutcomeRow], refused: Exception
-    ) -> tuple[list[FinishResult], Exception | None]:
-        """After a refused finish call (none of its rows written): write them all again at once
-        when the refusal was a lost library (loaded first), else return the refusal."""
-        if not lost(refused):
-            return [], refused
-        try:
-            await load(self._redis)
-            return await self.finish_many(outcomes), None
-        except Exception as error:  # the started jobs are the caller's all the same
-            return [], error
-
-    def _unmade(self, queues: list[str]) -> bool:
-        """Tell whether a queue's streams and group were not made yet by this process."""
-        return any(queue not in self._known_queues for queue in queues)
-
-    def _finish_calls(
-        self, outcomes: Sequence[OutcomeRow]
-    ) -> tuple[list[FinishResult], list[tuple[list[tuple[int, OutcomeRow]], Call]]]:
-        """Return FENCED per outcome (written over by ``_record_finish``) and the finish call
-        of each queue with its rows (index in ``outcomes``, row); rows not ours are left out."""
         results = [FinishResult.FENCED] * len(outcomes)
         by_queue: dict[str, list[tuple[int, OutcomeRow]]] = {}
         for index, (job_id, token, outcome, data, delay_ms) in enumerate(outcomes):
@@ -216,21 +151,15 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
                 continue
             row = (job_id, token or delivery.token, outcome, data, delay_ms)
             by_queue.setdefault(delivery.queue, []).append((index, row))
-        finishes = []
         for queue, rows in by_queue.items():
             ids = [row[0] for _, row in rows]
             keys = [*self.keys.jobs(queue, ids), *self.keys.jobs(queue, ids, "checkpoints")]
             args = [encode_rows([row for _, row in rows])]
-            finishes.append((rows, self.script_call("finish", queue, args, keys)))
-        return results, finishes
-
-    def _record_finish(
-        self, results: list[FinishResult], rows: list[tuple[int, OutcomeRow]], reply: Any
-    ) -> None:
-        """Record one finish call's reply in ``results``; forget the deliveries it ended."""
-        for (index, row), written in zip(rows, reply, strict=True):
-            results[index] = FINISH_REPLIES[int(written)]
-            self._forget_delivery(row[0], row[1])
+            replies = await self._run("finish", queue, args, keys, self.finish_lane)
+            for (index, row), reply in zip(rows, replies, strict=True):
+                results[index] = FINISH_REPLIES[int(reply)]
+                self._forget_delivery(row[0], row[1])
+        return results
 
     def _forget_delivery(self, job_id: str, token: str) -> None:
         """Stop tracking the delivery of ``token``; a newer delivery of the job stays ours."""
