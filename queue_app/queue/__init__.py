@@ -12,6 +12,7 @@ from .errors import (
     QueueConnectionError,
     QueueError,
     QueueFull,
+    RedisTooOld,
     UndeclaredQueue,
 )
 from .origin import DebateOrigin
@@ -41,6 +42,7 @@ __all__ = [
     "QueueFull",
     "RecordStore",
     "RedisStreamsQueue",
+    "RedisTooOld",
     "RetryPolicy",
     "UndeclaredQueue",
     "create_debate_job",

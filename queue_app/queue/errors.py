@@ -26,6 +26,10 @@ class ConfigError(QueueError, ValueError):
     """The queue configuration is not valid."""
 
 
+class RedisTooOld(ConfigError):
+    """Redis 7.0 or newer is needed: the queue's scripts are Redis functions, called with FCALL."""
+
+
 class UndeclaredQueue(InvalidJob):
     """That queue is not declared (``QueueConfig.queues``)."""
 

@@ -209,3 +209,21 @@ def test_worker_exits_one_line_when_redis_is_down_and_told_not_to_wait(tmp_path:
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if "CommandError" in line]
     assert len(errors) == 1 and "cannot start worker: Redis unreachable" in errors[0]
+
+
+def test_worker_exits_one_line_on_a_redis_without_functions(
+    redis_server_factory: Callable[..., Any],
+) -> None:
+    server = redis_server_factory(extra=["--rename-command", "FUNCTION", ""])  # as Redis 6.2
+    env = {**os.environ, "REDIS_URL": server.url}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "queue_worker", "--queues", "diagnostics", "--no-ledger"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if "CommandError" in line]
+    assert len(errors) == 1 and "cannot start worker: Redis 7.0 or newer is needed" in errors[0]

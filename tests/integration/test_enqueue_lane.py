@@ -15,7 +15,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from queue_app.queue import Job, QueueConfig, RedisStreamsQueue, create_redis_queue
+from queue_app.queue import Job, QueueConfig, RedisStreamsQueue, RedisTooOld, create_redis_queue
 from queue_app.queue.redis import SyncEnqueuer
 from queue_app.queue.redis.lane import Lane, SyncLane
 from tests.integration.conftest import QueueFactory
@@ -51,12 +51,44 @@ def script_calls(url: str) -> tuple[int, int, int]:
 
 @pytest.fixture
 async def fresh(redis_server_factory) -> AsyncIterator[tuple[RedisStreamsQueue, str]]:
-    """Yield a queue on a server of its own (no library loaded) and the server's URL."""
+    """Yield a queue on a server of its own (no library loaded) and the server's URL.
+
+    Made without ``create_redis_queue``, which loads the library: as a process that builds its
+    queue from a client finds it.
+    """
     server = redis_server_factory()
-    queue = await create_redis_queue(consumer_name="c", config=QueueConfig(redis_url=server.url))
+    config = QueueConfig(redis_url=server.url)
+    queue = RedisStreamsQueue(aioredis.from_url(server.url), "c", config)
+    await queue.ensure_queue(config.default_queue)
     script_calls(server.url)
     yield queue, server.url
     await queue.close()
+    await queue.redis.aclose()  # the queue closes only a client it made
+
+
+async def test_create_redis_queue_loads_the_library_so_first_calls_do_not(
+    redis_server_factory,
+) -> None:
+    server = redis_server_factory()
+    queue = await create_redis_queue(consumer_name="c", config=QueueConfig(redis_url=server.url))
+    try:
+        assert script_calls(server.url)[1] == 1  # FUNCTION LOAD at creation
+        await queue.enqueue_many([Job(payload={"i": i}) for i in range(1200)])
+        assert script_calls(server.url) == (3, 0, 0)
+        again = await create_redis_queue(consumer_name="d", config=queue.config)
+        await again.close()  # a second process: its load is refused (known), nothing replaced
+        with redis.Redis.from_url(server.url) as client:
+            assert len(client.function_list()) == 1
+    finally:
+        await queue.close()
+
+
+async def test_a_redis_without_functions_is_refused_with_a_clear_error(
+    redis_server_factory,
+) -> None:
+    server = redis_server_factory(extra=["--rename-command", "FUNCTION", ""])  # as Redis 6.2
+    with pytest.raises(RedisTooOld, match=r"Redis 7\.0 or newer is needed.*unknown command"):
+        await create_redis_queue(config=QueueConfig(redis_url=server.url))
 
 
 async def test_a_first_batch_loads_the_library_with_its_calls_and_sends_them_once(

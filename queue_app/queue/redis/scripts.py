@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from redis.cluster import RedisCluster as SyncCluster
 from redis.exceptions import ResponseError
 
+from ..errors import RedisTooOld
 from .connect import is_cluster_client
 from .keys import LUA_JOB_FIELDS, lua_key_counts, lua_key_function
 from .lane import Lane, SyncLane
@@ -133,6 +134,25 @@ def lost(reply: object) -> bool:
 async def load(client: Any) -> None:
     """Load the library (again: replaced by the same code if the server has it)."""
     await client.function_load(SOURCE, replace=True)
+
+
+async def prepare(client: Any) -> None:
+    """Load the library unless the server has it (then the first calls need not carry it).
+
+    Raises:
+        RedisTooOld: the server has no functions (Redis < 7.0).
+    """
+    try:
+        if is_cluster_client(client):
+            await load(client)  # on every primary
+        else:
+            await client.function_load(SOURCE)  # refused, cheaply, when the server has it
+    except ResponseError as error:
+        if "unknown command" in str(error).lower():
+            raise RedisTooOld(f"{RedisTooOld.__doc__} The server said: {error}") from error
+        if "already exists" not in str(error):
+            return  # not allowed to load (ACL), out of memory...: the first calls load it
+    SCRIPTS["enqueue"].loaded_on.add(client)
 
 
 def load_sync(client: Any) -> None:

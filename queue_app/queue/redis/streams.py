@@ -11,7 +11,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..base import FinishResult, Job, JobQueue, JobStatus, OutcomeRow
 from ..config import QueueConfig, get_queue_config
-from ..errors import InvalidJob, QueueConnectionError
+from ..errors import InvalidJob, QueueConnectionError, RedisTooOld
 from ..records import RecordStore
 from ..tracing import producer_span, tracing_enabled
 from .connect import client_from_url, is_cluster_client
@@ -29,6 +29,7 @@ from .lane import Lane
 from .outage import translate_errors
 from .records import RedisRecordStore
 from .replication import run_enqueue
+from .scripts import prepare
 from .status import text
 
 __all__ = ["Delivery", "RedisStreamsQueue", "create_redis_queue"]
@@ -397,14 +398,23 @@ async def create_redis_queue(
     consumer_name: str | None = None,
     config: QueueConfig | None = None,
 ) -> RedisStreamsQueue:
-    """Connect to Redis (hiredis parser when installed) and return a ready queue."""
+    """Connect to Redis (hiredis parser when installed) and return a ready queue.
+
+    Raises:
+        QueueConnectionError: Redis is unreachable.
+        RedisTooOld: Redis is older than 7.0 (no functions).
+    """
     config = config or get_queue_config()
     queue = RedisStreamsQueue.from_config(config, consumer_name, redis_url)
     try:
         await queue.ensure_queue(config.default_queue)
+        await prepare(queue.redis)
     except (RedisConnectionError, RedisTimeoutError, OSError) as error:
         await queue.close()
         raise QueueConnectionError(f"Redis unreachable: {error}") from error
+    except RedisTooOld:
+        await queue.close()
+        raise
     return queue
 
 
