@@ -195,19 +195,23 @@ def test_worker_started_while_redis_is_down_waits_for_it(
         workers.stop_all()
 
 
-def test_worker_exits_one_line_when_redis_is_down_and_told_not_to_wait(tmp_path: Path) -> None:
-    env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
-    flags = ["--queues", "diagnostics", "--exit-if-unreachable", "--no-ledger"]
+def start_errors(redis_url: str, *flags: str) -> list[str]:
+    """Start ``queue_worker`` on ``redis_url``; expect exit 1; return its CommandError lines."""
     result = subprocess.run(
-        [sys.executable, "manage.py", "queue_worker", *flags],
+        [sys.executable, "manage.py", "queue_worker", "--queues", "diagnostics", *flags],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, "REDIS_URL": redis_url},
         capture_output=True,
         text=True,
         timeout=30,
     )
     assert result.returncode == 1
-    errors = [line for line in result.stderr.splitlines() if "CommandError" in line]
+    return [line for line in result.stderr.splitlines() if "CommandError" in line]
+
+
+def test_worker_exits_one_line_when_redis_is_down_and_told_not_to_wait(tmp_path: Path) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    errors = start_errors(url, "--exit-if-unreachable", "--no-ledger")
     assert len(errors) == 1 and "cannot start worker: Redis unreachable" in errors[0]
 
 
@@ -215,15 +219,5 @@ def test_worker_exits_one_line_on_a_redis_without_functions(
     redis_server_factory: Callable[..., Any],
 ) -> None:
     server = redis_server_factory(extra=["--rename-command", "FUNCTION", ""])  # as Redis 6.2
-    env = {**os.environ, "REDIS_URL": server.url}
-    result = subprocess.run(
-        [sys.executable, "manage.py", "queue_worker", "--queues", "diagnostics", "--no-ledger"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode == 1
-    errors = [line for line in result.stderr.splitlines() if "CommandError" in line]
+    errors = start_errors(server.url, "--no-ledger")
     assert len(errors) == 1 and "cannot start worker: Redis 7.0 or newer is needed" in errors[0]
