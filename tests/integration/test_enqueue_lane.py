@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from queue_app.queue import Job, QueueConfig, RedisStreamsQueue, RedisTooOld, create_redis_queue
 from queue_app.queue.redis import SyncEnqueuer
 from queue_app.queue.redis.lane import Lane, SyncLane
+from queue_app.queue.redis.scripts import LIBRARY, SOURCE
 from tests.integration.conftest import QueueFactory
 
 
@@ -79,6 +80,25 @@ async def test_create_redis_queue_loads_the_library_so_first_calls_do_not(
         await again.close()  # a second process: its load is refused (known), nothing replaced
         with redis.Redis.from_url(server.url) as client:
             assert len(client.function_list()) == 1
+    finally:
+        await queue.close()
+
+
+async def test_a_new_version_deletes_the_libraries_of_older_ones_which_load_theirs_again(
+    redis_server_factory,
+) -> None:
+    server = redis_server_factory()
+    older = SOURCE.replace(LIBRARY, "aragora_0000000000000000")  # another version's code
+    with redis.Redis.from_url(server.url) as client:
+        client.function_load(older)
+    queue = await create_redis_queue(consumer_name="c", config=QueueConfig(redis_url=server.url))
+    try:
+        with redis.Redis.from_url(server.url) as client:
+            names = [dict(zip(e[::2], e[1::2], strict=True)) for e in client.function_list()]
+            assert [entry[b"library_name"].decode() for entry in names] == [LIBRARY]
+            client.function_load(older)  # an older process's next call loads its own again
+        await queue.enqueue(Job(payload={}))  # this version's library stays
+        assert (await queue.get_queue_stats())["pending"] == 1
     finally:
         await queue.close()
 

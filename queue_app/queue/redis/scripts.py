@@ -88,6 +88,10 @@ def used_definitions(shared: str, body: str) -> str:
     return "".join(text for i, (_, text) in enumerate(chunks) if i in wanted)
 
 
+#: Start of the library's name; a digest of its code follows.
+LIBRARY_PREFIX = "aragora_"
+
+
 def _uses_clock(name: str, body: str, shared: str) -> bool:
     """Tell whether script ``name`` reads the clock (directly or through a helper it uses)."""
     return bool({"NOW_MS", "NOW_S"} & names_used(used_definitions(shared, body) + body))
@@ -119,7 +123,7 @@ def _library() -> tuple[str, str]:
             f"  return run_{name}()\nend)\n"
         )
     code = "".join(parts + registrations)
-    library = "aragora_" + hashlib.sha1(code.encode()).hexdigest()[:16]
+    library = LIBRARY_PREFIX + hashlib.sha1(code.encode()).hexdigest()[:16]
     return library, f"#!lua name={library}\n" + code.replace("%(library)s", library)
 
 
@@ -139,6 +143,10 @@ async def load(client: Any) -> None:
 async def prepare(client: Any) -> None:
     """Load the library unless the server has it (then the first calls need not carry it).
 
+    A load of this version deletes the libraries of other versions (one server): each deploy
+    would leave one more. A process still running an older version loads its own again at its
+    next call, as after a restart, so at most the versions running at once stay.
+
     Raises:
         RedisTooOld: the server has no functions (Redis < 7.0).
     """
@@ -147,12 +155,31 @@ async def prepare(client: Any) -> None:
             await load(client)  # on every primary
         else:
             await client.function_load(SOURCE)  # refused, cheaply, when the server has it
+            await _delete_other_versions(client)
     except ResponseError as error:
         if "unknown command" in str(error).lower():
             raise RedisTooOld(f"{RedisTooOld.__doc__} The server said: {error}") from error
         if "already exists" not in str(error):
             return  # not allowed to load (ACL), out of memory...: the first calls load it
     SCRIPTS["enqueue"].loaded_on.add(client)
+
+
+async def _delete_other_versions(client: Redis) -> None:
+    for entry in await client.function_list(library=f"{LIBRARY_PREFIX}*"):
+        name = _library_name(entry)
+        if name != LIBRARY:
+            await client.function_delete(name)
+
+
+def _library_name(entry: Any) -> str:
+    """Return the name in one entry of FUNCTION LIST (flat pairs, or a map with RESP3)."""
+    fields = entry if isinstance(entry, dict) else dict(zip(entry[::2], entry[1::2], strict=True))
+    named = {_str(key): value for key, value in fields.items()}
+    return _str(named["library_name"])
+
+
+def _str(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def load_sync(client: Any) -> None:
