@@ -92,8 +92,8 @@ def used_definitions(shared: str, body: str) -> str:
 LIBRARY_PREFIX = "aragora_"
 
 
-def _uses_clock(name: str, body: str, shared: str) -> bool:
-    """Tell whether script ``name`` reads the clock (directly or through a helper it uses)."""
+def _uses_clock(body: str, shared: str) -> bool:
+    """Tell whether a script reads the clock (directly or through a helper it uses)."""
     return bool({"NOW_MS", "NOW_S"} & names_used(used_definitions(shared, body) + body))
 
 
@@ -115,7 +115,7 @@ def _library() -> tuple[str, str]:
     for name in NAMES:
         body = (_LUA_DIR / f"{name}.lua").read_text()
         always, single = lua_key_counts(name)
-        clock = "true" if _uses_clock(name, body, shared) else "false"
+        clock = "true" if _uses_clock(body, shared) else "false"
         parts.append(f"{lua_key_function(name)}local run_{name}\ndo\n{body}run_{name} = run\nend\n")
         registrations.append(
             f"redis.register_function('%(library)s_{name}', function(keys, args)\n"
@@ -194,8 +194,9 @@ class Script:
     def __init__(self, name: str) -> None:
         self.name = name
         self.function = f"{LIBRARY}_{name}"
-        #: Clients on whose server a batch loaded the library (``replication.run_enqueue``): a
-        #: hint, not a guarantee (a restart or FUNCTION FLUSH empties the server's functions).
+        #: Clients on whose server the library was loaded (by ``prepare``, or by a batch of
+        #: ``replication.run_enqueue``): a hint, not a guarantee (a restart or FUNCTION FLUSH
+        #: empties the server's functions).
         self.loaded_on: weakref.WeakSet[Any] = weakref.WeakSet()
 
     async def __call__(self, client: Redis | Lane, keys: list[Any], args: list[Any]) -> Any:
