@@ -353,6 +353,30 @@ async def test_dequeue_without_wait_works_after_redis_lost_its_library_and_data(
     assert job is not None and job.id == job_id
 
 
+async def test_enqueue_writes_levels_and_registry_only_for_a_missing_stream(
+    queue: RedisStreamsQueue,
+) -> None:
+    """An existing stream has its level and registry entry; a lost one gets both back at once."""
+
+    async def writes() -> tuple[int, int]:
+        stats = await queue.redis.info("commandstats")
+        return tuple(stats.get(f"cmdstat_{c}", {}).get("calls", 0) for c in ("sadd", "zadd"))
+
+    await queue.enqueue(Job(payload={}))
+    sadd, zadd = await writes()
+    for _ in range(5):
+        await queue.enqueue(Job(payload={}))
+    assert await writes() == (sadd, zadd + 5)  # the pending index only
+
+    await queue.redis.flushall()  # keys lost, the library and the process's caches kept
+    job_id = await queue.enqueue(Job(payload={}))
+    assert await queue.redis.smembers("aragora:queue:queues") == {"debates"}
+    assert await queue.redis.zrange("aragora:queue:debates:levels", 0, -1) == ["0"]
+    assert [g["name"] for g in await queue.redis.xinfo_groups(STREAM)] == [GROUP]
+    job = await queue.dequeue("w", timeout_ms=1000)
+    assert job is not None and job.id == job_id
+
+
 async def test_one_batch_of_several_priorities_makes_each_level_and_its_group(
     queue: RedisStreamsQueue,
 ) -> None:

@@ -1,7 +1,7 @@
 """The enqueue step that ``RedisStreamsQueue`` and ``SyncEnqueuer`` share: rows, batches, replies.
 
-A job becomes one row of the enqueue script (``lua/enqueue.lua``); rows travel as one JSON array
-per script call. Everything here is pure: the callers own the Redis client.
+A job becomes one row of the enqueue script (``lua/enqueue.lua``); a call's arguments are its rows'
+fields, one argument each. Everything here is pure: the callers own the Redis client.
 """
 
 from __future__ import annotations
@@ -94,9 +94,13 @@ def enqueue_call(
 ) -> Call:
     """Return the KEYS and ARGV of the enqueue script call that adds ``rows`` to ``queue``.
 
-    With ``all_new`` the call adds no row when any row's id is already known.
+    With ``all_new`` the call adds no row when any row's id is already known. The scope tags of
+    a row go as one JSON array, or ``""`` when it has none.
     """
-    args = [encode_rows(rows), limit_arg(limit), *(["1"] if all_new else [])]
+    args: list[Any] = [limit_arg(limit), "1" if all_new else "0"]
+    for row in rows:
+        args.extend(row[:7])
+        args.append(encode_rows(row[7]) if row[7] else "")
     return core.script_call("enqueue", queue, args, enqueue_keys(core.keys, queue, rows))
 
 

@@ -20,8 +20,6 @@ local NOW_MS, NOW_S
 -- A finish call of several jobs defers index moves, acks and minute counts to its end, one
 -- command per key for all its jobs (finish.lua); nil: every write at once.
 local DEFER
--- The level add_entry last made sure of in this call (a batch mostly has one priority).
-local LEVEL_IN_USE
 -- Delivery: scripts that start jobs set WORKER; OUT = {dead-lettered count, started jobs...}.
 local WORKER, OUT
 
@@ -49,7 +47,7 @@ local function begin(keys, args, key_of, always, single, clock)
   JOB_BASE = CLUSTER and QBASE or PREFIX
   key, NK = key_of, CLUSTER and always or always + single
   if clock then read_clock() end
-  DEFER, LEVEL_IN_USE, WORKER, OUT = nil, nil, '', {0}
+  DEFER, WORKER, OUT = nil, '', {0}
 end
 
 local function index_key(status) return key('idx:' .. status) end

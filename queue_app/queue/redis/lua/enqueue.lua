@@ -1,9 +1,10 @@
--- Add jobs. ARGV 2: JSON array of [id, priority, delay_ms, max_attempts, created_at, payload JSON,
--- metadata JSON, scope tags], priority and max_attempts as strings (written as they are: Lua
--- would format numbers); ARGV 3: most waiting jobs the queue may hold, or -1 (no limit);
--- ARGV 4 (optional) "1": all or none: when any row's id is known (or twice in the rows), none
--- is added, and the reply's 0s name those rows.
--- KEYS after the queue's: the job hash of each row, then the scope indexes of the rows' tags and
+-- Add jobs. ARGV 2: most waiting jobs the queue may hold, or -1 (no limit); ARGV 3: "1" for all
+-- or none (when any job's id is known, or twice in the call, none is added, and the reply's 0s
+-- name those jobs), else "0"; then ROW arguments per job: id, priority, delay_ms,
+-- max_attempts, created_at, payload JSON, metadata JSON, scope tags (a JSON array, '' for none),
+-- priority and max_attempts as strings (written as they are: Lua would format numbers). One
+-- argument per field: Redis hands them over as strings, with nothing to decode.
+-- KEYS after the queue's: the job hash of each job, then the scope indexes of their tags and
 -- the streams of their priorities other than 0 (declared; the script names them as keys.py does).
 -- Derived (keys.py): job hashes of ids read from a scope index.
 -- Returns per job 1 (added) or 0 (id already known); the error QUEUEFULL <waiting> <limit> when
@@ -11,23 +12,33 @@
 -- none is added. A waiting job has no TTL: retention starts when it is terminal.
 -- A scope index drops the ids of jobs gone from Redis: its two oldest at each enqueue, any that a
 -- listing walks over (scoped.lua); it expires 2 x TTL after its last enqueue.
+local ROW = 8
+
+-- The id of job i (1-based) and the index in ARGV just before its arguments.
+local function job_id(i)
+  local b = 3 + (i - 1) * ROW
+  return ARGV[b + 1], b
+end
+
 local function run()
-  local rows = cjson.decode(ARGV[2])
-  local limit = tonumber(ARGV[3])
-  if ARGV[4] == '1' then
+  local jobs = (#ARGV - 3) / ROW
+  local limit = tonumber(ARGV[2])
+  if ARGV[3] == '1' then
     local known, out, seen = false, {}, {}
-    for i, row in ipairs(rows) do
-      out[i] = (seen[row[1]] or redis.call('EXISTS', KEYS[NK + i]) == 1) and 0 or 1
+    for i = 1, jobs do
+      local id = job_id(i)
+      out[i] = (seen[id] or redis.call('EXISTS', KEYS[NK + i]) == 1) and 0 or 1
       known = known or out[i] == 0
-      seen[row[1]] = true
+      seen[id] = true
     end
     if known then return out end
   end
   if limit >= 0 then
     local new, seen = 0, {}
-    for i, row in ipairs(rows) do
-      if not seen[row[1]] and redis.call('EXISTS', KEYS[NK + i]) == 0 then new = new + 1 end
-      seen[row[1]] = true
+    for i = 1, jobs do
+      local id = job_id(i)
+      if not seen[id] and redis.call('EXISTS', KEYS[NK + i]) == 0 then new = new + 1 end
+      seen[id] = true
     end
     local waiting = redis.call('ZCARD', index_key('pending'))
       + redis.call('ZCARD', index_key('retrying'))
@@ -37,27 +48,31 @@ local function run()
   end
   -- Numbers passed to redis.call are formatted on every call: format these once.
   local now_ms, scope_ttl = tostring(NOW_MS), tostring(2 * TTL)
-  local out = {}
-  for i, row in ipairs(rows) do
-    local id = row[1]
+  local out, register = {}, false
+  for i = 1, jobs do
+    local id, b = job_id(i)
     local jk = KEYS[NK + i]
     if redis.call('EXISTS', jk) == 1 then
       out[#out + 1] = 0
     else
-      local delay = tonumber(row[3])
+      local priority, delay = ARGV[b + 2], tonumber(ARGV[b + 3])
       if delay > 0 then
+        register = true
         redis.call('ZADD', key('delayed'), NOW_MS + delay, id)
-        redis.call('HSET', jk, 'id', id, 'queue', Q, 'status', 'pending', 'priority', row[2],
-          'attempts', '0', 'max_attempts', row[4], 'created_at', row[5],
-          'updated_at', NOW_S, 'payload', row[6], 'metadata', row[7])
+        redis.call('HSET', jk, 'id', id, 'queue', Q, 'status', 'pending', 'priority', priority,
+          'attempts', '0', 'max_attempts', ARGV[b + 4], 'created_at', ARGV[b + 5],
+          'updated_at', NOW_S, 'payload', ARGV[b + 6], 'metadata', ARGV[b + 7])
       else  -- the same fields and its entry's, in one HSET (a table to unpack costs more)
-        local entry, level = add_entry(id, row[2])
-        redis.call('HSET', jk, 'id', id, 'queue', Q, 'status', 'pending', 'priority', row[2],
-          'attempts', '0', 'max_attempts', row[4], 'created_at', row[5],
-          'updated_at', NOW_S, 'payload', row[6], 'metadata', row[7], 'entry', entry, 'stream', level)
+        local entry, level, made = add_entry(id, priority)
+        register = register or made
+        redis.call('HSET', jk, 'id', id, 'queue', Q, 'status', 'pending', 'priority', priority,
+          'attempts', '0', 'max_attempts', ARGV[b + 4], 'created_at', ARGV[b + 5],
+          'updated_at', NOW_S, 'payload', ARGV[b + 6], 'metadata', ARGV[b + 7], 'entry', entry,
+          'stream', level)
       end
       move_index(id, nil, 'pending')
-      for _, tag in ipairs(row[8] or {}) do
+      local tags = ARGV[b + 8]
+      for _, tag in ipairs(tags ~= '' and cjson.decode(tags) or {}) do
         local sk = QBASE .. 'by:' .. tag
         for _, old in ipairs(redis.call('ZRANGE', sk, 0, 1)) do
           if redis.call('EXISTS', job_key(old)) == 0 then redis.call('ZREM', sk, old) end
@@ -69,7 +84,9 @@ local function run()
       out[#out + 1] = 1
     end
   end
-  -- The queue registry is a global key (another slot): declared, and written, only on one server.
-  if not CLUSTER then redis.call('SADD', key('queues'), Q) end
+  -- The queue registry: written with a stream it made (its keys were lost with the stream's, or
+  -- the queue is new) or a delayed job (no stream written). A global key (another slot):
+  -- declared, and written, only on one server.
+  if register and not CLUSTER then redis.call('SADD', key('queues'), Q) end
   return out
 end

@@ -23,18 +23,18 @@ local function ledger(id, status)
   redis.call('XADD', key('ledger'), 'MAXLEN', '~', LEDGER_MAX, '*', 'job_id', id, 'status', status)
 end
 
--- Add the stream entry of job `id` (the stream of its priority and its group made when the level is
--- new); return the entry id and the level.
+-- Add the stream entry of job `id` to the stream of its priority; return the entry id, the level
+-- and whether the stream was missing. A stream and its level in `levels` come and go together
+-- (promote.lua deletes both), so an existing stream needs no other write; a missing one (a new
+-- level, or keys a restart or a flush lost) is made with its group and its level first.
 local function add_entry(id, priority)
   local level = level_of(priority)
   local sk = stream_key(level)
-  if level ~= LEVEL_IN_USE then
-    if redis.call('ZADD', key('levels'), 'NX', level, level) == 1 then
-      redis.pcall('XGROUP', 'CREATE', sk, GROUP, '0', 'MKSTREAM')
-    end
-    LEVEL_IN_USE = level
-  end
-  return redis.call('XADD', sk, '*', 'job_id', id), level
+  local entry = redis.call('XADD', sk, 'NOMKSTREAM', '*', 'job_id', id)
+  if entry then return entry, level, false end
+  redis.call('ZADD', key('levels'), 'NX', level, level)
+  redis.pcall('XGROUP', 'CREATE', sk, GROUP, '0', 'MKSTREAM')
+  return redis.call('XADD', sk, '*', 'job_id', id), level, true
 end
 
 local function drop_entry(level, entry)
