@@ -62,6 +62,21 @@ async def test_job_cancelled_between_read_and_take_never_starts(make_queue) -> N
     assert (await waiter.redis.xpending(STREAM, GROUP))["pending"] == 0
 
 
+async def test_entry_deleted_unacked_between_read_and_take_is_skipped(make_queue) -> None:
+    """The consumer still holds the id of a deleted entry: it has no fields, nothing to start."""
+    waiter = await make_queue("waiter")
+    cursor = await last_delivered(waiter)
+    gone = await waiter.enqueue(Job(payload={}))
+    kept = await waiter.enqueue(Job(payload={}))
+    reply = await waiter.redis.xreadgroup(GROUP, "waiter", {STREAM: ">"}, count=2)
+    entries = next(iter(reply.values()))[0] if isinstance(reply, dict) else reply[0][1]
+    await waiter.redis.xdel(STREAM, entries[0][0])
+
+    reply = await take_after_read(waiter, cursor, count=2)
+    assert [job[0] for job in reply[3:]] == [kept]
+    assert await waiter.redis.hget(f"aragora:queue:job:{gone}", "status") == "pending"
+
+
 async def test_take_after_read_starts_only_this_consumers_entries_past_its_cursor(
     make_queue,
 ) -> None:
