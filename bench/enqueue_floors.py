@@ -8,9 +8,12 @@ redis.asyncio:
 - ``lpush``: one LPUSH of a 100-byte value (what huey's enqueue sends, pickling aside);
 - ``fcall trivial``: FCALL of a function that returns 1, with one key and one argument;
 - ``fcall enqueue``: FCALL of the enqueue script with the arguments the library sends;
-- ``enqueue()``: the library call itself (``RedisStreamsQueue.enqueue`` / ``SyncEnqueuer``).
+- ``enqueue()``: the library call itself (``RedisStreamsQueue.enqueue`` / ``SyncEnqueuer``);
+- with ``--huey PYTHON`` (an interpreter with huey, e.g. bench-peers' ``.run/peers-venv``):
+  huey's whole enqueue (a task call on ``RedisHuey``), the reference of issue 15's targets, in
+  the same run as the floors it is compared with.
 
-Usage: .venv/bin/python bench/enqueue_floors.py [--reps 3] [--count 5000]
+Usage: .venv/bin/python bench/enqueue_floors.py [--reps 3] [--count 5000] [--huey PYTHON]
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import redis
 import redis.asyncio
 from _clock import Clock
 from _redis import private_redis
+from enqueue_rates import HUEY
 
 CASES = (
     "sync lpush",
@@ -141,6 +145,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--count", type=int, default=COUNT)
+    parser.add_argument("--huey", help="an interpreter with huey installed")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("url", nargs="?", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -151,15 +156,16 @@ def main() -> None:
             run_sync(args.case, args.url) if sync else asyncio.run(run_async(args.case, args.url))
         )
         return
-    runs: dict[str, list[list[float]]] = {case: [] for case in CASES}
     me = [sys.executable, str(Path(__file__).resolve()), "--count", str(COUNT)]
+    commands = {case: [*me, "--case", case] for case in CASES}
+    if args.huey:
+        commands["sync huey enqueue"] = [args.huey, "-c", HUEY, str(COUNT)]
+    runs: dict[str, list[list[float]]] = {case: [] for case in commands}
     with private_redis() as url:
         for _ in range(args.reps):
-            for case in CASES:
+            for case, command in commands.items():
                 redis.Redis.from_url(url).flushall()
-                done = subprocess.run(
-                    [*me, "--case", case, url], capture_output=True, text=True, check=True
-                )
+                done = subprocess.run([*command, url], capture_output=True, text=True, check=True)
                 runs[case].append([float(word) for word in done.stdout.split()[-3:]])
     head = f"{'calls/s':>9s} {'wall µs':>8s} {'client':>7s} {'redis':>7s}"
     print(f"{'':24s} {head}  (medians of {args.reps}; CPU µs per call)")
