@@ -27,6 +27,7 @@ from redis.cluster import RedisCluster
 from queue_app.queue import Job, QueueConfig, create_redis_queue
 from queue_app.queue.redis import LedgerReader
 from queue_app.queue.redis.observe import connect, read_snapshot
+from queue_app.queue.redis.scripts import LIBRARY, SOURCE
 from queue_app.tasks.examples import add, greet
 from tests.integration.test_queue_inspect import run_inspect
 from tests.obs_support import base_env, run_manage
@@ -210,6 +211,23 @@ async def test_a_blocked_read_across_slots_returns_with_the_first_entry(cluster:
         jobs, job_id = await asyncio.gather(queue.dequeue_many("w", 5, 5000, list(QUEUES)), later())
         assert [job.id for job in jobs] == [job_id]
         assert time.monotonic() - started < 2.5  # not the 5 s block of the other slot's read
+    finally:
+        await queue.close()
+
+
+async def test_a_new_version_deletes_older_libraries_on_every_master(cluster: Cluster) -> None:
+    older = SOURCE.replace(LIBRARY, "aragora_0000000000000000")  # another version's code
+    for server in cluster.servers:
+        with redis.Redis(port=server.port) as node:
+            node.function_load(older)
+    queue = await create_redis_queue(consumer_name="c", config=QueueConfig(redis_url=cluster.url))
+    try:
+        for server in cluster.servers:
+            with redis.Redis(port=server.port, decode_responses=True) as node:
+                listed = [dict(zip(e[::2], e[1::2], strict=True)) for e in node.function_list()]
+                assert [entry["library_name"] for entry in listed] == [LIBRARY]
+        await queue.enqueue(Job(payload={}), queue_name="tasks")
+        assert (await queue.get_queue_stats("tasks"))["pending"] == 1
     finally:
         await queue.close()
 

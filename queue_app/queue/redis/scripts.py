@@ -143,9 +143,10 @@ async def load(client: Any) -> None:
 async def prepare(client: Any) -> None:
     """Load the library unless the server has it (then the first calls need not carry it).
 
-    A load of this version deletes the libraries of other versions (one server): each deploy
-    would leave one more. A process still running an older version loads its own again at its
-    next call, as after a restart, so at most the versions running at once stay.
+    A load of this version deletes the libraries of other versions (on every primary of a
+    cluster): each deploy would leave one more. A process still running an older version loads
+    its own again at its next call, as after a restart, so at most the versions running at
+    once stay.
 
     Raises:
         RedisTooOld: the server has no functions (Redis < 7.0).
@@ -155,7 +156,7 @@ async def prepare(client: Any) -> None:
             await load(client)  # on every primary
         else:
             await client.function_load(SOURCE)  # refused, cheaply, when the server has it
-            await _delete_other_versions(client)
+        await _delete_other_versions(client)
     except ResponseError as error:
         if "unknown command" in str(error).lower():
             raise RedisTooOld(f"{RedisTooOld.__doc__} The server said: {error}") from error
@@ -164,11 +165,15 @@ async def prepare(client: Any) -> None:
     SCRIPTS["enqueue"].loaded_on.add(client)
 
 
-async def _delete_other_versions(client: Redis) -> None:
-    for entry in await client.function_list(library=f"{LIBRARY_PREFIX}*"):
-        name = _library_name(entry)
-        if name != LIBRARY:
-            await client.function_delete(name)
+async def _delete_other_versions(client: Any) -> None:
+    """Delete the libraries of other versions: on the server, or on each primary of a cluster."""
+    nodes = client.get_primaries() if is_cluster_client(client) else [None]
+    for node in nodes:
+        on_node = {} if node is None else {"target_nodes": node}
+        pattern = f"{LIBRARY_PREFIX}*"
+        listed = await client.execute_command("FUNCTION", "LIST", "LIBRARYNAME", pattern, **on_node)
+        for name in {_library_name(entry) for entry in listed} - {LIBRARY}:
+            await client.execute_command("FUNCTION", "DELETE", name, **on_node)
 
 
 def _library_name(entry: Any) -> str:
