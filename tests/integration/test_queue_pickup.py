@@ -43,6 +43,8 @@ async def test_blocked_dequeue_starts_the_job_in_the_round_trip_of_its_read(
     job = await task
     assert round_trips.count == 1  # the enqueue; the waiter's pipeline was sent before
     assert job is not None and job.id == job_id and job.attempts == 1
+    [entry] = await waiter.redis.xpending_range(STREAM, GROUP, "-", "+", 10)
+    assert entry["times_delivered"] == 1  # the read, not the take again: no false redelivery
     stored = await waiter.get_status(job_id)
     assert stored is not None and stored.status is JobStatus.PROCESSING
     assert await waiter.complete(job_id) is True

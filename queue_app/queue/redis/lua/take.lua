@@ -17,15 +17,15 @@ local function start_entry(level, entry, kv)
   started = started + (#OUT - before)
 end
 
--- Entries delivered to this consumer after the cursor by its blocking read, with their fields:
--- XREADGROUP of an id reads the consumer's own pending entries after it. An entry deleted
--- meanwhile (cancel.lua acks it too) no longer shows here, or shows without fields.
+-- Entries delivered to this consumer after the cursor by its blocking read; an entry deleted
+-- meanwhile (cancel.lua acks it too) no longer shows here.
 local function start_read(level, cursor)
-  local reply = redis.pcall('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', count - started,
-    'STREAMS', stream_key(level), cursor)
-  if type(reply) ~= 'table' or reply.err or not reply[1] then return end
-  for _, e in ipairs(reply[1][2]) do
-    if e[2] then start_entry(level, e[1], e[2]) end
+  local sk = stream_key(level)
+  local pel = redis.pcall('XPENDING', sk, GROUP, '(' .. cursor, '+', count - started, consumer)
+  if type(pel) ~= 'table' or pel.err then return end
+  for _, p in ipairs(pel) do
+    local raw = redis.call('XRANGE', sk, p[1], p[1])
+    if raw[1] then start_entry(level, p[1], raw[1][2]) end
   end
 end
 
