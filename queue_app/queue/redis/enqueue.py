@@ -22,8 +22,9 @@ from .scripts import Call
 #: Jobs per enqueue script call when a batch without a depth limit is split.
 ENQUEUE_CHUNK = 500
 
-#: Rows of any script as one JSON array (one argument instead of one per field).
-encode_rows = compact_json(ensure_ascii=False)
+#: Compact JSON of script arguments: the finish rows (one argument instead of one per field), a
+#: job's scope tags.
+encode_json = compact_json(ensure_ascii=False)
 
 
 def job_rows(
@@ -100,7 +101,7 @@ def enqueue_call(
     args: list[Any] = [limit_arg(limit), "1" if all_new else "0"]
     for row in rows:
         args.extend(row[:7])
-        args.append(encode_rows(row[7]) if row[7] else "")
+        args.append(encode_json(row[7]) if row[7] else "")
     return core.script_call("enqueue", queue, args, enqueue_keys(core.keys, queue, rows))
 
 

@@ -168,9 +168,9 @@ async def prepare(client: Any) -> None:
 async def _delete_other_versions(client: Any) -> None:
     """Delete the libraries of other versions: on the server, or on each primary of a cluster."""
     nodes = client.get_primaries() if is_cluster_client(client) else [None]
+    pattern = f"{LIBRARY_PREFIX}*"
     for node in nodes:
         on_node = {} if node is None else {"target_nodes": node}
-        pattern = f"{LIBRARY_PREFIX}*"
         listed = await client.execute_command("FUNCTION", "LIST", "LIBRARYNAME", pattern, **on_node)
         for name in {_library_name(entry) for entry in listed} - {LIBRARY}:
             await client.execute_command("FUNCTION", "DELETE", name, **on_node)

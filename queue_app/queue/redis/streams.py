@@ -23,7 +23,7 @@ from .core import (
     dumps,
     to_delay_ms,
 )
-from .enqueue import batches, encode_rows, enqueue_call, job_rows, refusal
+from .enqueue import batches, encode_json, enqueue_call, job_rows, refusal
 from .kind_support import KindSupport
 from .lane import Lane
 from .outage import translate_errors
@@ -155,7 +155,7 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
         for queue, rows in by_queue.items():
             ids = [row[0] for _, row in rows]
             keys = [*self.keys.jobs(queue, ids), *self.keys.jobs(queue, ids, "checkpoints")]
-            args = [encode_rows([row for _, row in rows])]
+            args = [encode_json([row for _, row in rows])]
             replies = await self._run("finish", queue, args, keys, self.finish_lane)
             for (index, row), reply in zip(rows, replies, strict=True):
                 results[index] = FINISH_REPLIES[int(reply)]
