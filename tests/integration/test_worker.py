@@ -278,7 +278,9 @@ async def test_worker_survives_redis_restart_and_finishes_backlog(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     server = redis_server_factory(appendonly=True)
-    config = QueueConfig(redis_url=server.url)
+    # A take whose reply the kill loses started its job in Redis (kept by the AOF) with nobody
+    # running it: the stale claim takes it over after claim_idle_ms, here its least (10 s).
+    config = QueueConfig(redis_url=server.url, claim_idle_ms=10_000)
     queue = await create_redis_queue(consumer_name="survivor", config=config)
     await queue.redis.config_set("appendfsync", "always")
     ids = [await enqueue(queue, diag("sleep", seconds=0.05)) for _ in range(5)]
@@ -289,7 +291,7 @@ async def test_worker_survives_redis_restart_and_finishes_backlog(
     await asyncio.sleep(0.5)
     server.restart()
     ids += [await enqueue(queue, diag("noop")) for _ in range(3)]
-    await wait_until(lambda: count_completed(queue, ids, len(ids)), 20)
+    await wait_until(lambda: count_completed(queue, ids, len(ids)), 30)
     await worker.stop(timeout=2)
     await runner
     await queue.close()
