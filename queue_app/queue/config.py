@@ -86,7 +86,8 @@ class QueueConfig:
     cluster_keys: bool = False
     #: Queue used when a call names none.
     default_queue: str = "debates"
-    #: Approximate cap of each queue's ledger event stream; 0 turns the ledger feed off.
+    #: Approximate cap of each queue's ledger event stream, in entries (an entry holds one job's
+    #: event, or those of up to 20 jobs of one script call); 0 turns the ledger feed off.
     ledger_max_len: int = 1_000_000
     #: Seconds a Redis reply may take (above the longest blocking read, which is 0.5 s).
     socket_timeout: float = 10.0

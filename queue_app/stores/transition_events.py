@@ -86,8 +86,11 @@ def event_data(event: LedgerEvent, job: Job, name: str) -> dict[str, Any]:
 
 
 def _delivery(endpoint: WebhookEndpoint, event: LedgerEvent, job: Job, name: str) -> Job | None:
-    """Return the webhook job telling ``endpoint`` about ``name`` (its id fixed by the event)."""
-    key = f"{event.queue}|{event.entry}|{endpoint.pk}|{name}"
+    """Return the webhook job telling ``endpoint`` about ``name`` (its id fixed by the event).
+
+    The id names the job too: one ledger entry can hold the events of several jobs.
+    """
+    key = f"{event.queue}|{event.entry}|{event.job_id}|{endpoint.pk}|{name}"
     job_id = "evt-" + hashlib.sha256(key.encode()).hexdigest()[:32]
     metadata = {key: job.metadata[key] for key in ("owner", "organization") if key in job.metadata}
     if TRACE_CONTEXT_KEY in job.metadata:  # the delivery continues the job's trace

@@ -101,6 +101,40 @@ async def test_ledger_stores_enqueued_and_finished_jobs(
     assert await writer.drain_once() == 0
 
 
+async def test_ledger_stores_every_job_of_a_batch_call_from_entries_of_twenty(
+    queue: RedisStreamsQueue, queue_config: QueueConfig
+) -> None:
+    """A call of several jobs writes one ledger entry per status and 20 jobs; each gets its row."""
+    stream = queue.keys.ledger("debates")
+    jobs = [Job(payload={"n": n}, metadata={"job_type": "debate"}) for n in range(45)]
+    ids = await queue.enqueue_many(jobs)
+    assert await queue.redis.xlen(stream) == 3  # 20 + 20 + 5 jobs
+    started = await take(queue, 45)
+    failed = {job.id for job in started[::3]}
+    await queue.finish_many(
+        [
+            (
+                job.id,
+                job.delivery_token or "",
+                *(("failed", "boom") if job.id in failed else ("completed", "7")),
+                0,
+            )
+            for job in started
+        ]
+    )
+    assert await queue.redis.xlen(stream) == 3 + 2 + 1  # + 30 completed, 15 failed
+    writer = LedgerWriter(queue.redis, config=queue_config, block_ms=10)
+
+    assert await writer.drain_once() == 90  # events: 45 enqueued, 45 finished
+    stored = await rows()
+    assert {job_id: row.status for job_id, row in stored.items()} == {
+        job_id: "failed" if job_id in failed else "completed" for job_id in ids
+    }
+    assert {stored[job_id].result for job_id in ids if job_id not in failed} == {7}
+    assert await LedgerReader(queue.redis, "probe", queue_config).backlog() == 0
+    assert await writer.drain_once() == 0
+
+
 async def test_ledger_drains_in_batches_across_queues(
     queue: RedisStreamsQueue, queue_config: QueueConfig
 ) -> None:

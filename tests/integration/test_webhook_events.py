@@ -181,6 +181,23 @@ async def test_a_batch_read_again_after_a_crash_enqueues_each_event_once(
     assert receiver.seen("/all") == receiver.seen("/too") == [("job.completed", job_id)]
 
 
+async def test_jobs_finished_by_one_call_each_reach_the_endpoint(
+    queue: RedisStreamsQueue, receiver: Receiver
+) -> None:
+    """Their events share one ledger entry; each job's delivery has an id of its own."""
+    await in_db(endpoint, receiver, "/all", ["job.completed"])
+    ids = await queue.enqueue_many([debate() for _ in range(3)])
+    started = await take(queue, 3)
+    await queue.finish_many(
+        [(job.id, job.delivery_token or "", "completed", "1", 0) for job in started]
+    )
+    assert await queue.redis.xlen(queue.keys.ledger("debates")) == 2  # enqueued, completed
+    await drain(LedgerWriter(queue.redis, config=queue.config, block_ms=10))
+    await deliver(queue.config)
+
+    assert receiver.seen("/all") == sorted(("job.completed", job_id) for job_id in ids)
+
+
 async def test_debate_webhook_url_gets_debate_completed_signed_with_its_organizations_secret(
     queue: RedisStreamsQueue, receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:

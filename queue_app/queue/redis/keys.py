@@ -16,7 +16,7 @@ slot and every script of that queue runs on one shard.
 |                      |        | (owner:<id>, organization:<name>), score = ms   | last enqueue   |
 | `P job:<id>`         | hash   | status, payload, result, error, delivery tokens | TTL once final |
 | `P checkpoints:<id>` | hash   | items a running job finished (batch results)    | max_job_ttl¹   |
-| `P q:ledger`         | stream | job events for the database ledger (id, status) | XDEL'd at ack  |
+| `P q:ledger`         | stream | job events (status; job_id, or job_ids: 2-20)  | XDEL'd at ack  |
 | `P q:m:<minute>`     | hash   | jobs finished per status in minute (epoch/60)   | 2 hours        |
 | `P queues`           | set    | names of declared queues that had a job         | none (bounded) |
 | `P workers`          | zset   | live worker ids, score = last heartbeat (ms)    | stale: pruned  |

@@ -142,9 +142,9 @@ class LedgerReader:
         """Acknowledge and delete stored events: one XACK and one XDEL per stream."""
         if not events:
             return
-        entries: dict[str, list[str]] = {}
+        entries: dict[str, dict[str, None]] = {}  # an entry can hold the events of 20 jobs
         for event in events:
-            entries.setdefault(self.keys.ledger(event.queue), []).append(event.entry)
+            entries.setdefault(self.keys.ledger(event.queue), {})[event.entry] = None
         async with self._redis.pipeline(transaction=False) as pipe:
             for stream, ids in entries.items():
                 pipe.xack(stream, LEDGER_GROUP, *ids)
@@ -261,13 +261,29 @@ class LedgerReader:
 
 
 def _raw_events(queue: str, messages: Any) -> list[RawEvent]:
-    """Return the events of stream ``messages`` (``[(entry, fields), ...]``) of ``queue``."""
+    """Return the events of stream ``messages`` (``[(entry, fields), ...]``) of ``queue``.
+
+    An entry names one job (field ``job_id``) or, written by a call of several jobs, up to 20
+    (``job_ids``, a JSON array): one event each, all with the entry's id and status.
+    """
     out = []
     for entry, fields in messages:
         data = {text(key): value for key, value in (fields or {}).items()}
-        job_id, status = data.get("job_id"), data.get("status")
-        out.append((queue, text(entry), "" if job_id is None else text(job_id), text(status or "")))
+        status, entry_id = text(data.get("status") or ""), text(entry)
+        for job_id in _job_ids(data):
+            out.append((queue, entry_id, job_id, status))
     return out
+
+
+def _job_ids(data: dict[str, Any]) -> list[str]:
+    """Return the job ids one ledger entry names (``[""]`` when it names none readably)."""
+    if "job_ids" not in data:
+        job_id = data.get("job_id")
+        return ["" if job_id is None else text(job_id)]
+    ids = _loads(text(data["job_ids"]), None)
+    if isinstance(ids, list) and ids and all(type(job_id) is str for job_id in ids):
+        return ids
+    return [""]
 
 
 def _stored(values: list[Any]) -> StoredJob | None:

@@ -49,6 +49,7 @@ local function run()
   -- Numbers passed to redis.call are formatted on every call: format these once.
   local now_ms, scope_ttl = tostring(NOW_MS), tostring(2 * TTL)
   local out, register = {}, false
+  if jobs > 1 then DEFER = deferred() end  -- the pending index and the ledger: once per call
   for i = 1, jobs do
     local id, b = job_id(i)
     local jk = KEYS[NK + i]
@@ -88,5 +89,6 @@ local function run()
   -- the queue is new) or a delayed job (no stream written). A global key (another slot):
   -- declared, and written, only on one server.
   if register and not CLUSTER then redis.call('SADD', key('queues'), Q) end
+  if DEFER then DEFER.flush() end
   return out
 end

@@ -17,10 +17,28 @@ local function move_index(id, old, new)
   redis.call('ZADD', index_key(new), NOW_MS, id)
 end
 
--- Feed the database ledger: one event per enqueue, retry and terminal transition.
+-- Most jobs one ledger entry names (a call of several jobs): a reader's batch of entries stays
+-- bounded in jobs.
+local LEDGER_IDS = 20
+
+-- Add one ledger entry: the jobs `ids` reached `status`. One job: fields job_id and status; more:
+-- job_ids (a JSON array) and status.
+local function ledger_entry(status, ids)
+  local lk = key('ledger')
+  if #ids == 1 then
+    redis.call('XADD', lk, 'MAXLEN', '~', LEDGER_MAX, '*', 'job_id', ids[1], 'status', status)
+  else
+    redis.call('XADD', lk, 'MAXLEN', '~', LEDGER_MAX, '*', 'job_ids', cjson.encode(ids),
+      'status', status)
+  end
+end
+
+-- Feed the database ledger: one event per enqueue, retry and terminal transition; a call of
+-- several jobs (DEFER) writes its events at its end, up to LEDGER_IDS jobs an entry.
 local function ledger(id, status)
   if tonumber(LEDGER_MAX) <= 0 then return end  -- 0: no ledger events
-  redis.call('XADD', key('ledger'), 'MAXLEN', '~', LEDGER_MAX, '*', 'job_id', id, 'status', status)
+  if DEFER then return DEFER.ledger(id, status) end
+  ledger_entry(status, {id})
 end
 
 -- Add the stream entry of job `id` to the stream of its priority; return the entry id, the level
@@ -49,6 +67,91 @@ local function count_minute(status)
   if DEFER then return DEFER.count(status) end
   local mk = minute_key(string.format('%d', NOW_MS / 60000))
   if redis.call('HINCRBY', mk, status, '1') == 1 then redis.call('EXPIRE', mk, '7200') end
+end
+
+-- The writes a call of several jobs defers (DEFER; finish.lua, enqueue.lua): index moves netted
+-- per job (the index it left first, the one it is in last), entries to ack and delete per
+-- stream, minute counts and ledger events per status, checkpoints to delete; flush() writes
+-- them, one command per key (ledger: per LEDGER_IDS jobs). Its helpers are made per call: a
+-- call of one job makes no closure.
+local function deferred()
+  -- Add `value` to the list groups[key], keeping the keys in first-seen order.
+  local function add_to(order, groups, key, value)
+    local group = groups[key]
+    if not group then
+      group = {}
+      groups[key] = group
+      order[#order + 1] = key
+    end
+    group[#group + 1] = value
+  end
+
+  -- redis.call(command, key[, arg], values...) with at most `step` values a call (unpack's limit).
+  local function call_chunked(step, values, command, key, arg)
+    for i = 1, #values, step do
+      local last = math.min(i + step - 1, #values)
+      if arg then
+        redis.call(command, key, arg, unpack(values, i, last))
+      else
+        redis.call(command, key, unpack(values, i, last))
+      end
+    end
+  end
+
+  local moved, left, now_in = {}, {}, {}
+  local levels, entries, statuses, counts, checkpoints = {}, {}, {}, {}, {}
+  local ledger_statuses, ledger_ids = {}, {}
+  local d = {checkpoints = checkpoints}
+  function d.move(id, old, new)
+    if now_in[id] == nil then
+      moved[#moved + 1] = id
+      left[id] = old or false
+    end
+    now_in[id] = new
+  end
+  function d.drop(level, entry) add_to(levels, entries, level, entry) end
+  function d.ledger(id, status) add_to(ledger_statuses, ledger_ids, status, id) end
+  function d.count(status)
+    if not counts[status] then
+      statuses[#statuses + 1] = status
+      counts[status] = 0
+    end
+    counts[status] = counts[status] + 1
+  end
+  function d.flush()
+    local removed, removed_from, added, added_to = {}, {}, {}, {}
+    for _, id in ipairs(moved) do
+      if left[id] and left[id] ~= now_in[id] then add_to(removed, removed_from, left[id], id) end
+      add_to(added, added_to, now_in[id], NOW_MS)
+      add_to(added, added_to, now_in[id], id)
+    end
+    for _, status in ipairs(removed) do
+      call_chunked(500, removed_from[status], 'ZREM', index_key(status))
+    end
+    for _, status in ipairs(added) do
+      call_chunked(1000, added_to[status], 'ZADD', index_key(status))
+    end
+    for _, level in ipairs(levels) do
+      call_chunked(500, entries[level], 'XACK', stream_key(level), GROUP)
+      call_chunked(500, entries[level], 'XDEL', stream_key(level))
+    end
+    local mk = minute_key(string.format('%d', NOW_MS / 60000))
+    for _, status in ipairs(statuses) do
+      if redis.call('HINCRBY', mk, status, counts[status]) == counts[status] then
+        redis.call('EXPIRE', mk, '7200')
+      end
+    end
+    for i = 1, #checkpoints, 500 do
+      redis.call('DEL', unpack(checkpoints, i, math.min(i + 499, #checkpoints)))
+    end
+    for _, status in ipairs(ledger_statuses) do
+      local ids = ledger_ids[status]
+      for i = 1, #ids, LEDGER_IDS do
+        ledger_entry(status, {unpack(ids, i, math.min(i + LEDGER_IDS - 1, #ids))})
+      end
+    end
+  end
+  return d
 end
 
 local function finish(jk, id, old, status, ...)
