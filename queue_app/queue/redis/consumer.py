@@ -7,7 +7,9 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..base import Job
 from .connect import is_cluster_client
@@ -21,6 +23,8 @@ from .status import job_from_values, text
 POLL_MS = 500
 #: Tries of a take while restoring what a Redis restart lost (scripts, then groups).
 RECOVERY_ATTEMPTS = 3
+#: Most entries of one stream a consumer looks at when it takes back what lost replies started.
+ORPHANS_PER_LEVEL = 1000
 
 
 class QueueConsumer(QueueCore):
@@ -42,10 +46,26 @@ class QueueConsumer(QueueCore):
         timeout_ms: int = 5000,
         queue_names: Sequence[str] | None = None,
     ) -> list[Job]:
-        """Start up to ``count`` jobs from the queues; block up to ``timeout_ms`` for the first."""
+        """Start up to ``count`` jobs from the queues; block up to ``timeout_ms`` for the first.
+
+        A call that fails on the connection may have started jobs in Redis whose reply never
+        came: the next call first takes those back (``_take_back_orphans``) and starts them
+        again, instead of leaving them to the stale claim after ``claim_idle_ms``.
+        """
         queues = list(queue_names or [self.config.default_queue])
+        try:
+            return await self._dequeue_many(worker_id, count, timeout_ms, queues)
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            self._replies_lost = True
+            raise
+
+    async def _dequeue_many(
+        self, worker_id: str, count: int, timeout_ms: int, queues: list[str]
+    ) -> list[Job]:
         for queue in queues:
             await self.ensure_queue(queue)
+        if self._may_have_lost_replies():
+            await self._take_back_orphans(queues)
         deadline = time.monotonic() + timeout_ms / 1000
         self._woken = False
         jobs = await self._take(worker_id, count, queues)
@@ -59,6 +79,48 @@ class QueueConsumer(QueueCore):
                 await self._wait_for_entry(queues, block)
                 jobs = await self._take(worker_id, count, queues)
         return jobs
+
+    def _may_have_lost_replies(self) -> bool:
+        """Tell whether a call failed on the connection since the last look: one that raised,
+        or a round trip of the take lane that failed, retried or not (the client's retries
+        hide a lost reply from the caller)."""
+        failed = self.take_lane.failed_round_trips if self.take_lane is not None else 0
+        lost = self._replies_lost or failed != self._lane_failures_seen
+        self._replies_lost, self._lane_failures_seen = False, failed
+        return lost
+
+    async def _take_back_orphans(self, queues: list[str]) -> None:
+        """Own again the entries this consumer holds in Redis but runs none of.
+
+        A take or start whose reply was lost started them in Redis (their jobs processing under
+        a token nobody holds); the claim script puts them back to pending for the next start.
+        """
+        known = {d.entry for d in self._owned} | {d.entry for d in self._running.values()}
+        for queue, levels in (await self.levels(queues)).items():
+            orphans: list[str] = []
+            for level in levels:
+                entries = await self._held_entries(self.keys.stream(queue, level))
+                orphans += [item for e in entries if e not in known for item in (level, e)]
+            if orphans:
+                args = [self.consumer_name, 0, len(orphans) // 2, *orphans]
+                items = [text(item) for item in await self._run("claim", queue, args)]
+                self._own(
+                    Delivery(queue, items[i], items[i + 1], items[i + 2])
+                    for i in range(0, len(items), 3)
+                )
+
+    async def _held_entries(self, stream: str) -> list[str]:
+        """Return the entries of ``stream`` this consumer holds (none when a restart lost the
+        group: the take restores it)."""
+        try:
+            held = await self._redis.xpending_range(
+                stream, self.group_name, "-", "+", ORPHANS_PER_LEVEL, self.consumer_name
+            )
+        except ResponseError as error:
+            if "NOGROUP" not in str(error):
+                raise
+            return []
+        return [text(pending["message_id"]) for pending in held]
 
     def wake(self) -> None:
         """Make a ``dequeue_many`` waiting in this process return after its current poll."""

@@ -113,6 +113,11 @@ class QueueCore:
         #: Per queue, the group's last-delivered id of each level (flat) when a take started none.
         self._cursors: dict[str, list[str]] = {}
         self._woken = False
+        #: A take or start failed on the connection: Redis may have started jobs for this
+        #: consumer whose reply never came (``QueueConsumer._take_back_orphans``); the take
+        #: lane's failed round trips when last looked at.
+        self._replies_lost = False
+        self._lane_failures_seen = 0
         #: Entries dead-lettered while reading (undecodable, expired, poison pills), by queue.
         self.dead_lettered: Counter[str] = Counter()
 

@@ -33,6 +33,9 @@ class Lane:
         self._client = client
         self._connection: AbstractConnection | None = None
         self._busy = False
+        #: Round trips that failed on the connection (each retried or raised): a call whose
+        #: reply was lost may have run in Redis.
+        self.failed_round_trips = 0
 
     @classmethod
     def of(cls, client: Any) -> Lane | None:
@@ -78,10 +81,14 @@ class Lane:
             packed = b"".join(hiredis.pack_command(args) for args in commands)
             return await connection.retry.call_with_retry(
                 lambda: _round_trips(connection, packed, len(commands)),
-                lambda error: connection.disconnect(),
+                lambda error: self._failed(connection),
             )
         finally:
             self._busy = False
+
+    async def _failed(self, connection: AbstractConnection) -> None:
+        self.failed_round_trips += 1
+        await connection.disconnect()
 
     async def _take(self) -> AbstractConnection:
         self._connection = await self._client.connection_pool.get_connection()  # type: ignore[no-untyped-call]

@@ -2,6 +2,8 @@
 -- A taken-over running job goes back to pending (its old token is void). Returns a flat list
 -- level, entry id, job id for each delivery the caller must start. Consumers left with nothing
 -- pending and idle past ARGV 3 ms are removed from the group.
+-- With ARGV 5... (pairs level, entry id): take back only these entries, which consumer ARGV 2
+-- holds but runs none of (a call that started them lost its reply), however idle they are.
 -- Derived (keys.py): the streams of the levels in use and the job hashes of the entries claimed.
 -- A call's own state, set by run() (the helpers below are made once, with the library).
 local out, taken
@@ -27,9 +29,29 @@ local function take(level, entry, id)
   taken = taken + 1
 end
 
+-- Take back the entries of ARGV 5... that `consumer` still holds: one acked meanwhile, or taken
+-- over by another consumer, is left alone.
+local function take_back(consumer)
+  for i = 5, #ARGV - 1, 2 do
+    local level, entry = ARGV[i], ARGV[i + 1]
+    local sk = stream_key(level)
+    local held = redis.pcall('XPENDING', sk, GROUP, entry, entry, '1', consumer)
+    if type(held) == 'table' and held[1] then
+      local raw = redis.call('XRANGE', sk, entry, entry)
+      if raw[1] then  -- else deleted: nothing to run, and no longer anyone's
+        take(level, entry, field(raw[1][2], 'job_id'))
+      else
+        redis.call('XACK', sk, GROUP, entry)
+      end
+    end
+  end
+  return out
+end
+
 local function run()
   local consumer, min_idle, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
   out, taken = {}, 0
+  if #ARGV > 4 then return take_back(consumer) end
   for _, level in ipairs(levels_desc()) do
     local cursor = '0-0'
     repeat
