@@ -46,9 +46,7 @@ local function run()
       return redis.error_reply('QUEUEFULL ' .. waiting .. ' ' .. limit)
     end
   end
-  -- Numbers passed to redis.call are formatted on every call: format these once.
-  local now_ms, scope_ttl = tostring(NOW_MS), tostring(2 * TTL)
-  local out, register = {}, false
+  local out, register, scope_ttl = {}, false, nil
   if jobs > 1 then DEFER = deferred() end  -- the pending index and the ledger: once per call
   for i = 1, jobs do
     local id, b = job_id(i)
@@ -73,13 +71,17 @@ local function run()
       end
       move_index(id, nil, 'pending')
       local tags = ARGV[b + 8]
-      for _, tag in ipairs(tags ~= '' and cjson.decode(tags) or {}) do
-        local sk = QBASE .. 'by:' .. tag
-        for _, old in ipairs(redis.call('ZRANGE', sk, 0, 1)) do
-          if redis.call('EXISTS', job_key(old)) == 0 then redis.call('ZREM', sk, old) end
+      if tags ~= '' then
+        -- A number passed to redis.call is formatted on every call: this one once per call.
+        scope_ttl = scope_ttl or tostring(2 * TTL)
+        for _, tag in ipairs(cjson.decode(tags)) do
+          local sk = QBASE .. 'by:' .. tag
+          for _, old in ipairs(redis.call('ZRANGE', sk, '0', '1')) do
+            if redis.call('EXISTS', job_key(old)) == 0 then redis.call('ZREM', sk, old) end
+          end
+          redis.call('ZADD', sk, NOW_MS, id)
+          redis.call('EXPIRE', sk, scope_ttl)
         end
-        redis.call('ZADD', sk, now_ms, id)
-        redis.call('EXPIRE', sk, scope_ttl)
       end
       ledger(id, 'pending')
       out[#out + 1] = 1
