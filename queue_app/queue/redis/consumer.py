@@ -95,12 +95,14 @@ class QueueConsumer(QueueCore):
         A take or start whose reply was lost started them in Redis (their jobs processing under
         a token nobody holds); the claim script puts them back to pending for the next start.
         """
-        known = {d.entry for d in self._owned} | {d.entry for d in self._running.values()}
+        known = {(d.queue, d.level, d.entry) for d in [*self._owned, *self._running.values()]}
         for queue, levels in (await self.levels(queues)).items():
             orphans: list[str] = []
             for level in levels:
                 entries = await self._held_entries(self.keys.stream(queue, level))
-                orphans += [item for e in entries if e not in known for item in (level, e)]
+                orphans += [
+                    item for e in entries if (queue, level, e) not in known for item in (level, e)
+                ]
             if orphans:
                 args = [self.consumer_name, 0, len(orphans) // 2, *orphans]
                 items = [text(item) for item in await self._run("claim", queue, args)]
