@@ -153,7 +153,10 @@ class LedgerReader:
 
     @translate_errors
     async def backlog(self, queue_names: Sequence[str] | None = None) -> int:
-        """Return how many events wait in the ledger streams (unread or unacknowledged)."""
+        """Return how many entries wait in the ledger streams (unread or unacknowledged).
+
+        An entry holds one job's event, or those of up to 20 jobs of one script call.
+        """
         queues = list(queue_names or await self._tracker.queue_names())
         async with self._redis.pipeline(transaction=False) as pipe:
             for queue in queues:
