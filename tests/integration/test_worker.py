@@ -279,7 +279,9 @@ async def test_worker_survives_redis_restart_and_finishes_backlog(
 ) -> None:
     server = redis_server_factory(appendonly=True)
     # A take whose reply the kill loses started its job in Redis (kept by the AOF) with nobody
-    # running it: the stale claim takes it over after claim_idle_ms, here its least (10 s).
+    # running it: the worker's next take takes it back; should that miss it (a reply lost on
+    # the client's pipeline instead of the take lane), the stale claim after claim_idle_ms,
+    # here its least (10 s).
     config = QueueConfig(redis_url=server.url, claim_idle_ms=10_000)
     queue = await create_redis_queue(consumer_name="survivor", config=config)
     await queue.redis.config_set("appendfsync", "always")

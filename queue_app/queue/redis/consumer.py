@@ -104,12 +104,7 @@ class QueueConsumer(QueueCore):
                     item for e in entries if (queue, level, e) not in known for item in (level, e)
                 ]
             if orphans:
-                args = [self.consumer_name, 0, len(orphans) // 2, *orphans]
-                items = [text(item) for item in await self._run("claim", queue, args)]
-                self._own(
-                    Delivery(queue, items[i], items[i + 1], items[i + 2])
-                    for i in range(0, len(items), 3)
-                )
+                await self._claim(queue, [self.consumer_name, 0, len(orphans) // 2, *orphans])
 
     async def _held_entries(self, stream: str) -> list[str]:
         """Return the entries of ``stream`` this consumer holds (none when a restart lost the
@@ -309,6 +304,14 @@ class QueueConsumer(QueueCore):
                 entry, fields = message
                 fields = {text(k): text(v) for k, v in (fields or {}).items()}
                 yield Delivery(queue, level, text(entry), fields.get("job_id", ""))
+
+    async def _claim(self, queue: str, args: list[Any]) -> int:
+        """Run the claim script on ``queue``; own the deliveries it took over, return how many."""
+        items = [text(item) for item in await self._run("claim", queue, args)]
+        self._own(
+            Delivery(queue, items[i], items[i + 1], items[i + 2]) for i in range(0, len(items), 3)
+        )
+        return len(items) // 3
 
     def _own(self, deliveries: Iterable[Delivery]) -> None:
         self._owned.extend(deliveries)

@@ -318,13 +318,7 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
                 break
             await self.ensure_queue(queue)
             args = [self.consumer_name, int(idle_ms), limit - claimed]
-            flat = await self._run("claim", queue, args)
-            items = [text(item) for item in flat]
-            self._own(
-                Delivery(queue, items[i], items[i + 1], items[i + 2])
-                for i in range(0, len(items), 3)
-            )
-            claimed += len(items) // 3
+            claimed += await self._claim(queue, args)
         return claimed
 
     @translate_errors
