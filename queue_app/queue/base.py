@@ -288,6 +288,22 @@ class JobQueue(ABC):
     async def finish_many(self, outcomes: Sequence[OutcomeRow]) -> list[FinishResult]:
         """Record the outcomes of running jobs, each under the token of its delivery."""
 
+    async def finish_and_take(
+        self,
+        outcomes: Sequence[OutcomeRow],
+        worker_id: str,
+        count: int,
+        queue_names: Sequence[str] | None = None,
+    ) -> tuple[list[FinishResult | None], list[Job]]:
+        """Record ``outcomes``, then start up to ``count`` jobs without waiting for one.
+
+        A worker calls this when jobs end and slots are free: the outcomes and the take of
+        the jobs that replace them can go in one round trip. An outcome whose write was refused
+        while jobs were started has None as its result: write it again (``finish_many``).
+        """
+        results: list[FinishResult | None] = list(await self.finish_many(outcomes))
+        return results, await self.dequeue_many(worker_id, count, 0, queue_names)
+
     @abstractmethod
     async def set_progress(self, job_id: str, progress: Any) -> bool:
         """Record JSON ``progress`` of a running job; False when it is no longer ours."""

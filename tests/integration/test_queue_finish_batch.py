@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from queue_app.queue import FinishResult, Job, JobStatus, RedisStreamsQueue
+from tests.round_trips import RoundTrips
 
 STREAM = "aragora:queue:debates:stream"
 HIGH = "aragora:queue:debates:stream:p5"
@@ -113,3 +114,48 @@ async def test_the_call_after_a_batch_writes_at_once(queue: RedisStreamsQueue) -
     assert (await _indexes(queue, [job.id for job in jobs])) == {
         job.id: {"completed"} for job in jobs
     }
+
+
+async def test_finish_and_take_writes_outcomes_and_starts_jobs_in_one_round_trip(
+    queue: RedisStreamsQueue, round_trips: RoundTrips
+) -> None:
+    first, second, third = (Job(payload={"i": i}) for i in range(3))
+    for job in (first, second, third):
+        await queue.enqueue(job)
+    [running] = await queue.dequeue_many("w", 1, 100)
+    stale = (second.id, "not-its-token", "completed", "null", 0)  # not a delivery of this worker
+    round_trips.reset()
+    results, taken = await queue.finish_and_take(
+        [(running.id, running.delivery_token or "", "completed", '"done"', 0), stale], "w", 5
+    )
+    assert round_trips.count == 1
+    assert results == [FinishResult.WRITTEN, FinishResult.FENCED]
+    assert [job.id for job in taken] == [second.id, third.id]
+    done = await queue.get_status(first.id)
+    assert done is not None and done.status is JobStatus.COMPLETED and done.result == "done"
+    assert set(queue.running) == {second.id, third.id}
+    assert (await queue.redis.xpending(STREAM, GROUP))["pending"] == 2
+
+
+async def test_finish_and_take_loads_the_library_a_restart_lost(queue: RedisStreamsQueue) -> None:
+    for i in range(2):
+        await queue.enqueue(Job(payload={"i": i}))
+    [running] = await queue.dequeue_many("w", 1, 100)
+    await queue.redis.function_flush()
+    row = (running.id, running.delivery_token or "", "failed", "boom", 0)
+    results, taken = await queue.finish_and_take([row], "w", 1)
+    assert results == [FinishResult.WRITTEN] and len(taken) == 1
+    failed = await queue.get_status(running.id)
+    assert failed is not None and failed.status is JobStatus.FAILED and failed.error == "boom"
+
+
+async def test_finish_and_take_of_several_queues_starts_the_jobs_of_each(
+    make_queue: Any,
+) -> None:
+    queue = await make_queue()
+    await queue.enqueue(Job(payload={}), queue_name="debates")
+    other = await queue.enqueue(Job(payload={}), queue_name="diagnostics")
+    [running] = await queue.dequeue_many("w", 1, 100, ["debates"])
+    row = (running.id, running.delivery_token or "", "completed", "null", 0)
+    results, taken = await queue.finish_and_take([row], "w", 2, ["debates", "diagnostics"])
+    assert results == [FinishResult.WRITTEN] and [job.id for job in taken] == [other]

@@ -19,7 +19,14 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from queue_app.queue import Job, JobStatus, QueueConfig, QueueConnectionError, RedisStreamsQueue
+from queue_app.queue import (
+    FinishResult,
+    Job,
+    JobStatus,
+    QueueConfig,
+    QueueConnectionError,
+    RedisStreamsQueue,
+)
 
 #: Keeps Redis running one script for ARGV[1] ms: other clients' commands wait, unread.
 BUSY = """
@@ -86,3 +93,30 @@ async def test_take_after_a_failed_call_leaves_running_and_owned_entries_alone(
     assert (running.attempts, started.attempts) == (1, 1)  # the running job was not taken back
     assert set(queue.running) == {first, second}
     assert await queue.complete(first, "done") and await queue.complete(second, "done")
+
+
+async def test_outcome_and_take_whose_reply_was_lost_are_both_recovered(
+    timing_out_queue: RedisStreamsQueue, redis_url: str
+) -> None:
+    """The finish in front of a take (one pipeline): written once, and the job the lost take
+    started runs at the next take."""
+    queue = timing_out_queue
+    first, second = [await queue.enqueue(Job(payload={"n": n})) for n in range(2)]
+    [running] = await queue.dequeue_many("w", 1, timeout_ms=0)
+    row = (first, running.delivery_token or "", "completed", '"done"', 0)
+    async with aioredis.from_url(redis_url) as other:
+        busy = asyncio.create_task(other.eval(BUSY, 0, "1000"))
+        await asyncio.sleep(0.2)  # the busy script runs
+        try:
+            results, taken = await queue.finish_and_take([row], "w", 1)
+        except QueueConnectionError:  # the client does not retry: the worker writes it again
+            await busy
+            results, taken = await queue.finish_many([row]), []
+        await busy
+    assert taken == [] and results == [FinishResult.APPLIED]  # written once, by the lost call
+    done = await queue.get_status(first)
+    assert done is not None and done.status is JobStatus.COMPLETED and done.result == "done"
+
+    [job] = await queue.dequeue_many("w", 1, timeout_ms=0)
+
+    assert (job.id, job.attempts) == (second, 2)

@@ -95,7 +95,18 @@ async def test_take_after_read_starts_only_this_consumers_entries_past_its_curso
     assert [job[0] for job in reply[3:]] == [mine]
     for job_id, status in ((earlier, "pending"), (other, "pending"), (mine, "processing")):
         assert await waiter.redis.hget(f"aragora:queue:job:{job_id}", "status") == status
-    assert reply[2] == []  # it started one: no cursors (the worker will not block)
+    # One started of three: the stream ran dry, so the cursor (its last entry) comes back.
+    [(last, _)] = await waiter.redis.xrevrange(STREAM, count=1)
+    assert reply[2] == ["0", last]
+
+
+async def test_take_of_as_many_jobs_as_asked_returns_no_cursors(queue: RedisStreamsQueue) -> None:
+    """The worker takes again at once, without blocking: it needs no cursors."""
+    for _ in range(3):
+        await queue.enqueue(Job(payload={}))
+    args = [queue.consumer_name, "w", 2]
+    reply = await SCRIPTS["take"](queue.redis, *queue.script_call("take", "debates", args))
+    assert len(reply[3:]) == 2 and reply[2] == []
 
 
 async def test_entry_read_with_no_free_slot_left_is_started_by_the_next_dequeue(
@@ -162,3 +173,21 @@ async def test_empty_take_cursor_is_the_last_entry_its_read_returned(make_queue)
     await waiter.redis.delete(f"aragora:queue:job:{expired}")
     assert await empty_take(waiter) == ["0", entry]  # the stream is empty again: not 0-0
     assert await waiter.redis.zscore("aragora:queue:debates:dead", expired) is not None
+
+
+async def test_after_a_take_ran_the_queue_dry_the_next_take_waits_at_once(
+    make_queue, round_trips: RoundTrips
+) -> None:
+    """No take that would find nothing: the blocking read and its take, one round trip."""
+    waiter = await make_queue("waiter")
+    producer = await make_queue("producer")
+    await producer.enqueue(Job(payload={}))
+    assert len(await waiter.dequeue_many("w", 3, timeout_ms=100)) == 1  # one of three: dry
+    round_trips.reset()
+    assert await waiter.finish_and_take([], "w", 2) == ([], [])  # nothing sent
+    assert round_trips.count == 0
+    task = asyncio.create_task(waiter.dequeue_many("w", 2, timeout_ms=3000))
+    await asyncio.sleep(0.1)
+    job_id = await producer.enqueue(Job(payload={}))
+    assert [job.id for job in await task] == [job_id]
+    assert round_trips.count == 2  # the waiter's pipeline and the enqueue

@@ -1,8 +1,10 @@
 """OutcomeWriter: buffer the ends of attempts and write them to the queue in batches.
 
 Handlers finish one by one; their outcomes are written together in one ``finish_many`` call
-(one script call per queue), by one writer task. A batch that cannot be written stays in the
-buffer and is tried again after a backoff, whatever the error: an outcome is never dropped
+(one script call per queue), by one writer task. The outcome of a job that ends while the worker
+takes or waits for a free slot is held instead (``hold``) for the take that fills the slot, which
+writes it in its round trip (``JobQueue.finish_and_take``). A batch that cannot be written stays
+in the buffer and is tried again after a backoff, whatever the error: an outcome is never dropped
 while the worker runs, and at shutdown the writer finishes the batch it is writing.
 """
 
@@ -50,6 +52,8 @@ class OutcomeWriter:
         self.chain = chain
         self.outage = outage
         self.pending: list[Outcome] = []
+        #: Outcomes the worker's next take writes (``hold``).
+        self.held: list[Outcome] = []
         self.counters = dict.fromkeys(COUNTED, 0)
         #: True while the last write failed: the worker stops taking jobs until one succeeds.
         self.failing = False
@@ -61,6 +65,40 @@ class OutcomeWriter:
         self.pending.append(outcome)
         self._wanted.set()
 
+    def hold(self, outcome: Outcome) -> None:
+        """Keep ``outcome`` for the worker's next take, which writes it in the same round trip
+        (``take_held``); the writer writes it only if the worker stops first."""
+        self.held.append(outcome)
+
+    def take_held(self) -> list[Outcome]:
+        """Return the held outcomes; the caller writes them, or gives them back."""
+        held, self.held = self.held, []
+        return held
+
+    def give_back(self, batch: list[Outcome]) -> None:
+        """Have the writer write ``batch`` (held outcomes no take wrote) in its next batch."""
+        if batch:
+            self.pending = batch + self.pending
+            self._wanted.set()
+
+    def written(self, batch: list[Outcome], results: list[FinishResult | None]) -> None:
+        """Report ``batch``, written by the worker's take; give back what was refused (None)."""
+        refused = []
+        for outcome, result in zip(batch, results, strict=True):
+            if result is None:
+                refused.append(outcome)
+            else:
+                self._report(outcome, result)
+        if refused:
+            self.give_back(refused)
+        else:
+            self._stalled(False)
+
+    @property
+    def unwritten(self) -> int:
+        """Return how many outcomes wait to be written."""
+        return len(self.pending) + len(self.held)
+
     async def run(self) -> None:
         """Write batches as outcomes arrive, until ``close()`` and the buffer is empty."""
         while not (self._closing and not self.pending):
@@ -71,6 +109,7 @@ class OutcomeWriter:
     async def close(self, task: asyncio.Task[None], timeout: float) -> None:
         """Let ``task`` (running ``run()``) write what is buffered, for up to ``timeout`` s."""
         self._closing = True
+        self.give_back(self.take_held())
         self._wanted.set()
         done, _ = await asyncio.wait([task], timeout=timeout)
         if not done:

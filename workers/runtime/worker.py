@@ -101,6 +101,7 @@ class BaseWorker:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._lost: set[str] = set()
         self._slot_freed = asyncio.Event()
+        self._holding = False
         self._stop_requested = False
         self._finished = asyncio.Event()
         self._started_at: float | None = None
@@ -212,13 +213,19 @@ class BaseWorker:
         return self.max_concurrent - len(self._tasks)
 
     async def _read_loop(self) -> None:
+        try:
+            await self._read_until_stopped()
+        finally:
+            self.outcomes.give_back(self.outcomes.take_held())
+
+    async def _read_until_stopped(self) -> None:
         while not self._stop_requested:
             free = self.max_concurrent - len(self._tasks)
             if free <= 0:
-                self._slot_freed.clear()
-                await self._slot_freed.wait()
+                await self._wait_for_slot()
                 continue
             if self.outcomes.failing:  # back-pressure: take no job whose outcome could not land
+                self.outcomes.give_back(self.outcomes.take_held())
                 await asyncio.sleep(WRITE_STALL_PAUSE_SECONDS)
                 continue
             jobs = await self._take(free)
@@ -227,25 +234,62 @@ class BaseWorker:
             if jobs == [] and self.options.burst and await self._queues_empty():
                 return
 
-    async def _take(self, free: int) -> list[Job] | None:
-        """Start up to ``free`` jobs, waiting up to the block time; None after a failed call."""
-        block_ms = self.queue.config.worker_block_ms
+    async def _wait_for_slot(self) -> None:
+        """Wait until a job ends. Outcomes held for a take go to the writer first; those of
+        jobs ending meanwhile are held for the take that follows (``_ended``)."""
+        self.outcomes.give_back(self.outcomes.take_held())
+        self._slot_freed.clear()
+        self._holding = True
         try:
-            jobs = await self.queue.dequeue_many(
-                self.worker_id,
-                free,
-                BURST_BLOCK_MS if self.options.burst else block_ms,
-                self.options.queues,
-            )
+            await self._slot_freed.wait()
+        finally:
+            self._holding = False
+
+    async def _take(self, free: int) -> list[Job] | None:
+        """Start up to ``free`` jobs, waiting up to the block time; None after a failed call.
+
+        The held outcomes are written in front of a take that does not wait (one round trip),
+        and outcomes of jobs ending during it are held for the next; only when it started
+        nothing does the worker wait for jobs, its outcomes then going to the writer.
+        """
+        try:
+            jobs = await self._take_now(free)
+            if not jobs:
+                self.outcomes.give_back(self.outcomes.take_held())
+                jobs = await self._take_waiting(free)
         except QueueConnectionError as error:
-            await self.outage.wait(error)
+            await self._take_failed(error)
             return None
         except Exception as error:  # a refusal (OOM, script error): back off, keep reading
-            await self.outage.wait(QueueError(f"{type(error).__name__}: {error}"))
+            await self._take_failed(QueueError(f"{type(error).__name__}: {error}"))
             return None
         self.outage.recovered()
         self._report_dead_letters()
         return jobs
+
+    async def _take_now(self, free: int) -> list[Job]:
+        """Write the held outcomes, then start up to ``free`` jobs without waiting."""
+        held = self.outcomes.take_held()
+        self._holding = True
+        try:
+            results, jobs = await self.queue.finish_and_take(
+                [outcome.row for outcome in held], self.worker_id, free, self.options.queues
+            )
+        except BaseException:
+            self.outcomes.give_back(held)
+            raise
+        finally:
+            self._holding = False
+        self.outcomes.written(held, results)
+        return jobs
+
+    async def _take_waiting(self, free: int) -> list[Job]:
+        block_ms = BURST_BLOCK_MS if self.options.burst else self.queue.config.worker_block_ms
+        return await self.queue.dequeue_many(self.worker_id, free, block_ms, self.options.queues)
+
+    async def _take_failed(self, error: QueueError) -> None:
+        self.outcomes.give_back(self.outcomes.take_held())
+        await self.outage.wait(error)
 
     def _report_dead_letters(self) -> None:
         for queue, total in self.queue.dead_lettered.items():
@@ -260,7 +304,7 @@ class BaseWorker:
         A failed read answers False after the outage backoff: a burst worker never ends on an
         error with jobs left.
         """
-        if self._tasks or self.outcomes.pending or self.queue.running:
+        if self._tasks or self.outcomes.unwritten or self.queue.running:
             return False
         for name in self.options.queues:
             try:
@@ -312,7 +356,15 @@ class BaseWorker:
         finally:
             self.chain.emit("on_end", job)
         outcome.duration = time.perf_counter() - started
-        self.outcomes.add(outcome)
+        self._ended(outcome)
+
+    def _ended(self, outcome: Outcome) -> None:
+        """Have ``outcome`` written: by the read loop's take when it waits for this slot (one
+        round trip for both), else by the outcome writer."""
+        if self._holding and not self.outcomes.failing:
+            self.outcomes.hold(outcome)
+        else:
+            self.outcomes.add(outcome)
 
     def _failure(self, job: Job, error: Exception) -> Outcome:
         policy = replace(self.retry_policy, max_attempts=job.max_attempts)

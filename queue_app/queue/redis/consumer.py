@@ -59,16 +59,53 @@ class QueueConsumer(QueueCore):
             self._replies_lost = True
             raise
 
-    async def _dequeue_many(
-        self, worker_id: str, count: int, timeout_ms: int, queues: list[str]
-    ) -> list[Job]:
+    async def take_after(
+        self, commands: list[tuple[Any, ...]], worker_id: str, count: int, queue: str
+    ) -> tuple[list[Any], list[Job]]:
+        """Run ``commands``, then start up to ``count`` jobs of ``queue`` without waiting: one
+        round trip (on the take lane) when no owned entry waits to start.
+
+        Returns the commands' replies (errors in place) and the jobs started.
+        """
+        try:
+            return await self._take_after(commands, worker_id, count, [queue])
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            self._replies_lost = True
+            raise
+
+    async def _take_after(
+        self, commands: list[tuple[Any, ...]], worker_id: str, count: int, queues: list[str]
+    ) -> tuple[list[Any], list[Job]]:
+        await self._prepare_take(queues)
+        if self._drained == tuple(queues) and not self._owned:  # the caller's wait takes next
+            return (await self._execute_many(commands) if commands else []), []
+        if self._owned:
+            replies = await self._execute_many(commands) if commands else []
+            return replies, await self._take(worker_id, count, queues)
+        calls = self._take_calls(worker_id, count, queues)
+        takes = [SCRIPTS["take"].command(keys, args) for keys, args in calls]
+        *replies, taken = await self._execute_many([*commands, *takes])
+        if await self._recover([taken], queues):
+            return replies, await self._take(worker_id, count, queues)
+        return replies, self._taken(queues, [taken])
+
+    async def _prepare_take(self, queues: list[str]) -> None:
+        """Create the queues' groups once; take back what calls with lost replies started."""
         for queue in queues:
             await self.ensure_queue(queue)
         if self._may_have_lost_replies():
             await self._take_back_orphans(queues)
+
+    async def _dequeue_many(
+        self, worker_id: str, count: int, timeout_ms: int, queues: list[str]
+    ) -> list[Job]:
+        await self._prepare_take(queues)
         deadline = time.monotonic() + timeout_ms / 1000
         self._woken = False
-        jobs = await self._take(worker_id, count, queues)
+        # Right after a take ran the queues dry, the blocking read comes first (it returns at
+        # once what was added since).
+        drained = self._drained == tuple(queues) and not self._owned and timeout_ms > 0
+        jobs = [] if drained else await self._take(worker_id, count, queues)
         while not jobs:
             block = self._block_ms(queues, deadline)
             if block is None or self._woken:
@@ -173,6 +210,8 @@ class QueueConsumer(QueueCore):
             self._next_due_ms[queue] = int(reply[1])
             self._cursors[queue] = [text(item) for item in reply[2]]
             jobs.extend(self._started(queue, reply[3:]))
+        dry = all(self._cursors.get(queue) for queue in queues)
+        self._drained = tuple(queues) if dry else ()
         return jobs
 
     async def _execute_many(self, commands: list[tuple[Any, ...]]) -> list[Any]:
@@ -314,10 +353,14 @@ class QueueConsumer(QueueCore):
         return len(items) // 3
 
     def _own(self, deliveries: Iterable[Delivery]) -> None:
-        self._owned.extend(deliveries)
-        self._owned.sort(key=lambda d: -int(d.level))
+        owned = list(deliveries)
+        if owned:
+            self._drained = ()
+            self._owned.extend(owned)
+            self._owned.sort(key=lambda d: -int(d.level))
 
     async def _start(self, worker_id: str, count: int) -> list[Job]:
+        self._drained = ()
         batch, self._owned = self._owned[:count], self._owned[count:]
         by_queue: dict[str, list[Delivery]] = {}
         for delivery in batch:

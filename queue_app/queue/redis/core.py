@@ -113,6 +113,10 @@ class QueueCore:
         #: Per queue, the group's last-delivered id of each level (flat) when a take started none.
         self._cursors: dict[str, list[str]] = {}
         self._woken = False
+        #: The queues whose last take started fewer jobs than asked (their streams ran dry):
+        #: the next take of the same queues waits for new entries at once (blocking read and
+        #: take in one round trip, with the cursors of that take) instead of taking first.
+        self._drained: tuple[str, ...] = ()
         #: A take or start failed on the connection: Redis may have started jobs for this
         #: consumer whose reply never came (``QueueConsumer._take_back_orphans``); the take
         #: lane's failed round trips when last looked at.

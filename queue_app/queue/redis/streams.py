@@ -29,7 +29,7 @@ from .lane import Lane
 from .outage import translate_errors
 from .records import RedisRecordStore
 from .replication import run_enqueue
-from .scripts import prepare
+from .scripts import SCRIPTS, Call, lost, prepare
 from .status import text
 
 __all__ = ["Delivery", "RedisStreamsQueue", "create_redis_queue"]
@@ -145,22 +145,67 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
         before under the same token (a retry after a lost reply) is APPLIED, not written twice.
         """
         results = [FinishResult.FENCED] * len(outcomes)
+        for queue, rows in self._rows_by_queue(outcomes).items():
+            replies = await self._run_finish(queue, rows)
+            self._finished(rows, replies, results)
+        return results
+
+    @translate_errors
+    async def finish_and_take(
+        self,
+        outcomes: Sequence[OutcomeRow],
+        worker_id: str,
+        count: int,
+        queue_names: Sequence[str] | None = None,
+    ) -> tuple[list[FinishResult | None], list[Job]]:
+        """``finish_many``, then start up to ``count`` jobs without waiting: one round trip
+        when one queue is read (the outcomes of its jobs go in front of the take)."""
+        queues = list(queue_names or [self.config.default_queue])
+        by_queue = self._rows_by_queue(outcomes)
+        if len(queues) != 1 or set(by_queue) - set(queues):
+            return await super().finish_and_take(outcomes, worker_id, count, queues)
+        rows = by_queue.get(queues[0], [])
+        finish = [SCRIPTS["finish"].command(*self._finish_call(queues[0], rows))] if rows else []
+        replies, jobs = await self.take_after(finish, worker_id, count, queues[0])
+        results: list[FinishResult | None] = [FinishResult.FENCED] * len(outcomes)
+        for reply in replies:
+            if lost(reply):  # the take loaded the library again
+                reply = await self._run_finish(queues[0], rows)
+            if isinstance(reply, ResponseError):  # a refusal (OOM...): jobs may have started
+                for index, _ in rows:
+                    results[index] = None
+            else:
+                self._finished(rows, reply, results)
+        return results, jobs
+
+    def _rows_by_queue(
+        self, outcomes: Sequence[OutcomeRow]
+    ) -> dict[str, list[tuple[int, OutcomeRow]]]:
+        """Group the rows of running deliveries by queue, each with its index and its token."""
         by_queue: dict[str, list[tuple[int, OutcomeRow]]] = {}
         for index, (job_id, token, outcome, data, delay_ms) in enumerate(outcomes):
             delivery = self._running.get(job_id)
-            if delivery is None:
-                continue
-            row = (job_id, token or delivery.token, outcome, data, delay_ms)
-            by_queue.setdefault(delivery.queue, []).append((index, row))
-        for queue, rows in by_queue.items():
-            ids = [row[0] for _, row in rows]
-            keys = [*self.keys.jobs(queue, ids), *self.keys.jobs(queue, ids, "checkpoints")]
-            args = [encode_json([row for _, row in rows])]
-            replies = await self._run("finish", queue, args, keys, self.finish_lane)
-            for (index, row), reply in zip(rows, replies, strict=True):
-                results[index] = FINISH_REPLIES[int(reply)]
-                self._forget_delivery(row[0], row[1])
-        return results
+            if delivery is not None:
+                row = (job_id, token or delivery.token, outcome, data, delay_ms)
+                by_queue.setdefault(delivery.queue, []).append((index, row))
+        return by_queue
+
+    def _finish_call(self, queue: str, rows: list[tuple[int, OutcomeRow]]) -> Call:
+        """Return the KEYS and ARGV of the finish script for ``rows`` of ``queue``."""
+        ids = [row[0] for _, row in rows]
+        keys = [*self.keys.jobs(queue, ids), *self.keys.jobs(queue, ids, "checkpoints")]
+        return self.script_call("finish", queue, [encode_json([row for _, row in rows])], keys)
+
+    async def _run_finish(self, queue: str, rows: list[tuple[int, OutcomeRow]]) -> Any:
+        lane = self._caller(self.finish_lane)
+        return await SCRIPTS["finish"](lane, *self._finish_call(queue, rows))
+
+    def _finished(
+        self, rows: list[tuple[int, OutcomeRow]], replies: Any, results: list[Any]
+    ) -> None:
+        for (index, row), reply in zip(rows, replies, strict=True):
+            results[index] = FINISH_REPLIES[int(reply)]
+            self._forget_delivery(row[0], row[1])
 
     def _forget_delivery(self, job_id: str, token: str) -> None:
         """Stop tracking the delivery of ``token``; a newer delivery of the job stays ours."""

@@ -3,9 +3,9 @@
 -- what a blocking XREADGROUP sent just before this call in the same pipeline delivered to it),
 -- then new entries, from the highest priority in use down: one round trip for a whole batch.
 -- Returns {dead-lettered count, ms until next due job or -1, cursors, HMGET of each started
--- job...}; cursors (flat level, id) bound what each level delivered so far when nothing
--- started (the worker is about to block: what its blocking read delivers is newer; see
--- cursors), else empty.
+-- job...}; cursors (flat level, id) bound what each level delivered so far when fewer than
+-- ARGV 4 started (the levels ran dry: the worker blocks next, and what its blocking read
+-- delivers is newer; see cursors), else empty.
 -- Derived (keys.py): the streams of the levels in use and the job hashes of the entries read,
 -- known only here (reading them first would cost a round trip per batch), this minute's counters.
 -- A call's own state, set by run() (the helpers below are made once, with the library).
@@ -79,6 +79,6 @@ local function run()
     end
   end
   table.insert(OUT, 2, next_due)
-  table.insert(OUT, 3, started == 0 and cursors(levels) or {})
+  table.insert(OUT, 3, started < count and cursors(levels) or {})
   return OUT
 end
