@@ -24,6 +24,7 @@ from collections import Counter
 from typing import Any
 
 import django
+import redis.asyncio
 from _redis import private_redis
 from redis.asyncio.connection import AbstractConnection
 
@@ -70,7 +71,9 @@ async def throughput(
         [Job(payload={"i": i}, metadata={"job_type": "noop"}) for i in range(jobs)]
     )
     queue = await create_redis_queue(consumer_name=f"bench-{concurrency}", config=config)
-    PROBE[:] = [producer.redis]
+    # The jobs' own client: a pool as large as the jobs running at once (the queue's client has
+    # a bounded one, which 100 jobs at once would exhaust).
+    PROBE[:] = [redis.asyncio.Redis.from_url(url)]
     options = WorkerOptions(worker_id="bench", max_concurrent=concurrency, burst=True)
     worker = BaseWorker(queue, {"noop": noop}, options, middleware=chain)
     SENT.clear()
@@ -84,6 +87,7 @@ async def throughput(
         print(f"  concurrency {concurrency}: {trips:.2f} Redis round trips per job (worker side)")
     await queue.close()
     await producer.close()
+    await PROBE[0].aclose()
     return jobs / elapsed
 
 
