@@ -29,7 +29,7 @@ from .lane import Lane
 from .outage import translate_errors
 from .records import RedisRecordStore
 from .replication import run_enqueue
-from .scripts import SCRIPTS, Call, lost, prepare
+from .scripts import SCRIPTS, lost, prepare
 from .status import text
 
 __all__ = ["Delivery", "RedisStreamsQueue", "create_redis_queue"]
@@ -164,13 +164,14 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
         by_queue = self._rows_by_queue(outcomes)
         if len(queues) != 1 or set(by_queue) - set(queues):
             return await super().finish_and_take(outcomes, worker_id, count, queues)
-        rows = by_queue.get(queues[0], [])
-        finish = [SCRIPTS["finish"].command(*self._finish_call(queues[0], rows))] if rows else []
-        replies, jobs = await self.take_after(finish, worker_id, count, queues[0])
+        queue, rows = queues[0], by_queue.get(queues[0], [])
+        call = self.script_call("finish", queue, *self._finish_parts(queue, rows))
+        finish = [SCRIPTS["finish"].command(*call)] if rows else []
+        replies, jobs = await self.take_after(finish, worker_id, count, queue)
         results: list[FinishResult | None] = [FinishResult.FENCED] * len(outcomes)
         for reply in replies:
             if lost(reply):  # the take loaded the library again
-                reply = await self._run_finish(queues[0], rows)
+                reply = await self._run_finish(queue, rows)
             if isinstance(reply, ResponseError):  # a refusal (OOM...): jobs may have started
                 for index, _ in rows:
                     results[index] = None
@@ -190,15 +191,16 @@ class RedisStreamsQueue(QueueConsumer, KindSupport, JobQueue):
                 by_queue.setdefault(delivery.queue, []).append((index, row))
         return by_queue
 
-    def _finish_call(self, queue: str, rows: list[tuple[int, OutcomeRow]]) -> Call:
-        """Return the KEYS and ARGV of the finish script for ``rows`` of ``queue``."""
+    def _finish_parts(
+        self, queue: str, rows: list[tuple[int, OutcomeRow]]
+    ) -> tuple[list[Any], list[str]]:
+        """Return the ARGV and the job keys of the finish script for ``rows`` of ``queue``."""
         ids = [row[0] for _, row in rows]
         keys = [*self.keys.jobs(queue, ids), *self.keys.jobs(queue, ids, "checkpoints")]
-        return self.script_call("finish", queue, [encode_json([row for _, row in rows])], keys)
+        return [encode_json([row for _, row in rows])], keys
 
     async def _run_finish(self, queue: str, rows: list[tuple[int, OutcomeRow]]) -> Any:
-        lane = self._caller(self.finish_lane)
-        return await SCRIPTS["finish"](lane, *self._finish_call(queue, rows))
+        return await self._run("finish", queue, *self._finish_parts(queue, rows), self.finish_lane)
 
     def _finished(
         self, rows: list[tuple[int, OutcomeRow]], replies: Any, results: list[Any]
