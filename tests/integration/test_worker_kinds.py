@@ -8,6 +8,7 @@ hook logs one).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,8 @@ from queue_app.models import CircuitBreakerState, WebhookEndpoint, from_timestam
 from queue_app.queue import Job, JobStatus, QueueConfig, RedisStreamsQueue, create_debate_job
 from queue_app.tasks.examples import add
 from queue_app.tasks.runner import TaskWorker
-from tests.kinds_support import run_kind
+from tests.kinds_support import build_kind, run_kind
+from tests.round_trips import RoundTrips
 from workers import (
     DebateWorker,
     DiagnosticsWorker,
@@ -179,3 +181,29 @@ async def test_a_kind_passes_its_runtime_keywords_on_and_refuses_unknown_ones(
     assert transcriber.options.shutdown_timeout == 2.5 and not transcriber.options.burst
     with pytest.raises(TypeError, match="shutdown_timout"):
         WebhookDeliveryWorker(queue, "deliverer", shutdown_timout=1.0)  # type: ignore[call-arg]
+
+
+async def test_outcomes_of_ending_jobs_go_with_the_take_of_the_next_ones(
+    queue: RedisStreamsQueue, queue_config: QueueConfig, round_trips: RoundTrips
+) -> None:
+    """A job ending while the worker's slots are busy frees one: the take that fills it writes
+    the outcome in its round trip, instead of the outcome writer in a round trip of its own
+    (the diagnostics kind as ``queue_worker`` builds it, with its middleware)."""
+    ids = []
+    for i in range(30):
+        job = Job(payload={"seconds": 0.01 * (1 + i % 3)}, metadata={"job_type": "sleep"})
+        ids.append(await queue.enqueue(job, queue_name="diagnostics"))
+    group = await build_kind("diagnostics", queue_config, max_concurrent=3)
+    round_trips.reset()
+    try:
+        await asyncio.wait_for(group.start(), 30)
+    finally:
+        sent = round_trips.count
+        await group.close()
+    for job_id in ids:
+        stored = await queue.get_status(job_id)
+        assert stored is not None and stored.status is JobStatus.COMPLETED
+    assert group.workers[0].get_stats()["jobs_processed"] == 30
+    # About one take a job, a dozen to connect and end the burst, and a few writes of their own
+    # (the last jobs'): 42-43. Writing each outcome apart from the take made it 65-71.
+    assert sent <= 52, sent
