@@ -15,6 +15,9 @@ database thread with ``time.thread_time``) and of the whole drain (``time.proces
 Redis reads, decoding, SQL and webhook jobs). Rounds repeat to show the spread.
 
 Usage: .venv/bin/python bench/ledger_events.py [jobs] [rounds]   (default 5000 jobs, 3 rounds)
+
+With ``BENCH_DATABASE_URL`` set (``postgres://postgres@127.0.0.1:5432/ledgerbench``: a database
+of its own, which the run migrates and empties first), the rows go there instead of SQLite.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def setup_django(redis_url: str, workdir: str) -> None:
         REDIS_URL=redis_url,
         ARAGORA_RUN_DIR=workdir,
         ARAGORA_SECRET_KEY="bench-only-secret-key-" + "x" * 40,
-        DATABASE_URL=f"sqlite:///{workdir}/db.sqlite3",
+        DATABASE_URL=os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{workdir}/db.sqlite3",
         ARAGORA_LOG_LEVEL="WARNING",
     )
     import django
@@ -54,6 +57,7 @@ def setup_django(redis_url: str, workdir: str) -> None:
 
     django.setup()
     call_command("migrate", "--noinput", verbosity=0)
+    call_command("flush", "--noinput", verbosity=0)
     from queue_app.stores import ledger_writer
 
     ledger_writer.store_events = _timed(ledger_writer.store_events)  # type: ignore[method-assign]
@@ -141,9 +145,12 @@ def main() -> None:
     try:
         with private_redis() as url:
             setup_django(url, workdir)
+            from django.db import connection
+
             from queue_app.models import JobRecord, WebhookEndpoint
 
-            print(f"ledger writer, {JOBS} debate jobs a round, {ROUNDS} rounds, tree {ROOT}:")
+            vendor = connection.vendor
+            print(f"ledger writer, {JOBS} debate jobs a round, {ROUNDS} rounds, {vendor}, {ROOT}:")
             inserts, updates, webhooks = [], [], []
             for _ in range(ROUNDS):
                 inserts.append(measure(enqueue_jobs))
