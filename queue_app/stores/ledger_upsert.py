@@ -20,6 +20,7 @@ job after its hash expired) are not in the statement's ``RETURNING`` and get the
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from operator import itemgetter
@@ -249,6 +250,8 @@ def _skipped(cursor: Any, chunk: Sequence[Mapping[str, Any]]) -> list[Mapping[st
 
 #: The rows' JSON for PostgreSQL: compact, UTF-8 as it is (psycopg sends the text as UTF-8).
 _encode_rows = compact_json(ensure_ascii=False)
+#: A NUL character in the rows' JSON (its escape, not an escaped backslash before "u0000").
+_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 def _json_rows(
@@ -257,7 +260,11 @@ def _json_rows(
     fixed: dict[str, Any],
 ) -> str:
     """Return ``rows`` as one JSON array of objects keyed by column (``fixed`` where a row has
-    none), adapted; ``JobRecord``'s field names are its column names."""
+    none), adapted; ``JobRecord``'s field names are its column names.
+
+    A NUL character (a job's payload, result or error may hold one; PostgreSQL refuses it in
+    text and JSON, which left the batch unstorable and the ledger stuck) is stored as U+FFFD.
+    """
     adapted = [(name, adapt) for name, adapt in adapters if adapt is not None]
     objects = []
     for row in rows:
@@ -266,7 +273,10 @@ def _json_rows(
             if name in row:
                 values[name] = adapt(values[name])
         objects.append(values)
-    return _encode_rows(objects)
+    text = _encode_rows(objects)
+    if "\\u0000" not in text:
+        return text
+    return _NUL.sub(lambda found: found.group(1) + "\ufffd", text)
 
 
 def _params(

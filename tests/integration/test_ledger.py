@@ -405,6 +405,21 @@ def test_ledger_rows_keep_text_and_json_as_given() -> None:
     assert (bare.result, bare.started_at, bare.error) == (None, None, "")
 
 
+def test_ledger_stores_a_job_whose_text_holds_nul() -> None:
+    # PostgreSQL refuses NUL in text and JSON: the batch failed for good and the ledger stalled.
+    text = "a\x00b, literal \\u0000"
+    fields = {"id": "j-nul", "status": "failed", "queue": "debates", "error": text}
+    payload = json.dumps({text: text})
+    stored = StoredJob({**fields, "payload": payload, "result": json.dumps([text])})
+    store_events(
+        [LedgerEvent("debates", "5-0", "j-nul", "failed", stored), _event("j-2", "5-1", None)]
+    )
+    record = JobRecord.objects.get(job_id="j-nul")
+    kept = text if connection.vendor == "sqlite" else text.replace("\x00", "\ufffd")
+    assert (record.error, record.payload, record.result) == (kept, {kept: kept}, [kept])
+    assert JobRecord.objects.filter(job_id="j-2").exists()
+
+
 def test_ledger_migration_fills_entry_numbers() -> None:
     migration = importlib.import_module("queue_app.migrations.0007_jobrecord_ledger_order")
     for job_id, entry in (("a", "1700000000123-45"), ("b", "7"), ("c", "")):
