@@ -20,6 +20,7 @@ job after its hash expired) are not in the statement's ``RETURNING`` and get the
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
@@ -135,13 +136,11 @@ def _adapter(field: Field[Any, Any], db: Any) -> Callable[[Any], Any] | None:
         return db.ops.adapt_datetimefield_value  # type: ignore[no-any-return]
     if kind == "JSONField":
         encoder = getattr(field, "encoder", None)
-        if encoder is not None:
-            return lambda value: None if value is None else db.ops.adapt_json_value(value, encoder)
         if _from_json(db):
-            return None
-        if _method(db.ops, "adapt_json_value", "base"):
+            return None if encoder is None else functools.partial(_encoded_value, encoder)
+        if encoder is None and _method(db.ops, "adapt_json_value", "base"):
             return _json_text
-        return lambda value: None if value is None else db.ops.adapt_json_value(value, None)
+        return lambda value: None if value is None else db.ops.adapt_json_value(value, encoder)
     return functools.partial(field.get_db_prep_save, connection=db)
 
 
@@ -158,6 +157,11 @@ _encode_json = compact_json(separators=(", ", ": "))
 def _json_text(value: Any) -> str | None:
     """Return a JSON column's text as Django's base ``adapt_json_value`` writes it."""
     return None if value is None else _encode_json(value)
+
+
+def _encoded_value(encoder: type[json.JSONEncoder], value: Any) -> Any:
+    """Return ``value`` as a JSON field with ``encoder`` stores it, for the rows' JSON."""
+    return None if value is None else json.loads(json.dumps(value, cls=encoder))
 
 
 def _datetime_text(value: datetime | None) -> str | None:
