@@ -263,21 +263,13 @@ def _json_rows(
     adapters: list[tuple[str, Callable[[Any], Any] | None]],
     fixed: dict[str, Any],
 ) -> str:
-    """Return ``rows`` as one JSON array of objects keyed by column (``fixed`` where a row has
-    none), adapted; ``JobRecord``'s field names are its column names.
+    """Return ``rows`` as one JSON array of objects keyed by column (``_adapted``);
+    ``JobRecord``'s field names are its column names.
 
     A NUL character (a job's payload, result or error may hold one; PostgreSQL refuses it in
     text and JSON, which left the batch unstorable and the ledger stuck) is stored as U+FFFD.
     """
-    adapted = [(name, adapt) for name, adapt in adapters if adapt is not None]
-    objects = []
-    for row in rows:
-        values = {**fixed, **row}
-        for name, adapt in adapted:
-            if name in row:
-                values[name] = adapt(values[name])
-        objects.append(values)
-    text = _encode_rows(objects)
+    text = _encode_rows(_adapted(rows, adapters, fixed))
     if "\\u0000" not in text:
         return text
     return _NUL.sub(lambda found: found.group(1) + "\ufffd", text)
@@ -288,14 +280,26 @@ def _params(
     adapters: list[tuple[str, Callable[[Any], Any] | None]],
     fixed: dict[str, Any],
 ) -> list[Any]:
-    """Return the values of ``rows`` in column order, adapted (``fixed`` where a row has none)."""
+    """Return the values of ``rows`` in column order (``_adapted``), one list for all rows."""
     pick = itemgetter(*(name for name, _ in adapters))
-    adapted = [(i, name, adapt) for i, (name, adapt) in enumerate(adapters) if adapt is not None]
     params: list[Any] = []
-    for row in rows:
-        values = list(pick({**fixed, **row}))
-        for i, name, adapt in adapted:
-            if name in row:
-                values[i] = adapt(values[i])
-        params += values
+    for values in _adapted(rows, adapters, fixed):
+        params += pick(values)
     return params
+
+
+def _adapted(
+    rows: Sequence[Mapping[str, Any]],
+    adapters: list[tuple[str, Callable[[Any], Any] | None]],
+    fixed: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Return each row with every field: its own values adapted, ``fixed`` where it has none."""
+    adapted = [(name, adapt) for name, adapt in adapters if adapt is not None]
+    out = []
+    for row in rows:
+        values = {**fixed, **row}
+        for name, adapt in adapted:
+            if name in row:
+                values[name] = adapt(values[name])
+        out.append(values)
+    return out
