@@ -38,6 +38,8 @@ MEMORY_FIGURES = (
 ROOT = Path(__file__).resolve().parents[1]
 #: How far above its baseline Redis memory may stay once retention removed every job.
 MEMORY_SLACK_BYTES = 1024 * 1024
+#: Seconds between the progress lines printed while the run waits for its jobs to finish.
+PROGRESS_SECONDS = 10.0
 
 
 def run(plan: Plan, json_path: Path | None = None) -> int:
@@ -69,24 +71,34 @@ def _setup_django(env: dict[str, str]) -> None:
     django.setup()
 
 
+def progress(began: float, message: str) -> None:
+    """Print one stage of the run with its time since the start, at once (a caller that stops
+    the run after a timeout still sees how far it got)."""
+    print(f"chaos {time.monotonic() - began:6.1f} s: {message}", flush=True)
+
+
 def _run(plan: Plan, cluster: ChaosCluster, began: float) -> tuple[dict[str, Any], list[str]]:
     cluster.start_workers()
+    progress(began, f"{plan.workers} workers registered")
     baseline = _memory(cluster)
     observer, producer = Observer(cluster.redis.url), Producer(job_specs(plan), plan.window)
     observer.start()
     producer.start()
     _strike(plan, cluster)
     producer.join()
+    progress(began, f"{len(producer.produced.fates)} jobs enqueued, faults dealt")
     verdict = Verdict()
-    _wait_until_finished(plan, cluster, producer, observer)
+    _wait_until_finished(plan, cluster, producer, observer, began)
     verdict.figures["finished_seconds"] = round(time.monotonic() - began, 1)
     _check_run(verdict, plan, cluster, producer, observer)
     observer.stop_event.set()
+    progress(began, f"checked; waiting up to {plan.retention + 30} s for retention")
     wait_for_expiry(verdict, cluster.client, plan.retention + 30)
     end = _memory(cluster)
     verdict.figures.update(memory_baseline=baseline, memory_end=end, keys_left=_keys(cluster))
     used, base = end["used_memory"], baseline["used_memory"]
     verdict.check(used <= base + MEMORY_SLACK_BYTES, f"memory {used} > baseline {base}")
+    progress(began, "stopping the workers")
     codes = cluster.stop_workers()
     verdict.figures["exit_codes"] = codes
     verdict.check(set(codes.values()) == {0}, f"workers did not exit 0 at SIGTERM: {codes}")
@@ -112,18 +124,25 @@ def _strike(plan: Plan, cluster: ChaosCluster) -> None:
 
 
 def _wait_until_finished(
-    plan: Plan, cluster: ChaosCluster, producer: Producer, observer: Observer
+    plan: Plan, cluster: ChaosCluster, producer: Producer, observer: Observer, began: float
 ) -> None:
-    """Wait until every job that was enqueued is seen finished and nothing waits or runs."""
+    """Wait until every job that was enqueued is seen finished and nothing waits or runs;
+    say every PROGRESS_SECONDS how many are not."""
     deadline = time.monotonic() + plan.claim_idle_ms / 1000 * 6 + 120
     waiting = [KEYS.index(CHAOS_QUEUE, s) for s in ("pending", "processing", "retrying")]
+    next_report = time.monotonic() + PROGRESS_SECONDS
     while time.monotonic() < deadline:
-        seen = all(job_id in observer.finals for job_id in producer.produced.fates)
+        unseen = sum(job_id not in observer.finals for job_id in producer.produced.fates)
         busy = until_redis_answers(lambda: sum(cluster.client.zcard(k) for k in waiting))
-        if seen and busy == 0:
+        if not unseen and busy == 0:
             time.sleep(2 * POLL_SECONDS)  # the observer reads the last ones
+            progress(began, "every job finished")
             return
+        if time.monotonic() >= next_report:
+            progress(began, f"{unseen} jobs not seen finished, {busy} waiting or running")
+            next_report += PROGRESS_SECONDS
         time.sleep(0.5)
+    progress(began, "gave up waiting for the jobs to finish")
 
 
 def _check_run(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,19 +19,33 @@ SHORT_PLAN = [
 ]
 
 
+def run_chaos(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m chaos`` in a process group of its own; past ``timeout``, kill the group
+    (its redis-server and workers with it) and fail with the stages it printed."""
+    env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
+    command = [sys.executable, "-m", "chaos", *args]
+    with subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            stdout, stderr = process.communicate()
+            pytest.fail(f"chaos run still running after {timeout} s:\n{stdout}{stderr[-3000:]}")
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
 @pytest.mark.timeout(180)
 def test_chaos_run_loses_no_job_and_fences_duplicates(tmp_path: Path) -> None:
     record_path = tmp_path / "chaos.json"
-    env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
-    result = subprocess.run(
-        [sys.executable, "-m", "chaos", *SHORT_PLAN, "--json", str(record_path)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=170,
-        check=False,
-    )
+    result = run_chaos([*SHORT_PLAN, "--json", str(record_path)], timeout=170)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     record = json.loads(record_path.read_text())
     figures = record["figures"]
